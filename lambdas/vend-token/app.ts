@@ -1,0 +1,150 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { MethodNotAllowedError, NotFoundError, ServiceError, UpstreamRejectedError } from './errors';
+import { errorResponse, jsonResponse, parseTokenRequest } from './http';
+import type { VendingService, VendResult } from './vending-service';
+
+/** Structured log sink: Powertools Logger in Lambda, anything with the same two methods in tests. */
+export interface RequestLog {
+  info(message: string, attributes: Record<string, unknown>): void;
+  warn(message: string, attributes: Record<string, unknown>): void;
+  error(message: string, attributes: Record<string, unknown>): void;
+}
+
+/** Counters for CloudWatch (EMF in Lambda). */
+export interface RequestMetrics {
+  count(
+    name: 'TokenVended' | 'CacheHit' | 'UpstreamCall' | 'UpstreamFailure' | 'StoreFailure' | 'Error',
+  ): void;
+  flush(): void;
+}
+
+/** What the handler needs; built once per container by `runtime.ts`. */
+export interface HandlerRuntime {
+  readonly service: VendingService;
+  readonly log: RequestLog;
+  readonly metrics: RequestMetrics;
+  readonly now?: () => number;
+}
+
+/** The scheduled pre-warm event (an EventBridge rule with a constant input). */
+export interface PrewarmEvent {
+  readonly source: 'tvs.prewarm';
+  readonly tokens: readonly { readonly client: string; readonly scope: string }[];
+  /** Refresh tokens due within this many seconds past their margin. @default 600 */
+  readonly lookAheadSeconds?: number;
+}
+
+function isPrewarmEvent(event: unknown): event is PrewarmEvent {
+  return (
+    typeof event === 'object' &&
+    event !== null &&
+    (event as { source?: unknown }).source === 'tvs.prewarm' &&
+    Array.isArray((event as { tokens?: unknown }).tokens)
+  );
+}
+
+const ROUTES: Record<string, string> = { '/v1/token': 'POST', '/v1/clients': 'GET' };
+
+function tokenBody(result: VendResult, nowMs: number) {
+  const { token } = result;
+  return {
+    access_token: token.accessToken,
+    token_type: 'Bearer',
+    expires_in: Math.max(0, token.expiresAt - Math.floor(nowMs / 1000)),
+    expires_at: new Date(token.expiresAt * 1000).toISOString(),
+    scope: token.scope,
+    client: result.client,
+  };
+}
+
+/**
+ * The Lambda handler over a runtime: parse the event, call the service, map the result. One structured
+ * log line per request; the token itself appears only as its fingerprint.
+ */
+export function createHandler(runtime: HandlerRuntime) {
+  const now = runtime.now ?? Date.now;
+  const { service, log, metrics } = runtime;
+
+  async function prewarm(event: PrewarmEvent) {
+    const outcomes = await Promise.allSettled(
+      event.tokens.map((entry) => service.prewarm(entry.client, entry.scope, event.lookAheadSeconds ?? 600)),
+    );
+    outcomes.forEach((outcome, index) => {
+      const entry = event.tokens[index];
+      if (outcome.status === 'fulfilled') {
+        log.info('pre-warm', {
+          client: entry?.client,
+          scope: outcome.value.token.scope,
+          source: outcome.value.source,
+          fingerprint: outcome.value.token.fingerprint,
+        });
+      } else {
+        log.warn('pre-warm failed', { client: entry?.client, error: describeError(outcome.reason) });
+      }
+    });
+    metrics.flush();
+    return {
+      refreshed: outcomes.filter((o) => o.status === 'fulfilled').length,
+      failed: outcomes.filter((o) => o.status === 'rejected').length,
+    };
+  }
+
+  async function route(
+    event: APIGatewayProxyEvent,
+    caller: string,
+    line: Record<string, unknown>,
+  ): Promise<APIGatewayProxyResult> {
+    const path = event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path;
+    const method = ROUTES[path];
+    if (method === undefined) throw new NotFoundError('no such resource');
+    if (event.httpMethod !== method) throw new MethodNotAllowedError(`use ${method} for ${path}`, method);
+    if (path === '/v1/clients') return jsonResponse(200, { clients: service.listClients(caller) });
+
+    const request = parseTokenRequest(event);
+    line.client = request.client;
+    const result = await service.vend(caller, request);
+    line.scope = result.token.scope;
+    line.source = result.source;
+    line.fingerprint = result.token.fingerprint;
+    if (result.waited) line.waited = true;
+    metrics.count('TokenVended');
+    if (result.source !== 'upstream') metrics.count('CacheHit');
+    return jsonResponse(200, tokenBody(result, now()));
+  }
+
+  return async function handler(
+    event: APIGatewayProxyEvent | PrewarmEvent,
+  ): Promise<APIGatewayProxyResult | object> {
+    if (isPrewarmEvent(event)) return prewarm(event);
+    const started = now();
+    const caller = event.requestContext?.identity?.userArn ?? '';
+    const line: Record<string, unknown> = { caller, method: event.httpMethod, path: event.path };
+    let response: APIGatewayProxyResult;
+    try {
+      response = await route(event, caller, line);
+    } catch (error) {
+      response = errorResponse(error);
+      line.error = error instanceof ServiceError ? error.code : 'server_error';
+      if (error instanceof UpstreamRejectedError) line.reason = error.reason;
+      if (!(error instanceof ServiceError)) {
+        metrics.count('Error');
+        line.detail = describeError(error);
+      }
+    }
+    line.status = response.statusCode;
+    line.duration_ms = now() - started;
+    if (response.statusCode >= 500) log.error('request failed', line);
+    else if (response.statusCode >= 400) log.warn('request refused', line);
+    else log.info(line.fingerprint ? 'token served' : 'request served', line);
+    metrics.flush();
+    return response;
+  };
+}
+
+/** A log-safe description of an error: name, code and message, never its properties or a body. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  const cause = error.cause instanceof Error ? `; cause: ${error.cause.name}: ${error.cause.message}` : '';
+  return `${error.name}${typeof code === 'string' ? ` (${code})` : ''}: ${error.message}${cause}`;
+}

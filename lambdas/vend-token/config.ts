@@ -1,0 +1,460 @@
+/**
+ * The service configuration: which configuration clients exist and which callers may ask for which of
+ * their scopes. One JSON document, validated at `cdk synth` and again at cold start; any fault stops
+ * both, with every problem listed as `path: message`.
+ *
+ * ```json
+ * {
+ *   "clients": {
+ *     "webhooks-us": {
+ *       "tokenEndpoint": "https://v1.api.us.janrain.com/<customer-id>/login/token",
+ *       "secretId": "tvs/webhooks-us",
+ *       "allowedScopes": ["*:webhooks/**"]
+ *     }
+ *   },
+ *   "grants": [
+ *     { "principal": "arn:aws:iam::123456789012:role/orders-service",
+ *       "client": "webhooks-us", "scopes": [".:webhooks/**"] }
+ *   ]
+ * }
+ * ```
+ *
+ * Rules:
+ * - `clients`: a non-empty object. A client name matches `^[a-z0-9][a-z0-9._-]{0,63}$`, because it is
+ *   part of cache keys and may appear in URLs and metric dimensions.
+ * - `tokenEndpoint`: an `https:` URL whose path ends with `/login/token` (the only endpoint the service
+ *   speaks); plain `http:` only for `127.0.0.1` and `localhost`, for local runs. No user name or
+ *   password, no query, no fragment, no whitespace.
+ * - `secretId`: a Secrets Manager secret name (1–512 of `A-Z a-z 0-9 / _ + = . @ -`) or secret ARN.
+ * - `allowedScopes`: a non-empty array of single scopes (see `scopes.ts`): the most any grant may give.
+ * - `grants`: an array, possibly empty. Each grant has a valid `principal` pattern (see `principals.ts`),
+ *   a `client` that exists, and a non-empty array of `scopes`, each covered by a scope of that client's
+ *   `allowedScopes`.
+ * - Unknown keys are errors, except the top-level `local` (settings of the local server) and `$schema`.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors';
+import { isValidPrincipalPattern, principalMatches } from './principals';
+import { canonicalScope, covers, parseScope, quoteForMessage, type Scope } from './scopes';
+
+/** One Identity Cloud configuration client the service holds the secret of. */
+export interface ClientConfig {
+  /** `https://v1.api.<region>.janrain.com/<customer-id>/login/token`. */
+  readonly tokenEndpoint: string;
+  /** Secrets Manager name or ARN of `{"client_id","client_secret"}`. */
+  readonly secretId: string;
+  /** The widest scopes the service will ask this client for, one scope per entry. */
+  readonly allowedScopes: readonly string[];
+}
+
+/** Permission for callers matching `principal` to obtain tokens of `client` within `scopes`. */
+export interface Grant {
+  /** IAM role or user ARN; `*` may appear in a role name. */
+  readonly principal: string;
+  /** Name of a configured client. */
+  readonly client: string;
+  /** The scopes granted, one scope per entry. */
+  readonly scopes: readonly string[];
+}
+
+/** The validated configuration; a plain, deeply frozen, JSON-compatible object. */
+export interface ServiceConfig {
+  readonly clients: Readonly<Record<string, ClientConfig>>;
+  readonly grants: readonly Grant[];
+}
+
+/** The scopes of a configuration, parsed once at load so a request never re-parses them. */
+interface ParsedScopes {
+  readonly allowedScopes: ReadonlyMap<string, readonly Scope[]>;
+  readonly grantScopes: readonly (readonly Scope[])[];
+}
+
+const parsedScopesByConfig = new WeakMap<ServiceConfig, ParsedScopes>();
+
+const CLIENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN =
+  /^arn:(?:aws|aws-cn|aws-us-gov):secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+const MAX_SECRET_ID_LENGTH = 512;
+const MAX_TOKEN_ENDPOINT_LENGTH = 2048;
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
+const TOP_LEVEL_KEYS = ['clients', 'grants'];
+const IGNORED_TOP_LEVEL_KEYS = ['local', '$schema'];
+const CLIENT_KEYS = ['tokenEndpoint', 'secretId', 'allowedScopes'];
+const GRANT_KEYS = ['principal', 'client', 'scopes'];
+const DOCUMENT = '(document)';
+
+/**
+ * Validate an already-parsed JSON document and return it as a {@link ServiceConfig}. Throws
+ * {@link ConfigError} listing every problem, each as `path: message`, e.g. `grants[3].scopes[0]: …` or
+ * `clients.webhooks-us.tokenEndpoint: …`.
+ */
+export function parseServiceConfig(document: unknown): ServiceConfig {
+  const problems: string[] = [];
+  if (!isPlainObject(document)) {
+    throw new ConfigError([`${DOCUMENT}: expected a JSON object with "clients" and "grants"`]);
+  }
+  checkKeys(document, undefined, [...TOP_LEVEL_KEYS, ...IGNORED_TOP_LEVEL_KEYS], problems);
+  if (document.$schema !== undefined && typeof document.$schema !== 'string') {
+    problems.push('$schema: expected a string');
+  }
+
+  const clients: Record<string, ClientConfig> = Object.create(null);
+  const allowedScopes = new Map<string, readonly Scope[]>();
+  if (!isPlainObject(document.clients)) {
+    problems.push('clients: required; expected an object of client name to client');
+  } else if (Object.keys(document.clients).length === 0) {
+    problems.push('clients: expected at least one client');
+  } else {
+    for (const [name, candidate] of Object.entries(document.clients)) {
+      const client = parseClient(name, candidate, problems);
+      if (client.allowedScopes !== undefined) {
+        allowedScopes.set(name, client.allowedScopes);
+      }
+      if (client.config !== undefined) {
+        clients[name] = client.config;
+      }
+    }
+  }
+
+  // Without a valid, non-empty "clients" (already reported) every grant's client would look unknown.
+  const declaredClients =
+    isPlainObject(document.clients) && Object.keys(document.clients).length > 0
+      ? document.clients
+      : undefined;
+  const grants: Grant[] = [];
+  const grantScopes: Scope[][] = [];
+  if (!Array.isArray(document.grants)) {
+    problems.push('grants: required; expected an array of grants (it may be empty)');
+  } else {
+    document.grants.forEach((candidate: unknown, index: number) => {
+      const grant = parseGrant(`grants[${index}]`, candidate, allowedScopes, declaredClients, problems);
+      if (grant !== undefined) {
+        grants.push(grant.config);
+        grantScopes.push(grant.scopes);
+      }
+    });
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  const config: ServiceConfig = Object.freeze({
+    clients: Object.freeze(clients),
+    grants: Object.freeze(grants),
+  });
+  parsedScopesByConfig.set(config, { allowedScopes, grantScopes });
+  return config;
+}
+
+/** Parse JSON `text`, then validate it with {@link parseServiceConfig}; invalid JSON is a {@link ConfigError}. */
+export function parseServiceConfigText(text: string): ServiceConfig {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    const reason = (error as Error).message.replace(
+      /[^\x20-\x7e]/g,
+      (character) => `\\u{${character.codePointAt(0)?.toString(16)}}`,
+    );
+    throw new ConfigError([`${DOCUMENT}: not valid JSON: ${reason}`]);
+  }
+  return parseServiceConfig(document);
+}
+
+/**
+ * Load the configuration at cold start: the JSON in `TVS_CONFIG` if it is set and not empty, else the
+ * JSON file named by `TVS_CONFIG_FILE`. Throws {@link ConfigError} when neither is set, the file cannot
+ * be read, or the document is invalid.
+ */
+export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const inline = env.TVS_CONFIG;
+  if (inline !== undefined && inline !== '') {
+    return parseServiceConfigText(inline);
+  }
+  const file = env.TVS_CONFIG_FILE;
+  if (file === undefined || file === '') {
+    throw new ConfigError([
+      `${DOCUMENT}: no configuration; set TVS_CONFIG to the configuration JSON or TVS_CONFIG_FILE to the path of a JSON file`,
+    ]);
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new ConfigError([
+      `${DOCUMENT}: cannot read TVS_CONFIG_FILE ${quoteForMessage(file, 200)} (${code})`,
+    ]);
+  }
+  return parseServiceConfigText(text);
+}
+
+/**
+ * The clients and scopes the caller `userArn` may ask for (for `GET /v1/clients`): one entry per client
+ * with a matching grant, sorted by client name; its scopes are the union of the matching grants' scopes,
+ * de-duplicated and in canonical order.
+ */
+export function grantsForCaller(
+  config: ServiceConfig,
+  userArn: string,
+): { client: string; scopes: string[] }[] {
+  const { grants, parsed } = resolveConfig(config);
+  const scopesByClient = new Map<string, Scope[]>();
+  grants.forEach((grant, index) => {
+    if (principalMatches(grant.principal, userArn)) {
+      const scopes = scopesByClient.get(grant.client) ?? [];
+      scopes.push(...(parsed.grantScopes[index] ?? []));
+      scopesByClient.set(grant.client, scopes);
+    }
+  });
+  return [...scopesByClient.keys()]
+    .sort((left, right) => (left < right ? -1 : left > right ? 1 : 0))
+    .map((client) => ({ client, scopes: canonicalScope(scopesByClient.get(client) ?? []).split(' ') }));
+}
+
+/**
+ * Whether the caller `userArn` may obtain a token of `client` for `requested`: the client exists, and
+ * every requested scope is covered by some scope of some grant that matches the caller for this client,
+ * and by some scope of the client's `allowedScopes`. False for an empty request.
+ */
+export function isAuthorized(
+  config: ServiceConfig,
+  userArn: string,
+  client: string,
+  requested: readonly Scope[],
+): boolean {
+  const { clients, grants, parsed } = resolveConfig(config);
+  if (requested.length === 0 || !Object.hasOwn(clients, client)) {
+    return false;
+  }
+  const allowed = parsed.allowedScopes.get(client);
+  if (allowed === undefined) {
+    return false;
+  }
+  const granted: Scope[] = [];
+  grants.forEach((grant, index) => {
+    if (grant.client === client && principalMatches(grant.principal, userArn)) {
+      granted.push(...(parsed.grantScopes[index] ?? []));
+    }
+  });
+  return requested.every(
+    (scope) => granted.some((held) => covers(held, scope)) && allowed.some((held) => covers(held, scope)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+/**
+ * `config` with its parsed scopes. A configuration that did not come from {@link parseServiceConfig}
+ * (built by hand, e.g. in a test) is validated now and the validated copy is used, so an invalid one
+ * throws {@link ConfigError} rather than being trusted, and later changes to it cannot go stale.
+ */
+function resolveConfig(config: ServiceConfig): ServiceConfig & { parsed: ParsedScopes } {
+  const parsed = parsedScopesByConfig.get(config);
+  if (parsed !== undefined) {
+    return { clients: config.clients, grants: config.grants, parsed };
+  }
+  const validated = parseServiceConfig(config);
+  const validatedScopes = parsedScopesByConfig.get(validated);
+  if (validatedScopes === undefined) {
+    throw new ConfigError([`${DOCUMENT}: internal error: configuration scopes were not parsed`]);
+  }
+  return { clients: validated.clients, grants: validated.grants, parsed: validatedScopes };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The path of `key` under `parent`, quoting keys that are not plain names. */
+function keyPath(parent: string | undefined, key: string): string {
+  const plain = /^[A-Za-z0-9_$][A-Za-z0-9_$.-]*$/.test(key);
+  const child = plain ? key : `[${quoteForMessage(key, 64)}]`;
+  return parent === undefined ? child : plain ? `${parent}.${child}` : `${parent}${child}`;
+}
+
+function checkKeys(
+  object: Record<string, unknown>,
+  path: string | undefined,
+  allowed: readonly string[],
+  problems: string[],
+): void {
+  const expected = allowed.map((key) => `"${key}"`).join(', ');
+  for (const key of Object.keys(object)) {
+    if (!allowed.includes(key)) {
+      problems.push(`${keyPath(path, key)}: unknown key; expected one of ${expected}`);
+    }
+  }
+}
+
+function parseClient(
+  name: string,
+  candidate: unknown,
+  problems: string[],
+): { config?: ClientConfig; allowedScopes?: Scope[] } {
+  const path = keyPath('clients', name);
+  const before = problems.length;
+  if (!CLIENT_NAME.test(name)) {
+    problems.push(
+      `${path}: client name must match ^[a-z0-9][a-z0-9._-]{0,63}$ (lower case; it is used in cache keys and URLs)`,
+    );
+  }
+  if (!isPlainObject(candidate)) {
+    problems.push(`${path}: expected an object with "tokenEndpoint", "secretId" and "allowedScopes"`);
+    return {};
+  }
+  checkKeys(candidate, path, CLIENT_KEYS, problems);
+
+  const tokenEndpointProblem = tokenEndpointProblemOf(candidate.tokenEndpoint);
+  if (tokenEndpointProblem !== undefined) {
+    problems.push(`${path}.tokenEndpoint: ${tokenEndpointProblem}`);
+  }
+  const secretIdProblem = secretIdProblemOf(candidate.secretId);
+  if (secretIdProblem !== undefined) {
+    problems.push(`${path}.secretId: ${secretIdProblem}`);
+  }
+  const allowedScopes = parseScopeList(`${path}.allowedScopes`, candidate.allowedScopes, problems);
+
+  // The allowedScopes are returned even when another field is wrong, so that grants of this client are
+  // still checked against them and every problem is reported in one run.
+  if (problems.length > before || allowedScopes === undefined) {
+    return { allowedScopes };
+  }
+  return {
+    config: Object.freeze({
+      tokenEndpoint: candidate.tokenEndpoint as string,
+      secretId: candidate.secretId as string,
+      allowedScopes: Object.freeze(allowedScopes.map((scope) => scope.text)),
+    }),
+    allowedScopes,
+  };
+}
+
+function tokenEndpointProblemOf(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') {
+    return 'required; expected an https URL ending in /login/token';
+  }
+  if (value.length > MAX_TOKEN_ENDPOINT_LENGTH) {
+    return `is ${value.length} characters long; at most ${MAX_TOKEN_ENDPOINT_LENGTH} are allowed`;
+  }
+  // The URL parser silently strips surrounding whitespace and control characters; refuse them instead.
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    return 'must contain only printable ASCII characters, without spaces';
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${quoteForMessage(value, 100)} is not a URL`;
+  }
+  if (url.protocol === 'http:') {
+    if (!LOOPBACK_HOSTS.has(url.hostname)) {
+      return 'must use https (http is allowed only for 127.0.0.1 and localhost)';
+    }
+  } else if (url.protocol !== 'https:') {
+    return `must use https, not ${quoteForMessage(url.protocol)}`;
+  }
+  if (url.username !== '' || url.password !== '' || value.includes('@')) {
+    return 'must not contain a user name or password';
+  }
+  // Checked on the text: `new URL` drops an empty "?" or "#".
+  if (value.includes('?') || value.includes('#')) {
+    return 'must not have a query or fragment';
+  }
+  if (!url.pathname.endsWith('/login/token')) {
+    return 'path must end with /login/token (the Identity Cloud token endpoint)';
+  }
+  return undefined;
+}
+
+function secretIdProblemOf(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') {
+    return 'required; expected a Secrets Manager secret name or ARN';
+  }
+  if (value.length > MAX_SECRET_ID_LENGTH) {
+    return `is ${value.length} characters long; at most ${MAX_SECRET_ID_LENGTH} are allowed`;
+  }
+  if (value.startsWith('arn:')) {
+    return SECRET_ARN.test(value)
+      ? undefined
+      : `${quoteForMessage(value, 100)} is not a Secrets Manager secret ARN`;
+  }
+  return SECRET_NAME.test(value) ? undefined : 'a secret name may use only A-Z a-z 0-9 / _ + = . @ -';
+}
+
+/** Parse a non-empty array of single scopes at `path`, adding a problem per faulty entry. */
+function parseScopeList(path: string, value: unknown, problems: string[]): Scope[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) {
+    problems.push(`${path}: required; expected a non-empty array of scopes, e.g. [".:config/**"]`);
+    return undefined;
+  }
+  const scopes: Scope[] = [];
+  value.forEach((text: unknown, index: number) => {
+    if (typeof text !== 'string') {
+      problems.push(`${path}[${index}]: expected a string`);
+      return;
+    }
+    try {
+      scopes.push(parseScope(text));
+    } catch (error) {
+      problems.push(`${path}[${index}]: ${(error as Error).message}`);
+    }
+  });
+  return scopes.length === value.length ? scopes : undefined;
+}
+
+function parseGrant(
+  path: string,
+  candidate: unknown,
+  allowedScopes: ReadonlyMap<string, readonly Scope[]>,
+  declaredClients: Record<string, unknown> | undefined,
+  problems: string[],
+): { config: Grant; scopes: Scope[] } | undefined {
+  if (!isPlainObject(candidate)) {
+    problems.push(`${path}: expected an object with "principal", "client" and "scopes"`);
+    return undefined;
+  }
+  const before = problems.length;
+  checkKeys(candidate, path, GRANT_KEYS, problems);
+
+  const { principal, client } = candidate;
+  const principalProblem =
+    typeof principal === 'string'
+      ? isValidPrincipalPattern(principal)
+      : 'required; expected an IAM role or user ARN';
+  if (principalProblem !== undefined) {
+    problems.push(`${path}.principal: ${principalProblem}`);
+  }
+  if (typeof client !== 'string') {
+    problems.push(`${path}.client: required; expected the name of a client`);
+  } else if (declaredClients !== undefined && !Object.hasOwn(declaredClients, client)) {
+    problems.push(`${path}.client: unknown client ${quoteForMessage(client, 64)}`);
+  }
+
+  const scopes = parseScopeList(`${path}.scopes`, candidate.scopes, problems);
+  const allowed = typeof client === 'string' ? allowedScopes.get(client) : undefined;
+  // Without the client's allowedScopes (unknown or itself invalid) there is nothing to check against;
+  // that fault is already reported.
+  if (scopes !== undefined && allowed !== undefined) {
+    scopes.forEach((scope, index) => {
+      if (!allowed.some((held) => covers(held, scope))) {
+        problems.push(
+          `${path}.scopes[${index}]: ${quoteForMessage(scope.text)} is wider than client ${quoteForMessage(client as string, 64)} allowedScopes`,
+        );
+      }
+    });
+  }
+
+  if (problems.length > before || scopes === undefined) {
+    return undefined;
+  }
+  return {
+    config: Object.freeze({
+      principal: principal as string,
+      client: client as string,
+      scopes: Object.freeze(scopes.map((scope) => scope.text)),
+    }),
+    scopes,
+  };
+}

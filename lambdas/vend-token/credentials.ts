@@ -1,0 +1,118 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ClientCredentials } from './identity-cloud';
+
+/** Where configuration-client secrets come from. */
+export interface SecretSource {
+  /** The secret's JSON string (`{"client_id","client_secret"}`) for a `secretId`. */
+  readSecret(secretId: string): Promise<string>;
+}
+
+/**
+ * Thrown when a secret cannot be read or does not hold client credentials. Its message names the secret
+ * id, never the secret's content.
+ */
+export class CredentialsError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CredentialsError';
+  }
+}
+
+/** Parse a secret string into client credentials. */
+export function parseClientCredentials(secretId: string, secretString: string): ClientCredentials {
+  let value: unknown;
+  try {
+    value = JSON.parse(secretString);
+  } catch {
+    throw new CredentialsError(`secret ${secretId} is not a JSON object`);
+  }
+  const fields = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  const { client_id: clientId, client_secret: clientSecret } = fields;
+  if (
+    typeof clientId !== 'string' ||
+    clientId === '' ||
+    typeof clientSecret !== 'string' ||
+    clientSecret === ''
+  ) {
+    throw new CredentialsError(
+      `secret ${secretId} must hold non-empty "client_id" and "client_secret" strings`,
+    );
+  }
+  return { clientId, clientSecret };
+}
+
+/** Reads secrets from AWS Secrets Manager (`AWSCURRENT`). The SDK client is loaded on first use. */
+export class SecretsManagerSource implements SecretSource {
+  private client: Promise<SecretsManagerClient> | undefined;
+
+  /** @param client an SDK client to use (tests); default one made from the environment on first read. */
+  constructor(client?: SecretsManagerClient) {
+    if (client) this.client = Promise.resolve(client);
+  }
+
+  async readSecret(secretId: string): Promise<string> {
+    this.client ??= import('@aws-sdk/client-secrets-manager').then((sdk) => new sdk.SecretsManagerClient({}));
+    const client = await this.client;
+    const { GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    try {
+      const answer = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+      );
+      if (typeof answer.SecretString !== 'string') {
+        throw new CredentialsError(`secret ${secretId} has no SecretString`);
+      }
+      return answer.SecretString;
+    } catch (error) {
+      if (error instanceof CredentialsError) throw error;
+      const name = (error as { name?: string }).name ?? 'Error';
+      throw new CredentialsError(`secret ${secretId} could not be read (${name})`, { cause: error });
+    }
+  }
+}
+
+/** Secrets from an in-memory map of secret id → secret string (the local server's secrets file). */
+export class StaticSecretSource implements SecretSource {
+  constructor(private readonly secrets: ReadonlyMap<string, string>) {}
+
+  async readSecret(secretId: string): Promise<string> {
+    const secret = this.secrets.get(secretId);
+    if (secret === undefined)
+      throw new CredentialsError(`secret ${secretId} is not in the local secrets file`);
+    return secret;
+  }
+}
+
+/**
+ * Client credentials by secret id, cached briefly so a burst of misses reads each secret once. A read after
+ * `invalidate` bypasses the cache: that is how a rotated secret is picked up after `invalid_client`.
+ */
+export class CredentialsCache {
+  private readonly entries = new Map<string, { credentials: Promise<ClientCredentials>; readAt: number }>();
+
+  constructor(
+    private readonly source: SecretSource,
+    private readonly ttlMs = 300_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Credentials for `secretId`, from the cache while fresh. Concurrent callers share one read. */
+  get(secretId: string): Promise<ClientCredentials> {
+    const entry = this.entries.get(secretId);
+    if (entry && this.now() - entry.readAt < this.ttlMs) return entry.credentials;
+    const credentials = this.source
+      .readSecret(secretId)
+      .then((secretString) => parseClientCredentials(secretId, secretString));
+    const fresh = { credentials, readAt: this.now() };
+    this.entries.set(secretId, fresh);
+    // A failed read is not cached: the next request tries again.
+    credentials.catch(() => {
+      if (this.entries.get(secretId) === fresh) this.entries.delete(secretId);
+    });
+    return credentials;
+  }
+
+  /** Forget `secretId` if the cached read is still `stale`, so concurrent invalidations re-read once. */
+  invalidate(secretId: string, stale: Promise<ClientCredentials>): void {
+    if (this.entries.get(secretId)?.credentials === stale) this.entries.delete(secretId);
+  }
+}

@@ -1,0 +1,377 @@
+import type { Dispatcher } from 'undici';
+import { UpstreamRejectedError, UpstreamUnavailableError } from './errors';
+
+/** The credentials of one configuration client, as stored in Secrets Manager. */
+export interface ClientCredentials {
+  readonly clientId: string;
+  readonly clientSecret: string;
+}
+
+/** A validated token answer. */
+export interface TokenResponse {
+  readonly accessToken: string;
+  readonly expiresIn: number;
+  /** The scope string Identity Cloud says it granted, as sent. */
+  readonly grantedScope: string;
+}
+
+/** Timeouts and retry policy for the token endpoint. */
+export interface TokenEndpointPolicy {
+  /** TCP/TLS connect timeout, ms. */
+  readonly connectTimeoutMs: number;
+  /** Time to the response headers, ms. */
+  readonly headersTimeoutMs: number;
+  /** Longest pause between body chunks, ms. */
+  readonly bodyTimeoutMs: number;
+  /** Attempts in all (1 = no retry). */
+  readonly maxAttempts: number;
+  /** First backoff cap, ms; doubles per attempt (full jitter). */
+  readonly baseBackoffMs: number;
+  /** Largest backoff cap, ms. */
+  readonly maxBackoffMs: number;
+  /** Everything, attempts and backoff, fits in this, ms: well under API Gateway's 29 s. */
+  readonly deadlineMs: number;
+}
+
+export const DEFAULT_TOKEN_ENDPOINT_POLICY: TokenEndpointPolicy = {
+  connectTimeoutMs: 2_000,
+  headersTimeoutMs: 4_000,
+  bodyTimeoutMs: 4_000,
+  maxAttempts: 3,
+  baseBackoffMs: 100,
+  maxBackoffMs: 1_000,
+  deadlineMs: 7_000,
+};
+
+/** Largest token answer read, bytes: a token answer is a few hundred bytes. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Longest lifetime believed, seconds. Identity Cloud's maximum is 3600; anything past a day is broken. */
+const MAX_EXPIRES_IN_SECONDS = 86_400;
+const MAX_ACCESS_TOKEN_LENGTH = 8_192;
+
+/**
+ * RFC 6749 §2.3.1: the client id and secret are form-urlencoded before they are joined and Base64-encoded.
+ * `encodeURIComponent` leaves `!'()*` alone, which the form encoding escapes, and encodes space as %20
+ * where the form encoding writes `+`.
+ */
+export function basicAuthorization(credentials: ClientCredentials): string {
+  const formEncode = (value: string) =>
+    encodeURIComponent(value)
+      .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+      .replace(/%20/g, '+');
+  const pair = `${formEncode(credentials.clientId)}:${formEncode(credentials.clientSecret)}`;
+  return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+}
+
+/** One raw answer of the token endpoint, body fully read. */
+interface RawAnswer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly body: string;
+}
+
+type UndiciModule = typeof import('undici');
+let undiciModule: Promise<UndiciModule> | undefined;
+/** undici is only needed on a cache miss: load it then, not at cold start. */
+function loadUndici(): Promise<UndiciModule> {
+  undiciModule ??= import('undici');
+  return undiciModule;
+}
+
+/** Send the client credentials request. Reads the whole body (bounded) so the connection is reused. */
+async function sendTokenRequest(
+  dispatcher: Dispatcher,
+  endpoint: string,
+  credentials: ClientCredentials,
+  scope: string,
+  policy: TokenEndpointPolicy,
+  signal: AbortSignal,
+): Promise<RawAnswer> {
+  const { request } = await loadUndici();
+  const answer = await request(endpoint, {
+    method: 'POST',
+    dispatcher,
+    signal,
+    headers: {
+      authorization: basicAuthorization(credentials),
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+    headersTimeout: policy.headersTimeoutMs,
+    bodyTimeout: policy.bodyTimeoutMs,
+  });
+  const length = Number(answer.headers['content-length'] ?? 0);
+  if (length > MAX_RESPONSE_BYTES) {
+    await answer.body.dump();
+    return { status: answer.statusCode, retryAfter: undefined, body: '' };
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of answer.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_RESPONSE_BYTES) {
+      await answer.body.dump();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const retryAfter = answer.headers['retry-after'];
+  return {
+    status: answer.statusCode,
+    retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+    body: size > MAX_RESPONSE_BYTES ? '' : Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+function parseJsonObject(body: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds from a `Retry-After` header (delta-seconds or HTTP-date), or undefined. */
+export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
+}
+
+/** A failure worth another attempt, with how long the server asked us to wait. */
+class RetryableFailure extends Error {
+  constructor(
+    readonly outcome: UpstreamUnavailableError,
+    readonly retryAfterSeconds: number | undefined,
+  ) {
+    super(outcome.message);
+  }
+}
+
+/**
+ * Process the token endpoint's answer field by field (the shape of oauth4webapi's
+ * `processGenericAccessTokenResponse`): a 200 must carry a non-empty `access_token`, a Bearer
+ * `token_type`, a positive finite `expires_in` and a non-empty `scope`; errors map to the service's
+ * typed errors. Upstream bodies never reach an error message.
+ */
+export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenResponse {
+  const json = parseJsonObject(answer.body);
+  if (answer.status === 429) {
+    throw new RetryableFailure(
+      new UpstreamUnavailableError('Identity Cloud is rate limiting token requests', 'http_429', 1),
+      parseRetryAfter(answer.retryAfter, nowMs),
+    );
+  }
+  if (answer.status >= 500) {
+    throw new RetryableFailure(
+      new UpstreamUnavailableError(`Identity Cloud answered HTTP ${answer.status}`, 'http_5xx', 1),
+      parseRetryAfter(answer.retryAfter, nowMs),
+    );
+  }
+  if (answer.status !== 200) {
+    const error = typeof json?.error === 'string' ? json.error : undefined;
+    if (answer.status === 401 || error === 'invalid_client') {
+      throw new UpstreamRejectedError('Identity Cloud refused the client credentials', 'invalid_client');
+    }
+    if (error === 'invalid_scope') {
+      throw new UpstreamRejectedError('Identity Cloud refused the requested scope', 'invalid_scope');
+    }
+    throw new UpstreamRejectedError(`Identity Cloud answered HTTP ${answer.status}`, 'bad_request');
+  }
+  if (json === undefined) {
+    throw new UpstreamRejectedError(
+      'Identity Cloud answered with a body that is not a JSON object',
+      'invalid_response',
+    );
+  }
+  const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn, scope } = json;
+  if (
+    typeof accessToken !== 'string' ||
+    accessToken.length === 0 ||
+    accessToken.length > MAX_ACCESS_TOKEN_LENGTH
+  ) {
+    throw new UpstreamRejectedError(
+      'Identity Cloud answered without a usable access_token',
+      'invalid_response',
+    );
+  }
+  if (/[^\x21-\x7e]/.test(accessToken)) {
+    throw new UpstreamRejectedError(
+      'Identity Cloud answered an access_token with invalid characters',
+      'invalid_response',
+    );
+  }
+  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
+    throw new UpstreamRejectedError(
+      'Identity Cloud answered a token_type that is not Bearer',
+      'invalid_response',
+    );
+  }
+  if (
+    typeof expiresIn !== 'number' ||
+    !Number.isFinite(expiresIn) ||
+    expiresIn <= 0 ||
+    expiresIn > MAX_EXPIRES_IN_SECONDS
+  ) {
+    throw new UpstreamRejectedError(
+      `Identity Cloud answered an expires_in that is not a number from 1 to ${MAX_EXPIRES_IN_SECONDS}`,
+      'invalid_response',
+    );
+  }
+  if (typeof scope !== 'string' || scope.trim() === '') {
+    // Identity Cloud answers a scope outside the token policy with a token that has no scope.
+    throw new UpstreamRejectedError('Identity Cloud granted no scope for this request', 'insufficient_scope');
+  }
+  return { accessToken, expiresIn: Math.floor(expiresIn), grantedScope: scope };
+}
+
+/** undici error codes that mean "the network failed", worth a retry. */
+const NETWORK_ERROR_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Dependencies of the token client, injectable for tests. */
+export interface IdentityCloudClientOptions {
+  readonly policy?: Partial<TokenEndpointPolicy>;
+  /** An undici dispatcher; default: one Agent with the policy's timeouts, made on first use. */
+  readonly dispatcher?: Dispatcher;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+}
+
+/** Asks an Identity Cloud token endpoint for client-credentials tokens. */
+export class IdentityCloudClient {
+  readonly policy: TokenEndpointPolicy;
+  private dispatcher: Dispatcher | undefined;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(options: IdentityCloudClientOptions = {}) {
+    this.policy = { ...DEFAULT_TOKEN_ENDPOINT_POLICY, ...options.policy };
+    this.dispatcher = options.dispatcher;
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.random = options.random ?? Math.random;
+  }
+
+  private async getDispatcher(): Promise<Dispatcher> {
+    if (this.dispatcher === undefined) {
+      const { Agent } = await loadUndici();
+      this.dispatcher ??= new Agent({
+        connect: { timeout: this.policy.connectTimeoutMs },
+        headersTimeout: this.policy.headersTimeoutMs,
+        bodyTimeout: this.policy.bodyTimeoutMs,
+        keepAliveTimeout: 30_000,
+      });
+    }
+    return this.dispatcher;
+  }
+
+  /**
+   * Request a token. Retries network errors, 5xx and 429 with capped exponential backoff and full jitter,
+   * all inside `policy.deadlineMs`; a 429's `Retry-After` is honoured if it fits in the deadline, and
+   * otherwise ends the attempts (a 429 is never a reason to hammer the endpoint).
+   * Throws `UpstreamRejectedError` (502) or `UpstreamUnavailableError` (503).
+   */
+  async requestToken(
+    endpoint: string,
+    credentials: ClientCredentials,
+    scope: string,
+  ): Promise<TokenResponse> {
+    const dispatcher = await this.getDispatcher();
+    const deadline = this.now() + this.policy.deadlineMs;
+    let lastFailure: RetryableFailure | undefined;
+    for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
+      const remaining = deadline - this.now();
+      if (remaining <= 0) break;
+      try {
+        const answer = await sendTokenRequest(
+          dispatcher,
+          endpoint,
+          credentials,
+          scope,
+          this.policy,
+          AbortSignal.timeout(remaining),
+        );
+        return processTokenResponse(answer, this.now());
+      } catch (error) {
+        lastFailure = this.retryable(error);
+      }
+      if (attempt === this.policy.maxAttempts) break;
+      const cap = Math.min(this.policy.maxBackoffMs, this.policy.baseBackoffMs * 2 ** (attempt - 1));
+      const asked = lastFailure.retryAfterSeconds;
+      const wait = asked !== undefined ? asked * 1000 : this.random() * cap;
+      if (this.now() + wait >= deadline) break;
+      await this.sleep(wait);
+    }
+    const failure = lastFailure?.outcome;
+    const retryAfter = Math.max(1, lastFailure?.retryAfterSeconds ?? 1);
+    throw new UpstreamUnavailableError(
+      failure?.message ?? 'Identity Cloud did not answer in time',
+      failure?.reason ?? 'timeout',
+      retryAfter,
+      { cause: failure },
+    );
+  }
+
+  /** Classify a failure of one attempt: retryable, or rethrown as the final outcome. */
+  private retryable(error: unknown): RetryableFailure {
+    if (error instanceof RetryableFailure) return error;
+    if (error instanceof UpstreamRejectedError) throw error;
+    const code = errorCode(error);
+    const name = (error as { name?: unknown })?.name;
+    if (name === 'TimeoutError' || name === 'AbortError' || code?.includes('TIMEOUT')) {
+      return new RetryableFailure(
+        new UpstreamUnavailableError('Identity Cloud did not answer in time', 'timeout', 1, { cause: error }),
+        undefined,
+      );
+    }
+    if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
+      return new RetryableFailure(
+        new UpstreamUnavailableError(`Identity Cloud could not be reached (${code})`, 'network', 1, {
+          cause: error,
+        }),
+        undefined,
+      );
+    }
+    // An unknown failure of the HTTP stack (e.g. a malformed answer undici refuses): treat as unreachable
+    // rather than crash, but do not retry blindly.
+    throw new UpstreamUnavailableError('Identity Cloud could not be reached', 'network', 1, { cause: error });
+  }
+
+  /** Close the connection pool (tests, local server shutdown). */
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
+}

@@ -1,0 +1,156 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import type { KMSClient } from '@aws-sdk/client-kms';
+
+/** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
+export interface DataKey {
+  readonly plaintext: Buffer;
+  readonly encrypted: Buffer;
+}
+
+/** Where data keys come from: KMS in AWS, a key made at start for the embedded local server. */
+export interface DataKeyProvider {
+  generate(): Promise<DataKey>;
+  decrypt(encrypted: Buffer): Promise<Buffer>;
+}
+
+/** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`. */
+export class KmsDataKeyProvider implements DataKeyProvider {
+  private client: Promise<KMSClient> | undefined;
+
+  constructor(
+    private readonly keyId: string,
+    client?: KMSClient,
+  ) {
+    if (client) this.client = Promise.resolve(client);
+  }
+
+  private kms(): Promise<KMSClient> {
+    this.client ??= import('@aws-sdk/client-kms').then((sdk) => new sdk.KMSClient({}));
+    return this.client;
+  }
+
+  async generate(): Promise<DataKey> {
+    const { GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
+    const answer = await (await this.kms()).send(
+      new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256' }),
+    );
+    if (!answer.Plaintext || !answer.CiphertextBlob)
+      throw new Error('KMS GenerateDataKey answered without a key');
+    return { plaintext: Buffer.from(answer.Plaintext), encrypted: Buffer.from(answer.CiphertextBlob) };
+  }
+
+  async decrypt(encrypted: Buffer): Promise<Buffer> {
+    const { DecryptCommand } = await import('@aws-sdk/client-kms');
+    const answer = await (await this.kms()).send(
+      new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: encrypted }),
+    );
+    if (!answer.Plaintext) throw new Error('KMS Decrypt answered without a key');
+    return Buffer.from(answer.Plaintext);
+  }
+}
+
+/**
+ * Data keys wrapped by a master key held in memory: for the embedded local server, whose whole cache dies
+ * with the process anyway. Never used in AWS.
+ */
+export class LocalDataKeyProvider implements DataKeyProvider {
+  constructor(private readonly masterKey: Buffer = randomBytes(32)) {}
+
+  async generate(): Promise<DataKey> {
+    const plaintext = randomBytes(32);
+    return { plaintext, encrypted: seal(this.masterKey, plaintext, Buffer.from('tvs-local-data-key')) };
+  }
+
+  async decrypt(encrypted: Buffer): Promise<Buffer> {
+    return open(this.masterKey, encrypted, Buffer.from('tvs-local-data-key'));
+  }
+}
+
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** AES-256-GCM: iv ‖ ciphertext ‖ tag. */
+function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  if (sealed.length < IV_BYTES + TAG_BYTES) throw new Error('sealed token is too short');
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  return Buffer.concat([
+    decipher.update(sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES)),
+    decipher.final(),
+  ]);
+}
+
+/** An encrypted token as stored: the sealed token and the encrypted data key that opens it. */
+export interface SealedToken {
+  readonly ciphertext: Buffer;
+  readonly encryptedKey: Buffer;
+}
+
+/**
+ * Encrypts tokens for the table with envelope encryption. One data key per container is reused for writes
+ * until it is `dataKeyMaxAgeMs` old (one KMS call per container, not per token); data keys written by
+ * other containers are decrypted once each and remembered (bounded). The cache key is the additional
+ * authenticated data, so a sealed token moved to another item does not open.
+ */
+export class TokenCipher {
+  private current: { key: Promise<DataKey>; madeAt: number } | undefined;
+  private readonly opened = new Map<string, Promise<Buffer>>();
+
+  constructor(
+    private readonly provider: DataKeyProvider,
+    private readonly dataKeyMaxAgeMs = 3_600_000,
+    private readonly maxRememberedKeys = 64,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private dataKey(): Promise<DataKey> {
+    if (!this.current || this.now() - this.current.madeAt > this.dataKeyMaxAgeMs) {
+      const key = this.provider.generate();
+      const entry = { key, madeAt: this.now() };
+      this.current = entry;
+      key
+        .then((made) => this.remember(made.encrypted, Promise.resolve(made.plaintext)))
+        .catch(() => {
+          if (this.current === entry) this.current = undefined;
+        });
+    }
+    return this.current.key;
+  }
+
+  private remember(encrypted: Buffer, plaintext: Promise<Buffer>): void {
+    const id = createHash('sha256').update(encrypted).digest('base64');
+    if (this.opened.size >= this.maxRememberedKeys) {
+      const oldest = this.opened.keys().next().value;
+      if (oldest !== undefined) this.opened.delete(oldest);
+    }
+    this.opened.set(id, plaintext);
+  }
+
+  async seal(accessToken: string, cacheKey: string): Promise<SealedToken> {
+    const key = await this.dataKey();
+    return {
+      ciphertext: seal(key.plaintext, Buffer.from(accessToken, 'utf8'), Buffer.from(cacheKey, 'utf8')),
+      encryptedKey: key.encrypted,
+    };
+  }
+
+  async open(sealed: SealedToken, cacheKey: string): Promise<string> {
+    const id = createHash('sha256').update(sealed.encryptedKey).digest('base64');
+    let plaintext = this.opened.get(id);
+    if (!plaintext) {
+      plaintext = this.provider.decrypt(sealed.encryptedKey);
+      this.remember(sealed.encryptedKey, plaintext);
+      plaintext.catch(() => this.opened.delete(id));
+    }
+    return open(await plaintext, sealed.ciphertext, Buffer.from(cacheKey, 'utf8')).toString('utf8');
+  }
+}

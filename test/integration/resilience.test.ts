@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { cacheKeyFor } from '../../lambdas/vend-token/vending-service';
+import {
+  bodyOf,
+  CountingMetrics,
+  Harness,
+  ROTATION_CALLER,
+  tokenEvent,
+  WEBHOOKS_CLIENT,
+} from '../support/harness';
+import { freePort } from '../support/moto';
+
+let harness: Harness;
+
+beforeAll(async () => {
+  harness = await Harness.start();
+});
+
+afterAll(async () => {
+  await harness?.close();
+});
+
+beforeEach(() => {
+  harness.sim.setPersistentFault(undefined);
+  harness.sim.resetCounters();
+});
+
+function freshScope(): string {
+  return `*:webhooks/${randomUUID()}/**`;
+}
+
+function request(scope: string, extra: Record<string, unknown> = {}) {
+  return tokenEvent({ client: 'webhooks-us', scope, ...extra }, ROTATION_CALLER);
+}
+
+describe('Identity Cloud outage', () => {
+  it('serves a still-valid token from the table to a cold container, and 503 with Retry-After for a key with none', async () => {
+    const cached = freshScope();
+    const first = bodyOf(await harness.container().handle(request(cached)));
+    harness.sim.setPersistentFault({ kind: 'status', status: 503 });
+
+    const cold = harness.container();
+    const served = await cold.handle(request(cached));
+    const missing = await cold.handle(request(freshScope()));
+
+    expect(served.statusCode).toBe(200);
+    expect(bodyOf(served).access_token).toBe(first.access_token);
+    expect(missing.statusCode).toBe(503);
+    expect(bodyOf(missing)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(missing.headers?.['Retry-After']).toMatch(/^\d+$/);
+  });
+
+  it('serves the current token when the refresh inside the margin fails', async () => {
+    const scope = freshScope();
+    const start = Date.now();
+    let clock = start;
+    const container = harness.container({ now: () => clock });
+    const first = bodyOf(await container.handle(request(scope)));
+    clock = start + (3600 - 100) * 1000;
+    harness.sim.setPersistentFault({ kind: 'close-without-answer' });
+
+    const response = await container.handle(request(scope));
+
+    expect(response.statusCode).toBe(200);
+    expect(bodyOf(response).access_token).toBe(first.access_token);
+    expect(bodyOf(response).expires_in).toBeLessThanOrEqual(100);
+    expect(harness.sim.tokenRequests).toBeGreaterThan(0);
+  });
+
+  it('never serves an expired token, even while Identity Cloud is down', async () => {
+    const scope = freshScope();
+    const start = Date.now();
+    let clock = start;
+    const container = harness.container({ now: () => clock });
+    await container.handle(request(scope));
+    clock = start + 3601 * 1000;
+    harness.sim.setPersistentFault({ kind: 'status', status: 500 });
+
+    const response = await container.handle(request(scope));
+
+    expect(response.statusCode).toBe(503);
+  });
+
+  it('does not serve a token that would not last min_ttl while Identity Cloud is down', async () => {
+    const scope = freshScope();
+    const start = Date.now();
+    let clock = start;
+    const container = harness.container({ now: () => clock });
+    await container.handle(request(scope));
+    clock = start + 3000 * 1000; // 600 s left
+    harness.sim.setPersistentFault({ kind: 'status', status: 502 });
+
+    expect((await container.handle(request(scope, { min_ttl: 500 }))).statusCode).toBe(200);
+    expect((await container.handle(request(scope, { min_ttl: 900 }))).statusCode).toBe(503);
+  });
+});
+
+describe('429 from Identity Cloud', () => {
+  it('is not treated as a bad credential: no secret re-read, one request, 503 with its Retry-After', async () => {
+    harness.sim.setPersistentFault({ kind: 'status', status: 429, headers: { 'Retry-After': '120' } });
+    const metrics = new CountingMetrics();
+    const before = harness.capture.lines.length;
+
+    const response = await harness.container({ metrics }).handle(request(freshScope()));
+
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toBe('120');
+    expect(harness.sim.tokenRequests).toBe(1);
+    const lines = harness.capture.lines.slice(before);
+    expect(lines.some((l) => String(l.message).includes('re-reading the secret'))).toBe(false);
+    expect(metrics.get('UpstreamFailure')).toBe(1);
+  });
+});
+
+describe('secret rotation', () => {
+  it('loses no request while the secret is rotated under running traffic', async () => {
+    const containers = Array.from({ length: 3 }, () => harness.container());
+    // Warm every container's secret cache with the old secret.
+    await Promise.all(containers.map((c) => c.handle(request(freshScope()))));
+    const statuses: number[] = [];
+    let rotated = false;
+    const traffic = async (container: (typeof containers)[number]) => {
+      const until = Date.now() + 1_500;
+      while (Date.now() < until) {
+        // A fresh scope each time forces a real upstream request with the cached credentials.
+        statuses.push((await container.handle(request(freshScope()))).statusCode);
+      }
+    };
+    const rotation = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Rotation as Secrets Manager and Identity Cloud do it: the new version becomes AWSCURRENT, then the
+      // old secret stops working upstream.
+      await harness.putSecret('webhooks-us', WEBHOOKS_CLIENT.clientId, 'rotated-secret-value-2');
+      harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, 'rotated-secret-value-2');
+      rotated = true;
+    })();
+
+    try {
+      await Promise.all([...containers.map(traffic), rotation]);
+      expect(rotated).toBe(true);
+      expect(statuses.length).toBeGreaterThan(20);
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      const rereads = harness.capture.lines.filter((l) =>
+        String(l.message).includes('re-reading the secret'),
+      );
+      expect(rereads.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await harness.putSecret('webhooks-us', WEBHOOKS_CLIENT.clientId, WEBHOOKS_CLIENT.clientSecret);
+      harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, WEBHOOKS_CLIENT.clientSecret);
+    }
+  });
+});
+
+describe('DynamoDB faults', () => {
+  async function unreachableTable(): Promise<DynamoDBClient> {
+    // A real connection refusal: nothing listens on this port.
+    return new DynamoDBClient({ endpoint: `http://127.0.0.1:${await freePort()}`, maxAttempts: 1 });
+  }
+
+  /** Throttling cannot be produced by moto: a client whose every call fails as DynamoDB throttling does. */
+  function throttledTable(): DynamoDBClient {
+    const client = new DynamoDBClient({ maxAttempts: 1 });
+    client.middlewareStack.add(
+      () => async () => {
+        throw new ProvisionedThroughputExceededException({ message: 'Rate exceeded', $metadata: {} });
+      },
+      { step: 'initialize', name: 'throttle-everything' },
+    );
+    return client;
+  }
+
+  it.each([
+    ['unreachable', unreachableTable],
+    ['throttling', async () => throttledTable()],
+  ])('degrades to memory plus one upstream fetch per key when the table is %s', async (_name, makeClient) => {
+    const metrics = new CountingMetrics();
+    const container = harness.container({ dynamodb: await makeClient(), metrics });
+    const scope = freshScope();
+
+    const responses = await Promise.all(Array.from({ length: 40 }, () => container.handle(request(scope))));
+    const again = await container.handle(request(scope));
+
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(40).fill(200));
+    expect(new Set(responses.map((r) => bodyOf(r).access_token)).size).toBe(1);
+    expect(bodyOf(again).access_token).toBe(bodyOf(responses[0]!).access_token);
+    expect(harness.sim.tokenRequests).toBe(1);
+    expect(metrics.get('StoreFailure')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('goes back to the table once it recovers', async () => {
+    let clock = Date.now();
+    const broken = harness.container({ dynamodb: throttledTable(), now: () => clock });
+    const scope = freshScope();
+    expect((await broken.handle(request(scope))).statusCode).toBe(200);
+    expect(await harness.rawItem(cacheKeyFor('webhooks-us', scope))).toBeUndefined();
+
+    const healthy = harness.container({ now: () => clock, settings: { storeBackoffMs: 1_000 } });
+    clock += 2_000;
+    const response = await healthy.handle(request(scope));
+    expect(response.statusCode).toBe(200);
+    expect(await harness.rawItem(cacheKeyFor('webhooks-us', scope))).toBeDefined();
+  });
+});

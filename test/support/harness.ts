@@ -1,0 +1,378 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CreateTableCommand,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CreateSecretCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { inject } from 'vitest';
+import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
+import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
+import {
+  IdentityCloudClient,
+  type IdentityCloudClientOptions,
+} from '../../lambdas/vend-token/identity-cloud';
+import { createRuntime } from '../../lambdas/vend-token/runtime';
+import { KmsDataKeyProvider } from '../../lambdas/vend-token/token-crypto';
+import type { VendingSettings } from '../../lambdas/vend-token/vending-service';
+import {
+  type IdentityCloudSimulator,
+  type SimulatedClient,
+  startIdentityCloudSimulator,
+} from '../../src/simulator/identity-cloud';
+
+/** Point every AWS SDK client made from here on at the run's moto server, and return its URL. */
+export function useMoto(): string {
+  const endpoint = inject('motoEndpoint');
+  process.env.AWS_ENDPOINT_URL = endpoint;
+  return endpoint;
+}
+
+/** Everything written to stdout and stderr while capturing: where Powertools Logger writes. */
+export class OutputCapture {
+  readonly chunks: string[] = [];
+  private restore: (() => void) | undefined;
+
+  start(): this {
+    const out = process.stdout.write.bind(process.stdout);
+    const err = process.stderr.write.bind(process.stderr);
+    const record =
+      (original: typeof out) =>
+      (chunk: unknown, ...rest: unknown[]): boolean => {
+        this.chunks.push(
+          typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'),
+        );
+        if (process.env.TVS_TEST_ECHO_LOGS) return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+        return true;
+      };
+    process.stdout.write = record(out) as typeof process.stdout.write;
+    process.stderr.write = record(err) as typeof process.stderr.write;
+    this.restore = () => {
+      process.stdout.write = out;
+      process.stderr.write = err;
+    };
+    return this;
+  }
+
+  stop(): void {
+    this.restore?.();
+    this.restore = undefined;
+  }
+
+  get text(): string {
+    return this.chunks.join('');
+  }
+
+  /** Every captured line that is a JSON object (Powertools' structured lines). */
+  get lines(): Record<string, unknown>[] {
+    return this.text
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
+/** Counts what the handler reports, so tests can assert on metrics without parsing EMF. */
+export class CountingMetrics implements RequestMetrics {
+  readonly counts = new Map<string, number>();
+  count(name: string): void {
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+  flush(): void {}
+  get(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+}
+
+export const ORDERS_ROLE = 'arn:aws:iam::111111111111:role/orders-service';
+export const ORDERS_CALLER = 'arn:aws:sts::111111111111:assumed-role/orders-service/i-0abc';
+export const ROTATION_CALLER = 'arn:aws:sts::111111111111:assumed-role/credential-rotation/job-7';
+export const STRANGER_CALLER = 'arn:aws:sts::222222222222:assumed-role/somebody/else';
+
+export interface HarnessOptions {
+  /** Simulated Identity Cloud clients; default two: webhooks and config. */
+  readonly simulatedClients?: SimulatedClient[];
+  /** Overrides of the service configuration (before validation). */
+  readonly configure?: (
+    config: { clients: Record<string, unknown>; grants: unknown[] },
+    sim: IdentityCloudSimulator,
+  ) => void;
+  readonly settings?: Partial<VendingSettings>;
+  readonly tokenEndpoint?: Partial<IdentityCloudClientOptions['policy']>;
+}
+
+export const WEBHOOKS_CLIENT: SimulatedClient = {
+  clientId: 'sgnyvus6pc4jm7khr2neq5gs89gbr2eq',
+  clientSecret: 'wt4c3un9wkkcfvyknqx44ync476afs68',
+  allowedScopes: ['*:webhooks/**'],
+  accessTokenLifetime: 3600,
+};
+export const CONFIG_CLIENT: SimulatedClient = {
+  clientId: '7ba51661-1a7e-4c56-9d1f-2c1a6f0e9e11',
+  clientSecret: 'c0nf+ig:se%cret with space',
+  allowedScopes: ['*:config/**'],
+  accessTokenLifetime: 1200,
+};
+
+/**
+ * One isolated world for an integration test file: its own table, KMS key and secrets in the shared moto
+ * server, its own Identity Cloud simulator, and handlers built on real SDK clients.
+ */
+export class Harness {
+  readonly capture = new OutputCapture();
+  private readonly closers: (() => Promise<void> | void)[] = [];
+
+  private constructor(
+    readonly sim: IdentityCloudSimulator,
+    readonly config: ServiceConfig,
+    readonly tableName: string,
+    readonly keyId: string,
+    readonly dynamodb: DynamoDBClient,
+    readonly secretsManager: SecretsManagerClient,
+    readonly secretIds: Record<string, string>,
+    readonly settings: Partial<VendingSettings> | undefined,
+    readonly tokenEndpoint: Partial<IdentityCloudClientOptions['policy']> | undefined,
+  ) {}
+
+  static async start(options: HarnessOptions = {}): Promise<Harness> {
+    useMoto();
+    const run = randomUUID().slice(0, 8);
+    const simulatedClients = options.simulatedClients ?? [WEBHOOKS_CLIENT, CONFIG_CLIENT];
+    const sim = await startIdentityCloudSimulator({
+      clients: simulatedClients.map((client) => ({ ...client })),
+    });
+    const dynamodb = new DynamoDBClient({});
+    const secretsManager = new SecretsManagerClient({});
+    const kms = new KMSClient({});
+    const tableName = `tvs-test-${run}`;
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      }),
+    );
+    const key = await kms.send(new CreateKeyCommand({ Description: `tvs test ${run}` }));
+    const keyId = key.KeyMetadata?.KeyId;
+    if (!keyId) throw new Error('moto did not create a KMS key');
+
+    const names = ['webhooks-us', 'config-us'];
+    const secretIds: Record<string, string> = {};
+    for (const [index, client] of simulatedClients.entries()) {
+      const name = names[index] ?? `client-${index}`;
+      const secretId = `tvs/${run}/${name}`;
+      secretIds[name] = secretId;
+      await secretsManager.send(
+        new CreateSecretCommand({
+          Name: secretId,
+          SecretString: JSON.stringify({ client_id: client.clientId, client_secret: client.clientSecret }),
+        }),
+      );
+    }
+    const document = {
+      clients: {
+        'webhooks-us': {
+          tokenEndpoint: sim.tokenEndpoint,
+          secretId: secretIds['webhooks-us'],
+          allowedScopes: ['*:webhooks/**'],
+        },
+        ...(secretIds['config-us']
+          ? {
+              'config-us': {
+                tokenEndpoint: sim.tokenEndpoint,
+                secretId: secretIds['config-us'],
+                allowedScopes: ['*:config/**'],
+              },
+            }
+          : {}),
+      } as Record<string, unknown>,
+      grants: [
+        { principal: ORDERS_ROLE, client: 'webhooks-us', scopes: ['.:webhooks/**'] },
+        {
+          principal: 'arn:aws:iam::111111111111:role/credential-*',
+          client: 'webhooks-us',
+          scopes: ['*:webhooks/**'],
+        },
+        ...(secretIds['config-us']
+          ? [
+              {
+                principal: 'arn:aws:iam::111111111111:role/credential-*',
+                client: 'config-us',
+                scopes: ['*:config/**'],
+              },
+            ]
+          : []),
+      ] as unknown[],
+    };
+    options.configure?.(document, sim);
+    const harness = new Harness(
+      sim,
+      parseServiceConfig(document),
+      tableName,
+      keyId,
+      dynamodb,
+      secretsManager,
+      secretIds,
+      options.settings,
+      options.tokenEndpoint,
+    );
+    harness.closers.push(() => sim.close());
+    harness.capture.start();
+    return harness;
+  }
+
+  /** A handler runtime as one Lambda container would have it (its own memory cache and clients). */
+  container(
+    options: {
+      now?: () => number;
+      metrics?: RequestMetrics;
+      settings?: Partial<VendingSettings>;
+      /** A DynamoDB client of its own (a failing one, for fault tests). */
+      dynamodb?: DynamoDBClient;
+    } = {},
+  ): HandlerRuntime & { handle: (event: unknown) => Promise<APIGatewayProxyResult> } {
+    const identityCloud = new IdentityCloudClient({
+      policy: {
+        maxAttempts: 2,
+        baseBackoffMs: 10,
+        maxBackoffMs: 50,
+        deadlineMs: 3_000,
+        ...this.tokenEndpoint,
+      },
+    });
+    this.closers.push(() => identityCloud.close());
+    const settings = { ...this.settings, ...options.settings };
+    const runtime = createRuntime({
+      config: this.config,
+      tableName: this.tableName,
+      dataKeys: new KmsDataKeyProvider(this.keyId),
+      identityCloud,
+      ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(Object.keys(settings).length ? { settings } : {}),
+      secretCacheMs: 60_000,
+    });
+    const handler = createHandler(runtime);
+    return {
+      ...runtime,
+      handle: (event) => handler(event as APIGatewayProxyEvent) as Promise<APIGatewayProxyResult>,
+    };
+  }
+
+  /** The raw item for a cache key, as a reader of the table alone sees it. */
+  async rawItem(cacheKey: string) {
+    const answer = await this.dynamodb.send(
+      new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: cacheKey } }, ConsistentRead: true }),
+    );
+    return answer.Item;
+  }
+
+  async deleteItem(cacheKey: string): Promise<void> {
+    await this.dynamodb.send(
+      new DeleteItemCommand({ TableName: this.tableName, Key: { pk: { S: cacheKey } } }),
+    );
+  }
+
+  /** Rotate a client's secret in Secrets Manager (a new AWSCURRENT version). */
+  async putSecret(client: string, clientId: string, clientSecret: string): Promise<void> {
+    await this.secretsManager.send(
+      new PutSecretValueCommand({
+        SecretId: this.secretIds[client],
+        SecretString: JSON.stringify({ client_id: clientId, client_secret: clientSecret }),
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.capture.stop();
+    for (const close of this.closers.reverse()) await close();
+  }
+}
+
+/** An API Gateway REST proxy event as the Lambda receives it. */
+export function apiEvent(options: {
+  method?: string;
+  path?: string;
+  body?: unknown;
+  rawBody?: string | null;
+  headers?: Record<string, string>;
+  caller?: string;
+  isBase64Encoded?: boolean;
+}): APIGatewayProxyEvent {
+  const path = options.path ?? '/v1/token';
+  const body =
+    options.rawBody !== undefined
+      ? options.rawBody
+      : options.body === undefined
+        ? null
+        : JSON.stringify(options.body);
+  return {
+    httpMethod: options.method ?? 'POST',
+    path,
+    resource: path,
+    headers: options.headers ?? { 'Content-Type': 'application/json' },
+    multiValueHeaders: {},
+    body,
+    isBase64Encoded: options.isBase64Encoded ?? false,
+    pathParameters: null,
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    stageVariables: null,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'local',
+      httpMethod: options.method ?? 'POST',
+      path,
+      protocol: 'HTTP/1.1',
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
+      resourceId: 'local',
+      resourcePath: path,
+      stage: 'prod',
+      authorizer: null,
+      identity: {
+        userArn: options.caller ?? ORDERS_CALLER,
+        accessKey: null,
+        accountId: null,
+        apiKey: null,
+        apiKeyId: null,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: '127.0.0.1',
+        user: null,
+        userAgent: 'test',
+      },
+    },
+  } as APIGatewayProxyEvent;
+}
+
+/** A `POST /v1/token` event with a JSON body. */
+export function tokenEvent(body: Record<string, unknown>, caller = ORDERS_CALLER): APIGatewayProxyEvent {
+  return apiEvent({ body, caller });
+}
+
+/** Parse a handler answer's JSON body. */
+export function bodyOf(response: APIGatewayProxyResult): Record<string, unknown> {
+  return JSON.parse(response.body) as Record<string, unknown>;
+}
