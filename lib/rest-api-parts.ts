@@ -1,0 +1,101 @@
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
+
+/** Who the API's resource policy admits, and through which VPC endpoints. */
+export interface ApiAdmission {
+  readonly allowedAccounts?: readonly string[];
+  readonly allowedOrganizationId?: string;
+  readonly vpcEndpointIds?: readonly string[];
+}
+
+/**
+ * The API's resource policy. `execute-api:/*` is API Gateway's own resource syntax for "every method of
+ * this API" in a resource policy, not an IAM identity-policy wildcard.
+ */
+export function resourcePolicy(props: ApiAdmission): iam.PolicyDocument {
+  const invoke = { actions: ['execute-api:Invoke'], resources: ['execute-api:/*'] };
+  const statements: iam.PolicyStatement[] = [];
+  const accounts = props.allowedAccounts ?? [];
+  if (accounts.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'AllowListedAccounts',
+        principals: accounts.map((account) => new iam.AccountPrincipal(account)),
+        ...invoke,
+      }),
+    );
+  }
+  if (props.allowedOrganizationId) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'AllowOrganization',
+        principals: [new iam.AnyPrincipal()],
+        conditions: { StringEquals: { 'aws:PrincipalOrgID': props.allowedOrganizationId } },
+        ...invoke,
+      }),
+    );
+  }
+  const vpcEndpointIds = props.vpcEndpointIds ?? [];
+  if (vpcEndpointIds.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DenyOutsideVpcEndpoints',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        conditions: { StringNotEquals: { 'aws:SourceVpce': [...vpcEndpointIds] } },
+        ...invoke,
+      }),
+    );
+  }
+  return new iam.PolicyDocument({ statements });
+}
+
+/** One JSON object per request: who called, what, and how it went. */
+export function accessLogFormat(): apigw.AccessLogFormat {
+  const field = apigw.AccessLogField;
+  return apigw.AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: field.contextRequestId(),
+      extendedRequestId: field.contextExtendedRequestId(),
+      requestTime: field.contextRequestTime(),
+      caller: field.contextIdentityUserArn(),
+      callerAccount: field.contextIdentityAccountId(),
+      sourceIp: field.contextIdentitySourceIp(),
+      vpceId: '$context.identity.vpceId',
+      userAgent: field.contextIdentityUserAgent(),
+      httpMethod: field.contextHttpMethod(),
+      resourcePath: field.contextResourcePath(),
+      status: field.contextStatus(),
+      responseLength: field.contextResponseLength(),
+      latencyMs: field.contextResponseLatency(),
+      integrationLatencyMs: field.contextIntegrationLatency(),
+      integrationStatus: field.contextIntegrationStatus(),
+      errorType: field.contextErrorResponseType(),
+      errorMessage: field.contextErrorMessage(),
+    }),
+  );
+}
+
+/**
+ * Errors API Gateway answers itself (before the function runs) in the RFC 6749 §5.2 shape the function
+ * uses, with the same no-store headers.
+ */
+export function addOAuthGatewayResponses(api: apigw.RestApi): void {
+  const headers = { 'Cache-Control': "'no-store'", Pragma: "'no-cache'" };
+  const body = (error: string) => ({
+    'application/json': `{"error":"${error}","error_description":$context.error.messageString}`,
+  });
+  const responses: [string, apigw.ResponseType, string, string?][] = [
+    ['BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY, 'invalid_request', '400'],
+    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, 'access_denied', '403'],
+    ['MissingAuthenticationToken', apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, 'access_denied', '403'],
+    ['InvalidSignature', apigw.ResponseType.INVALID_SIGNATURE, 'access_denied', '403'],
+    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, 'access_denied', '403'],
+    ['Throttled', apigw.ResponseType.THROTTLED, 'temporarily_unavailable', '429'],
+    ['Default4xx', apigw.ResponseType.DEFAULT_4XX, 'invalid_request'],
+    ['Default5xx', apigw.ResponseType.DEFAULT_5XX, 'server_error'],
+  ];
+  for (const [id, type, error, statusCode] of responses) {
+    api.addGatewayResponse(id, { type, statusCode, responseHeaders: headers, templates: body(error) });
+  }
+}

@@ -1,0 +1,675 @@
+import { fileURLToPath } from 'node:url';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambdaNodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { assertValidProps } from './props-validation';
+import { accessLogFormat, addOAuthGatewayResponses, resourcePolicy } from './rest-api-parts';
+import { type ServiceConfigDocument, secretResourceArn, validateServiceConfig } from './service-config';
+
+/** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
+export const SERVICE_NAME = 'token-vending-service';
+
+/** Where the function finds its configuration document: the bundle is unpacked in `/var/task`. */
+export const CONFIG_FILE_IN_BUNDLE = '/var/task/tvs-config.json';
+
+/** The `source` of the scheduled pre-warm event; the handler recognises the event by it. */
+export const PREWARM_EVENT_SOURCE = 'tvs.prewarm';
+
+const REPOSITORY_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HANDLER_ENTRY = fileURLToPath(new URL('../lambdas/vend-token/handler.ts', import.meta.url));
+const LOCK_FILE = fileURLToPath(new URL('../package-lock.json', import.meta.url));
+
+/** Stage-wide throttling of the API (token bucket, per stage across all callers). */
+export interface ThrottleSettings {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** Bucket size: requests accepted at once above the steady rate. */
+  readonly burstLimit: number;
+}
+
+/** One token the pre-warm schedule keeps fresh. */
+export interface PrewarmToken {
+  /** A client of the configuration. */
+  readonly client: string;
+  /** The scope string exactly as callers ask for it (the handler canonicalises it). */
+  readonly scope: string;
+}
+
+/** The scheduled pre-warm: refreshes listed tokens before callers would have to wait on the upstream. */
+export interface PrewarmSettings {
+  /**
+   * When to run. Keep it shorter than the refresh margin (the smaller of 300 s and a quarter of a token's
+   * lifetime) so a listed token is always refreshed before a caller sees it expire.
+   *
+   * @default Schedule.rate(Duration.minutes(5))
+   */
+  readonly schedule?: events.Schedule;
+  /** The (client, scope) pairs to keep fresh. */
+  readonly tokens: readonly PrewarmToken[];
+  /**
+   * How far ahead of its refresh margin a listed token is refreshed. Keep it longer than the interval of
+   * `schedule`, or a token can slip into its margin between two runs.
+   *
+   * @default - the handler's default, 10 minutes
+   */
+  readonly lookAhead?: Duration;
+}
+
+/** Log levels of Powertools Logger. */
+export type FunctionLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
+
+/** Properties of {@link TokenVendingService}. */
+export interface TokenVendingServiceProps {
+  /**
+   * The service configuration document: clients and grants. Validated at synth with the parser the
+   * function runs at cold start, and shipped inside the bundle as `tvs-config.json`.
+   */
+  readonly config: ServiceConfigDocument;
+
+  /**
+   * AWS accounts whose principals the API's resource policy admits. Callers also need
+   * `execute-api:Invoke` in their own IAM policy: the resource policy opens the door, IAM lets them through.
+   *
+   * @default - none; then `allowedOrganizationId` is required
+   */
+  readonly allowedAccounts?: readonly string[];
+
+  /**
+   * An AWS Organizations id (`o-…`) whose principals the resource policy admits (`aws:PrincipalOrgID`).
+   *
+   * @default - none; then `allowedAccounts` is required
+   */
+  readonly allowedOrganizationId?: string;
+
+  /**
+   * VPC endpoint ids (`vpce-…`) of the `execute-api` interface endpoints the API may be called through.
+   * When set, the API is PRIVATE and the resource policy denies any request that does not come through
+   * one of them (`aws:SourceVpce`).
+   *
+   * @default - a REGIONAL API, reachable from any network by SigV4-signed, admitted principals
+   */
+  readonly vpcEndpointIds?: readonly string[];
+
+  /**
+   * Name of the API stage; the URL is `https://<api>.execute-api.<region>.amazonaws.com/<stage>/v1/token`.
+   *
+   * @default 'prod'
+   */
+  readonly stageName?: string;
+
+  /**
+   * Stage throttling. The function reaches the upstream at most once per cache key and token lifetime,
+   * so this protects the function and DynamoDB from a runaway caller, not Identity Cloud.
+   *
+   * @default { rateLimit: 50, burstLimit: 100 }
+   */
+  readonly throttle?: ThrottleSettings;
+
+  /**
+   * Function timeout; at most 25 s, so that the function answers before API Gateway's 29 s.
+   *
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+
+  /**
+   * Function memory in MiB. Lambda allots CPU in proportion to memory; 512 MiB halves the cold start's
+   * JavaScript parse and TLS handshakes compared with 256 MiB for the same cost per request.
+   *
+   * @default 512
+   */
+  readonly memorySize?: number;
+
+  /**
+   * Reserved concurrency of the function.
+   *
+   * @default - no reservation; the account's unreserved pool
+   */
+  readonly reservedConcurrency?: number;
+
+  /**
+   * Retention of the function's log group and of the API's access log group.
+   *
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+
+  /**
+   * What happens to the table, its KMS key and the two log groups when they leave the stack
+   * (see docs/deploy.md, "On stack delete").
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+
+  /**
+   * Point-in-time recovery of the table. The table is a cache of tokens that expire within the hour and
+   * are minted again on a miss, so a backup has nothing worth restoring.
+   *
+   * @default false
+   */
+  readonly pointInTimeRecovery?: boolean;
+
+  /**
+   * The KMS key the configured secrets are encrypted with, when it is not the AWS managed
+   * `aws/secretsmanager` key. The function may then decrypt with it through Secrets Manager only.
+   *
+   * @default - the secrets use `aws/secretsmanager`; no key permission is granted
+   */
+  readonly secretsKey?: kms.IKey;
+
+  /**
+   * CloudWatch namespace of the function's Embedded Metric Format metrics.
+   *
+   * @default 'TokenVendingService'
+   */
+  readonly metricsNamespace?: string;
+
+  /**
+   * Log level of the function (`POWERTOOLS_LOG_LEVEL`).
+   *
+   * @default 'INFO'
+   */
+  readonly logLevel?: FunctionLogLevel;
+
+  /**
+   * Overrides the refresh margin (`TVS_REFRESH_MARGIN_SECONDS`): a cached token this close to expiry is
+   * refreshed in the background while still being served.
+   *
+   * @default - the handler's own rule: the smaller of 300 s and a quarter of the token's lifetime
+   */
+  readonly refreshMargin?: Duration;
+
+  /**
+   * Topic that receives the alarms' ALARM and OK notifications.
+   *
+   * @default - alarms without actions (visible on the dashboard and in the console)
+   */
+  readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * Failed calls to Identity Cloud (`UpstreamFailure`, sum over 5 minutes) that raise the upstream alarm.
+   *
+   * @default 5
+   */
+  readonly upstreamFailureThreshold?: number;
+
+  /**
+   * p99 of the API's latency over 5 minutes that raises the latency alarm.
+   *
+   * @default Duration.seconds(3)
+   */
+  readonly latencyAlarmThreshold?: Duration;
+
+  /**
+   * Scheduled pre-warm of listed tokens.
+   *
+   * @default - no schedule
+   */
+  readonly prewarm?: PrewarmSettings;
+
+  /**
+   * API Gateway execution logging. Needs the account's API Gateway CloudWatch Logs role (a regional,
+   * account-wide setting this construct leaves alone). Request and response bodies are never logged.
+   *
+   * @default MethodLoggingLevel.OFF
+   */
+  readonly executionLoggingLevel?: apigw.MethodLoggingLevel;
+
+  /**
+   * X-Ray tracing on the API stage.
+   *
+   * @default false
+   */
+  readonly apiTracing?: boolean;
+}
+
+/** The alarms of a {@link TokenVendingService}. */
+export interface TokenVendingAlarms {
+  /** Identity Cloud refused, failed or could not be reached, `upstreamFailureThreshold` times in 5 minutes. */
+  readonly upstreamFailures: cloudwatch.Alarm;
+  /** The function threw (the handler maps every expected failure to an answer, so this is a bug). */
+  readonly functionErrors: cloudwatch.Alarm;
+  /** Lambda throttled the function (concurrency exhausted). */
+  readonly functionThrottles: cloudwatch.Alarm;
+  /** The API answered 5xx at least 5 times in 5 minutes. */
+  readonly apiServerErrors: cloudwatch.Alarm;
+  /** p99 latency of the API reached `latencyAlarmThreshold`. */
+  readonly apiLatency: cloudwatch.Alarm;
+}
+
+/**
+ * The Token Vending Service: an IAM-authorized REST API in front of one Lambda function that vends
+ * narrowed-scope, cached Akamai Identity Cloud tokens, its DynamoDB cache encrypted with its own KMS key,
+ * alarms, a dashboard and an optional pre-warm schedule.
+ *
+ * Every bad property fails synth with a sentence that says what to change.
+ */
+export class TokenVendingService extends Construct {
+  /** The REST API (`POST /v1/token`, `GET /v1/clients`), `AWS_IAM` on every method. */
+  readonly api: apigw.RestApi;
+  /** The vend-token function. */
+  readonly function: lambdaNodejs.NodejsFunction;
+  /** The token cache table (partition key `pk`, TTL attribute `ttl`). */
+  readonly table: dynamodb.Table;
+  /** The customer-managed key of the table and of the function's envelope encryption of tokens. */
+  readonly key: kms.Key;
+  /** The function's log group. */
+  readonly logGroup: logs.LogGroup;
+  /** The API's access log group (one JSON object per request). */
+  readonly accessLogGroup: logs.LogGroup;
+  /** A small dashboard: traffic, errors, latency, cache and upstream. */
+  readonly dashboard: cloudwatch.Dashboard;
+  /** The alarms. */
+  readonly alarms: TokenVendingAlarms;
+  /** The pre-warm rule, when `prewarm` is set. */
+  readonly prewarmRule?: events.Rule;
+
+  constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
+    super(scope, id);
+
+    const config = validateServiceConfig(props.config);
+    assertValidProps(props, config);
+
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
+    const metricsNamespace = props.metricsNamespace ?? 'TokenVendingService';
+
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Token Vending Service: token cache table and envelope encryption of cached tokens',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ttl',
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? false },
+      removalPolicy,
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'FunctionLogs', { retention: logRetention, removalPolicy });
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy });
+
+    const role = new iam.Role(this, 'FunctionRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description:
+        'Token Vending Service function: its log group, its table, its key, the configured secrets',
+    });
+    this.function = this.createFunction(props, config, role, metricsNamespace);
+    this.grantFunction(props, config, role);
+
+    this.api = this.createApi(props);
+    if (props.prewarm) {
+      this.prewarmRule = this.createPrewarmRule(props.prewarm);
+    }
+    this.alarms = this.createAlarms(props, metricsNamespace);
+    this.dashboard = this.createDashboard(metricsNamespace);
+    this.acknowledgeNagFindings(props);
+  }
+
+  private createFunction(
+    props: TokenVendingServiceProps,
+    config: ServiceConfigDocument,
+    role: iam.IRole,
+    metricsNamespace: string,
+  ): lambdaNodejs.NodejsFunction {
+    // Base64 keeps the document intact through the shell that runs the hook (no quoting to get wrong).
+    const configBase64 = Buffer.from(`${JSON.stringify(config, null, 2)}\n`).toString('base64');
+    const environment: Record<string, string> = {
+      TVS_CONFIG_FILE: CONFIG_FILE_IN_BUNDLE,
+      TVS_TABLE_NAME: this.table.tableName,
+      TVS_KMS_KEY_ID: this.key.keyArn,
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    if (props.refreshMargin) {
+      environment.TVS_REFRESH_MARGIN_SECONDS = String(props.refreshMargin.toSeconds());
+    }
+
+    return new lambdaNodejs.NodejsFunction(this, 'Function', {
+      description: 'Token Vending Service: vends narrowed-scope, cached Identity Cloud tokens',
+      entry: HANDLER_ENTRY,
+      handler: 'handler',
+      projectRoot: REPOSITORY_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrency,
+      role,
+      logGroup: this.logGroup,
+      environment,
+      bundling: {
+        // Local esbuild only: synth must work on machines without a Docker engine.
+        forceDockerBundling: false,
+        format: lambdaNodejs.OutputFormat.ESM,
+        mainFields: ['module', 'main'],
+        // undici and parts of the SDK are CommonJS and call require() for Node built-ins.
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        // Bundle the AWS SDK (docs/deploy.md has the measurements): pinned versions, and the cold-start
+        // import of one minified file takes about half as long as resolving the runtime's SDK files.
+        externalModules: [],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `node -e "require('node:fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))" "${outputDir}/tvs-config.json" ${configBase64}`,
+          ],
+        },
+      },
+    });
+  }
+
+  /**
+   * Least privilege, each grant named: nothing here has a `*` resource.
+   */
+  private grantFunction(
+    props: TokenVendingServiceProps,
+    config: ServiceConfigDocument,
+    role: iam.Role,
+  ): void {
+    this.logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
+
+    // Not grantReadWriteData: that adds BatchWriteItem, DeleteItem, Query, Scan, … and, for the key,
+    // kms:ReEncrypt* and kms:GenerateDataKey*. The cache reads (consistent GetItem), writes (PutItem) and
+    // takes leases with conditional UpdateItem; nothing else.
+    this.table.grant(role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+
+    // The function wraps each token under a data key (GenerateDataKey) and unwraps data keys written by
+    // other containers (Decrypt); DynamoDB's encryption at rest calls Decrypt and DescribeKey on the
+    // caller's behalf to use the table key.
+    this.key.grant(role, 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey');
+
+    // Not secret.grantRead: that adds DescribeSecret, which the function never calls.
+    const secretArns = [
+      ...new Set(Object.values(config.clients).map((client) => secretResourceArn(this, client.secretId))),
+    ];
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secretArns }),
+    );
+
+    if (props.secretsKey) {
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt'],
+          resources: [props.secretsKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
+        }),
+      );
+    }
+  }
+
+  private createApi(props: TokenVendingServiceProps): apigw.RestApi {
+    const vpcEndpointIds = props.vpcEndpointIds ?? [];
+    const isPrivate = vpcEndpointIds.length > 0;
+    const throttle = props.throttle ?? { rateLimit: 50, burstLimit: 100 };
+
+    const api = new apigw.RestApi(this, 'Api', {
+      restApiName: `${Stack.of(this).stackName}-${this.node.id}`,
+      description: 'Token Vending Service: narrowed-scope, cached Identity Cloud tokens for IAM principals',
+      endpointConfiguration: isPrivate
+        ? {
+            types: [apigw.EndpointType.PRIVATE],
+            vpcEndpoints: vpcEndpointIds.map((vpcEndpointId) =>
+              ec2.InterfaceVpcEndpoint.fromInterfaceVpcEndpointAttributes(this, `Endpoint-${vpcEndpointId}`, {
+                vpcEndpointId,
+                port: 443,
+              }),
+            ),
+          }
+        : { types: [apigw.EndpointType.REGIONAL] },
+      policy: resourcePolicy(props),
+      // The account-wide API Gateway logging role is a regional singleton; it is not this construct's to own.
+      cloudWatchRole: false,
+      failOnWarnings: true,
+      defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
+      deployOptions: {
+        stageName: props.stageName ?? 'prod',
+        throttlingRateLimit: throttle.rateLimit,
+        throttlingBurstLimit: throttle.burstLimit,
+        accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: accessLogFormat(),
+        loggingLevel: props.executionLoggingLevel ?? apigw.MethodLoggingLevel.OFF,
+        // Bodies hold tokens: never log them.
+        dataTraceEnabled: false,
+        tracingEnabled: props.apiTracing ?? false,
+      },
+    });
+    // A changed resource policy takes effect only with a new deployment.
+    api.latestDeployment?.addToLogicalId({
+      allowedAccounts: props.allowedAccounts,
+      allowedOrganizationId: props.allowedOrganizationId,
+      vpcEndpointIds,
+    });
+
+    const validator = new apigw.RequestValidator(this, 'RequestValidator', {
+      restApi: api,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const tokenRequest = api.addModel('TokenRequest', {
+      contentType: 'application/json',
+      description: 'POST /v1/token body; the function validates it again',
+      schema: {
+        schema: apigw.JsonSchemaVersion.DRAFT4,
+        title: 'TokenRequest',
+        type: apigw.JsonSchemaType.OBJECT,
+        required: ['client', 'scope'],
+        additionalProperties: false,
+        properties: {
+          client: { type: apigw.JsonSchemaType.STRING, minLength: 1 },
+          scope: { type: apigw.JsonSchemaType.STRING, minLength: 1 },
+          min_ttl: { type: apigw.JsonSchemaType.INTEGER, minimum: 0, maximum: 3000 },
+          reject: { type: apigw.JsonSchemaType.STRING, pattern: '^[0-9a-f]{64}$' },
+        },
+      },
+    });
+
+    const integration = new apigw.LambdaIntegration(this.function, { proxy: true, allowTestInvoke: false });
+    const v1 = api.root.addResource('v1');
+    v1.addResource('token').addMethod('POST', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: validator,
+      requestModels: { 'application/json': tokenRequest },
+    });
+    v1.addResource('clients').addMethod('GET', integration, {
+      authorizationType: apigw.AuthorizationType.IAM,
+      requestValidator: validator,
+    });
+
+    addOAuthGatewayResponses(api);
+    return api;
+  }
+
+  private createPrewarmRule(prewarm: PrewarmSettings): events.Rule {
+    return new events.Rule(this, 'PrewarmSchedule', {
+      description: 'Token Vending Service: keeps the listed tokens fresh',
+      schedule: prewarm.schedule ?? events.Schedule.rate(Duration.minutes(5)),
+      targets: [
+        new eventsTargets.LambdaFunction(this.function, {
+          event: events.RuleTargetInput.fromObject({
+            source: PREWARM_EVENT_SOURCE,
+            tokens: prewarm.tokens.map(({ client, scope }) => ({ client, scope })),
+            ...(prewarm.lookAhead ? { lookAheadSeconds: prewarm.lookAhead.toSeconds() } : {}),
+          }),
+          // The next scheduled run is the retry.
+          retryAttempts: 0,
+        }),
+      ],
+    });
+  }
+
+  private createAlarms(props: TokenVendingServiceProps, metricsNamespace: string): TokenVendingAlarms {
+    const period = Duration.minutes(5);
+    const stage = this.api.deploymentStage;
+    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) => {
+      const created = new cloudwatch.Alarm(this, id, {
+        alarmDescription: `Token Vending Service: ${description}`,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      if (props.alarmTopic) {
+        const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+        created.addAlarmAction(action);
+        created.addOkAction(action);
+      }
+      return created;
+    };
+
+    return {
+      upstreamFailures: alarm(
+        'UpstreamFailureAlarm',
+        'Identity Cloud refused, failed or was unreachable',
+        serviceMetric(metricsNamespace, 'UpstreamFailure', period),
+        props.upstreamFailureThreshold ?? 5,
+      ),
+      functionErrors: alarm(
+        'FunctionErrorAlarm',
+        'the function threw',
+        this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+        1,
+      ),
+      functionThrottles: alarm(
+        'FunctionThrottleAlarm',
+        'the function was throttled',
+        this.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+        1,
+      ),
+      apiServerErrors: alarm(
+        'ApiServerErrorAlarm',
+        'the API answered 5xx',
+        stage.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+        5,
+      ),
+      apiLatency: alarm(
+        'ApiLatencyAlarm',
+        'p99 latency of the API is high',
+        stage.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+        (props.latencyAlarmThreshold ?? Duration.seconds(3)).toMilliseconds(),
+      ),
+    };
+  }
+
+  private createDashboard(metricsNamespace: string): cloudwatch.Dashboard {
+    const period = Duration.minutes(5);
+    const stage = this.api.deploymentStage;
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        width: 24,
+        height: 3,
+        alarms: Object.values(this.alarms),
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'API requests and errors',
+        width: 8,
+        left: [stage.metricCount(sum), stage.metricClientError(sum), stage.metricServerError(sum)],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'API latency',
+        width: 8,
+        left: [
+          stage.metricLatency({ period, statistic: cloudwatch.Stats.p(50) }),
+          stage.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+        ],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Function',
+        width: 8,
+        left: [
+          this.function.metricInvocations(sum),
+          this.function.metricErrors(sum),
+          this.function.metricThrottles(sum),
+        ],
+        right: [this.function.metricDuration({ period, statistic: cloudwatch.Stats.p(99) })],
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Tokens: vended, cache hits, upstream calls and failures, cache store failures',
+        width: 24,
+        left: ['TokenVended', 'CacheHit', 'UpstreamCall', 'UpstreamFailure', 'StoreFailure'].map((name) =>
+          serviceMetric(metricsNamespace, name, period),
+        ),
+      }),
+    );
+    return dashboard;
+  }
+
+  /**
+   * cdk-nag AwsSolutions findings this design answers differently; each reason says how.
+   */
+  private acknowledgeNagFindings(props: TokenVendingServiceProps): void {
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Callers are AWS workloads, not users: every method uses AWS_IAM (SigV4) authorization and the ' +
+        'resource policy admits only the configured accounts or organization; a Cognito user pool has no one to hold.',
+    });
+    Validations.of(this.api.deploymentStage).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'Only SigV4-signed requests from admitted principals reach the function, the stage is throttled and ' +
+        'the body is schema-validated; a WAF web ACL can still be associated with the stage ARN by the platform team.',
+    });
+    if ((props.executionLoggingLevel ?? apigw.MethodLoggingLevel.OFF) === apigw.MethodLoggingLevel.OFF) {
+      Validations.of(this.api.deploymentStage).acknowledge({
+        id: 'AwsSolutions-APIG6',
+        reason:
+          'Access logging (JSON, one line per request with the caller ARN) is on. Execution logging needs the ' +
+          'account-wide API Gateway CloudWatch role, which this construct does not own; turn it on with executionLoggingLevel where the account has that role.',
+      });
+    }
+    if (!(props.pointInTimeRecovery ?? false)) {
+      Validations.of(this.table).acknowledge({
+        id: 'AwsSolutions-DDB3',
+        reason:
+          'The table is a cache of tokens that expire within the hour and are minted again on a miss; a ' +
+          'restore would bring back only expired tokens. Set pointInTimeRecovery to turn it on.',
+      });
+    }
+  }
+}
+
+/** A metric the function emits in Embedded Metric Format (Powertools Metrics, `service` dimension). */
+function serviceMetric(namespace: string, metricName: string, period: Duration): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace,
+    metricName,
+    dimensionsMap: { service: SERVICE_NAME },
+    statistic: cloudwatch.Stats.SUM,
+    period,
+  });
+}

@@ -1,0 +1,97 @@
+import { Duration } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import type { ServiceConfigDocument } from '../../lib/service-config';
+import { TokenVendingService, type TokenVendingServiceProps } from '../../lib/token-vending-service';
+import { exampleConfig, testStack } from './support';
+
+/** Builds the construct; bad props throw before any resource (or bundling) is made. */
+function build(props: Partial<TokenVendingServiceProps>): () => void {
+  return () => {
+    new TokenVendingService(testStack(), 'Tvs', {
+      config: exampleConfig(),
+      allowedAccounts: ['123456789012'],
+      ...props,
+    });
+  };
+}
+
+function withClient(change: (client: Record<string, unknown>) => void): ServiceConfigDocument {
+  const config = structuredClone(exampleConfig()) as unknown as {
+    clients: Record<string, Record<string, unknown>>;
+  };
+  change(config.clients['webhooks-us'] as Record<string, unknown>);
+  return config as unknown as ServiceConfigDocument;
+}
+
+describe('TokenVendingService props validation', () => {
+  it('accepts the example configuration', () => {
+    expect(build({})).not.toThrow();
+  });
+
+  it('refuses a grant wider than its client’s allowedScopes, naming the path', () => {
+    const config = structuredClone(exampleConfig()) as unknown as { grants: { scopes: string[] }[] };
+    (config.grants[0] as { scopes: string[] }).scopes = ['*:config/**'];
+    expect(build({ config: config as unknown as ServiceConfigDocument })).toThrow(
+      /service configuration given to TokenVendingService is invalid:[\s\S]*grants\[0\]/,
+    );
+  });
+
+  it('refuses a token endpoint that is not https, naming the path', () => {
+    const config = withClient((client) => {
+      client.tokenEndpoint = 'http://v1.api.us.janrain.com/00000000-0000-0000-0000-000000000000/login/token';
+    });
+    expect(build({ config })).toThrow(/clients\.webhooks-us\.tokenEndpoint/);
+  });
+
+  it('refuses a secretId with a wildcard, which would widen the secrets grant', () => {
+    const config = withClient((client) => {
+      client.secretId = 'tvs/*';
+    });
+    expect(build({ config })).toThrow(/clients\.webhooks-us\.secretId/);
+  });
+
+  it('refuses to build an API that admits no one', () => {
+    expect(build({ allowedAccounts: undefined, allowedOrganizationId: undefined })).toThrow(
+      'TokenVendingService needs allowedAccounts or allowedOrganizationId: without one, the API resource policy would admit no caller.',
+    );
+  });
+
+  it('refuses malformed account, organization and VPC endpoint ids', () => {
+    expect(
+      build({ allowedAccounts: ['12345'], allowedOrganizationId: 'org-1', vpcEndpointIds: ['endpoint-1'] }),
+    ).toThrow(
+      /"12345" is not a 12-digit[\s\S]*"org-1" is not an AWS Organizations id[\s\S]*"endpoint-1" is not a VPC endpoint id/,
+    );
+  });
+
+  it('refuses a timeout API Gateway would cut short', () => {
+    expect(build({ timeout: Duration.seconds(26) })).toThrow(
+      /timeout: 26 seconds is outside 1 to 25 seconds; the function must answer before API Gateway gives up at 29 seconds/,
+    );
+    expect(build({ timeout: Duration.seconds(25) })).not.toThrow();
+  });
+
+  it('refuses to pre-warm a client the configuration does not have', () => {
+    expect(build({ prewarm: { tokens: [{ client: 'webhooks-eu', scope: '*:webhooks/**' }] } })).toThrow(
+      'prewarm.tokens[0].client: "webhooks-eu" is not a client of the configuration.',
+    );
+  });
+
+  it('refuses to pre-warm a scope outside the client’s allowedScopes, or one that does not parse', () => {
+    expect(build({ prewarm: { tokens: [{ client: 'webhooks-us', scope: '*:config/**' }] } })).toThrow(
+      'prewarm.tokens[0].scope: "*:config/**" is outside the allowedScopes of client "webhooks-us".',
+    );
+    expect(build({ prewarm: { tokens: [{ client: 'webhooks-us', scope: 'x:webhooks' }] } })).toThrow(
+      /prewarm\.tokens\[0\]\.scope: scope 1 \("x:webhooks"\)/,
+    );
+    expect(
+      build({ prewarm: { tokens: [{ client: 'webhooks-us', scope: '.:webhooks/** *:webhooks/a' }] } }),
+    ).not.toThrow();
+  });
+
+  it('lists every problem at once', () => {
+    expect(
+      build({ timeout: Duration.minutes(1), memorySize: 64, throttle: { rateLimit: 0, burstLimit: 0 } }),
+    ).toThrow(/timeout[\s\S]*memorySize[\s\S]*throttle/);
+  });
+});

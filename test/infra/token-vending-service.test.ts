@@ -1,0 +1,377 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TokenVendingService } from '../../lib/token-vending-service';
+import { TokenVendingStack } from '../../lib/token-vending-stack';
+import {
+  EXAMPLE_CONFIG_FILE,
+  exampleConfig,
+  grantedPairs,
+  logicalId,
+  render,
+  SYNTH_TIMEOUT_MS,
+  type TemplateStatement,
+  testApp,
+  testStack,
+} from './support';
+
+type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+
+function resourcesOf(template: Template, type: string): Resource[] {
+  return Object.values(template.findResources(type)) as Resource[];
+}
+
+function statementsOfPolicies(template: Template): TemplateStatement[] {
+  return resourcesOf(template, 'AWS::IAM::Policy').flatMap(
+    (policy) => (policy.Properties.PolicyDocument as { Statement: TemplateStatement[] }).Statement,
+  );
+}
+
+describe('TokenVendingStack with the example configuration', () => {
+  let stack: TokenVendingStack;
+  let template: Template;
+
+  beforeAll(() => {
+    stack = new TokenVendingStack(testApp(), 'Tvs', { configFile: EXAMPLE_CONFIG_FILE });
+    template = Template.fromStack(stack);
+  }, SYNTH_TIMEOUT_MS);
+
+  describe('API', () => {
+    it('authorizes every method with AWS_IAM', () => {
+      const methods = resourcesOf(template, 'AWS::ApiGateway::Method');
+      expect(methods.map((method) => method.Properties.HttpMethod).sort()).toEqual(['GET', 'POST']);
+      for (const method of methods) expect(method.Properties.AuthorizationType).toBe('AWS_IAM');
+    });
+
+    it('validates the POST /v1/token body against a closed JSON schema', () => {
+      template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+        ValidateRequestBody: true,
+        ValidateRequestParameters: true,
+      });
+      template.hasResourceProperties('AWS::ApiGateway::Model', {
+        ContentType: 'application/json',
+        Schema: {
+          type: 'object',
+          required: ['client', 'scope'],
+          additionalProperties: false,
+          properties: {
+            client: { type: 'string' },
+            scope: { type: 'string' },
+            min_ttl: { type: 'integer', minimum: 0, maximum: 3000 },
+            reject: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          },
+        },
+      });
+      template.hasResourceProperties('AWS::ApiGateway::Method', {
+        HttpMethod: 'POST',
+        RequestValidatorId: Match.anyValue(),
+        RequestModels: { 'application/json': Match.anyValue() },
+      });
+    });
+
+    it('admits the stack’s own account when no account or organization is given', () => {
+      template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+        EndpointConfiguration: { Types: ['REGIONAL'] },
+        Policy: {
+          Statement: [
+            {
+              Sid: 'AllowListedAccounts',
+              Effect: 'Allow',
+              Action: 'execute-api:Invoke',
+              Resource: 'execute-api:/*',
+              Principal: {
+                AWS: {
+                  'Fn::Join': [
+                    '',
+                    ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root'],
+                  ],
+                },
+              },
+            },
+          ],
+        },
+      });
+    });
+
+    it('throttles the stage, logs each request as JSON and never logs bodies', () => {
+      const stage = resourcesOf(template, 'AWS::ApiGateway::Stage')[0] as Resource;
+      expect(stage.Properties).toMatchObject({
+        StageName: 'prod',
+        MethodSettings: [
+          {
+            HttpMethod: '*',
+            ResourcePath: '/*',
+            ThrottlingRateLimit: 50,
+            ThrottlingBurstLimit: 100,
+            DataTraceEnabled: false,
+          },
+        ],
+      });
+      const format = JSON.parse((stage.Properties.AccessLogSetting as { Format: string }).Format);
+      expect(format).toMatchObject({
+        requestId: '$context.requestId',
+        caller: '$context.identity.userArn',
+        status: '$context.status',
+        latencyMs: '$context.responseLatency',
+      });
+    });
+
+    it('answers its own 400 in the RFC 6749 error shape', () => {
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: 'BAD_REQUEST_BODY',
+        StatusCode: '400',
+        ResponseTemplates: {
+          'application/json': '{"error":"invalid_request","error_description":$context.error.messageString}',
+        },
+      });
+    });
+  });
+
+  describe('function', () => {
+    it('runs Node.js 24 on arm64 with a bounded timeout and the environment the handler reads', () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Timeout: 10,
+        MemorySize: 512,
+        Handler: 'index.handler',
+        Environment: {
+          Variables: {
+            TVS_CONFIG_FILE: '/var/task/tvs-config.json',
+            TVS_TABLE_NAME: { Ref: logicalId(stack.service.table) },
+            TVS_KMS_KEY_ID: { 'Fn::GetAtt': [logicalId(stack.service.key), 'Arn'] },
+            POWERTOOLS_SERVICE_NAME: 'token-vending-service',
+            POWERTOOLS_METRICS_NAMESPACE: 'TokenVendingService',
+            POWERTOOLS_LOG_LEVEL: 'INFO',
+            NODE_OPTIONS: '--enable-source-maps',
+          },
+        },
+        LoggingConfig: { LogGroup: { Ref: logicalId(stack.service.logGroup) } },
+      });
+    });
+
+    it('grants exactly its log group, three item actions on its table, its key and the configured secret', () => {
+      const table = logicalId(stack.service.table);
+      const key = logicalId(stack.service.key);
+      const logs = logicalId(stack.service.logGroup);
+      const partitionRegionAccount = '<AWS::Partition>:%s:<AWS::Region>:<AWS::AccountId>';
+      const arn = (service: string) => `arn:${partitionRegionAccount.replace('%s', service)}`;
+
+      expect(grantedPairs(statementsOfPolicies(template))).toEqual(
+        [
+          `logs:CreateLogStream on <${logs}.Arn>`,
+          `logs:CreateLogStream on ${arn('logs')}:log-group:<${logs}>`,
+          `logs:PutLogEvents on <${logs}.Arn>`,
+          `logs:PutLogEvents on ${arn('logs')}:log-group:<${logs}>`,
+          `dynamodb:GetItem on <${table}.Arn>`,
+          `dynamodb:PutItem on <${table}.Arn>`,
+          `dynamodb:UpdateItem on <${table}.Arn>`,
+          `kms:Decrypt on <${key}.Arn>`,
+          `kms:DescribeKey on <${key}.Arn>`,
+          `kms:GenerateDataKey on <${key}.Arn>`,
+          `secretsmanager:GetSecretValue on ${arn('secretsmanager')}:secret:tvs/webhooks-us-??????`,
+        ].sort(),
+      );
+    });
+
+    it('writes no "*" resource in any AWS::IAM::Policy (the API resource policy is not one)', () => {
+      const resources = statementsOfPolicies(template).flatMap((statement) =>
+        Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource],
+      );
+      expect(resources.length).toBeGreaterThan(0);
+      for (const resource of resources) expect(render(resource)).not.toBe('*');
+    });
+
+    it('attaches no managed policy to the function role', () => {
+      const [role] = resourcesOf(template, 'AWS::IAM::Role');
+      expect(resourcesOf(template, 'AWS::IAM::Role')).toHaveLength(1);
+      expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+  });
+
+  describe('table', () => {
+    it('is on demand, keyed by pk, expires items by ttl and is encrypted with the construct’s key', () => {
+      template.hasResourceProperties('AWS::DynamoDB::Table', {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        SSESpecification: {
+          SSEEnabled: true,
+          SSEType: 'KMS',
+          KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack.service.key), 'Arn'] },
+        },
+      });
+      template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    });
+
+    it('retains the table, the key and the log groups by default', () => {
+      for (const type of ['AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::Logs::LogGroup']) {
+        for (const resource of resourcesOf(template, type)) expect(resource.DeletionPolicy).toBe('Retain');
+      }
+    });
+  });
+
+  describe('monitoring', () => {
+    it('alarms on upstream failures, function errors and throttles, API 5xx and p99 latency', () => {
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'TokenVendingService',
+        MetricName: 'UpstreamFailure',
+        Dimensions: [{ Name: 'service', Value: 'token-vending-service' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 5,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Throttles',
+        Namespace: 'AWS/Lambda',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: '5XXError',
+        Namespace: 'AWS/ApiGateway',
+      });
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Latency',
+        ExtendedStatistic: 'p99',
+        Threshold: 3000,
+      });
+      template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    });
+
+    it('has no pre-warm schedule unless asked', () => {
+      template.resourceCountIs('AWS::Events::Rule', 0);
+    });
+  });
+});
+
+describe('TokenVendingService with an organization, VPC endpoints and every option', () => {
+  let service: TokenVendingService;
+  let template: Template;
+  const secretsKeyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+  beforeAll(() => {
+    const stack = testStack();
+    const config = exampleConfig();
+    service = new TokenVendingService(stack, 'Tvs', {
+      config: {
+        ...config,
+        clients: {
+          ...config.clients,
+          'config-eu': {
+            tokenEndpoint: 'https://v1.api.eu.janrain.com/00000000-0000-0000-0000-000000000000/login/token',
+            secretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-eu-AbCdEf',
+            allowedScopes: ['*:config/**'],
+          },
+          'config-partial': {
+            tokenEndpoint: 'https://v1.api.eu.janrain.com/00000000-0000-0000-0000-000000000000/login/token',
+            secretId: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-partial',
+            allowedScopes: ['.:config/**'],
+          },
+        },
+      },
+      allowedOrganizationId: 'o-a1b2c3d4e5',
+      vpcEndpointIds: ['vpce-0123456789abcdef0'],
+      secretsKey: kms.Key.fromKeyArn(stack, 'SecretsKey', secretsKeyArn),
+      alarmTopic: new sns.Topic(stack, 'Alarms', { enforceSSL: true }),
+      refreshMargin: Duration.seconds(120),
+      removalPolicy: RemovalPolicy.DESTROY,
+      prewarm: {
+        schedule: events.Schedule.rate(Duration.minutes(4)),
+        tokens: [{ client: 'webhooks-us', scope: '*:webhooks/**' }],
+      },
+    });
+    template = Template.fromStack(Stack.of(service));
+  }, SYNTH_TIMEOUT_MS);
+
+  it('is a private API that admits the organization and denies requests from outside the endpoints', () => {
+    template.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      EndpointConfiguration: { Types: ['PRIVATE'], VpcEndpointIds: ['vpce-0123456789abcdef0'] },
+      Policy: {
+        Statement: [
+          {
+            Sid: 'AllowOrganization',
+            Effect: 'Allow',
+            Principal: { AWS: '*' },
+            Action: 'execute-api:Invoke',
+            Resource: 'execute-api:/*',
+            Condition: { StringEquals: { 'aws:PrincipalOrgID': 'o-a1b2c3d4e5' } },
+          },
+          {
+            Sid: 'DenyOutsideVpcEndpoints',
+            Effect: 'Deny',
+            Principal: { AWS: '*' },
+            Action: 'execute-api:Invoke',
+            Resource: 'execute-api:/*',
+            Condition: { StringNotEquals: { 'aws:SourceVpce': ['vpce-0123456789abcdef0'] } },
+          },
+        ],
+      },
+    });
+  });
+
+  it('names complete secret ARNs as they are and adds the random suffix to partial ones', () => {
+    const secrets = grantedPairs(statementsOfPolicies(template)).filter((pair) =>
+      pair.startsWith('secretsmanager:'),
+    );
+    expect(secrets).toEqual(
+      [
+        'secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-eu-AbCdEf',
+        'secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-partial-??????',
+        'secretsmanager:GetSecretValue on arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:tvs/webhooks-us-??????',
+      ].sort(),
+    );
+  });
+
+  it('lets the function decrypt with the secrets key only through Secrets Manager', () => {
+    const statement = statementsOfPolicies(template).find(
+      (candidate) => render(candidate.Resource) === secretsKeyArn,
+    ) as TemplateStatement;
+    expect(statement).toMatchObject({
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': expect.anything() } } },
+    });
+    expect(
+      render(
+        (statement.Condition as { StringEquals: Record<string, unknown> }).StringEquals['kms:ViaService'],
+      ),
+    ).toBe('secretsmanager.<AWS::Region>.amazonaws.com');
+  });
+
+  it('invokes the function on schedule with the pre-warm event', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(4 minutes)',
+      Targets: [
+        {
+          Arn: { 'Fn::GetAtt': [logicalId(service.function), 'Arn'] },
+          Input: JSON.stringify({
+            source: 'tvs.prewarm',
+            tokens: [{ client: 'webhooks-us', scope: '*:webhooks/**' }],
+          }),
+        },
+      ],
+    });
+  });
+
+  it('notifies the alarm topic, passes the refresh margin and deletes state on removal', () => {
+    for (const alarm of resourcesOf(template, 'AWS::CloudWatch::Alarm')) {
+      expect(alarm.Properties.AlarmActions).toHaveLength(1);
+      expect(alarm.Properties.OKActions).toHaveLength(1);
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TVS_REFRESH_MARGIN_SECONDS: '120' }) },
+    });
+    for (const type of ['AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::Logs::LogGroup']) {
+      for (const resource of resourcesOf(template, type)) expect(resource.DeletionPolicy).toBe('Delete');
+    }
+  });
+});
