@@ -1,0 +1,300 @@
+/**
+ * The Token Vending Service client for services: SigV4-signed calls, tokens kept in memory until a
+ * refresh margin before they expire, one request in flight per (client, scope), and 503 answers retried
+ * after the `Retry-After` they carry.
+ *
+ * ```ts
+ * const tokens = createTokenClient({ endpoint: process.env.TVS_ENDPOINT! });
+ * const { accessToken } = await tokens.getToken({ client: 'webhooks-us', scope: '.:webhooks/**' });
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import {
+  type AwsCredentials,
+  type ClientsAnswer,
+  type CredentialsSource,
+  processClientsAnswer,
+  processTokenAnswer,
+  type ServiceTarget,
+  sendSigned,
+  type TokenAnswer,
+  TokenServiceError,
+} from './signed-request';
+
+export {
+  type AwsCredentials,
+  type ClientsAnswer,
+  type CredentialsSource,
+  processClientsAnswer,
+  processTokenAnswer,
+  type ServiceAnswer,
+  type ServiceRequest,
+  type ServiceTarget,
+  sendSigned,
+  type TokenAnswer,
+  TokenServiceError,
+} from './signed-request';
+
+/** Options of {@link createTokenClient}. */
+export interface TokenClientOptions {
+  /** The API's base URL, e.g. `https://abc123.execute-api.us-east-1.amazonaws.com/prod`. */
+  readonly endpoint: string;
+  /**
+   * The region to sign for. @default the region in an `execute-api` endpoint's host name, else
+   * `AWS_REGION`, else `us-east-1`
+   */
+  readonly region?: string;
+  /** @default the default AWS credential chain (`fromNodeProviderChain()`) */
+  readonly credentials?: CredentialsSource;
+  /** The largest refresh margin, seconds: a token is refreshed when less than the smaller of this and a quarter of its lifetime remains. @default 300 */
+  readonly refreshMarginSeconds?: number;
+  /** Tries in all when the service answers 503. @default 3 */
+  readonly maxAttempts?: number;
+  /** The longest wait before retrying a 503, whatever its `Retry-After` says, ms. @default 5_000 */
+  readonly maxRetryWaitMs?: number;
+  /** Timeout of one HTTP exchange, ms. @default 10_000 */
+  readonly timeoutMs?: number;
+  /** Clock, epoch ms (tests). */
+  readonly now?: () => number;
+  /** How to wait before a retry (tests). */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** What to ask for. */
+export interface TokenRequestOptions {
+  /** A configured client name, e.g. `webhooks-us`. */
+  readonly client: string;
+  /** Space-separated Identity Cloud scopes, e.g. `.:webhooks/**`. */
+  readonly scope: string;
+  /** The token must stay valid at least this many seconds (0–3000). */
+  readonly minTtl?: number;
+}
+
+/** A token, as the client hands it out. */
+export interface VendedToken {
+  readonly accessToken: string;
+  readonly tokenType: 'Bearer';
+  /** The canonical scope the token was granted for. */
+  readonly scope: string;
+  readonly client: string;
+  /** When the token expires, by this process's clock (`expires_in` counted from the answer). */
+  readonly expiresAt: Date;
+}
+
+/** The client. */
+export interface TokenClient {
+  /** A token for `client` and `scope`, from memory while it is fresh. */
+  getToken(request: TokenRequestOptions): Promise<VendedToken>;
+  /**
+   * Report a token Identity Cloud refused (401, or 403 "Forbidden"). Its cached copy is dropped and the
+   * next request for it carries `reject`, so the service replaces it once however many callers report it.
+   * Returns false when the token is not (or no longer) cached here: then there is nothing to report.
+   */
+  reject(accessToken: string): boolean;
+  /** What this caller may ask for (`GET /v1/clients`). */
+  listClients(): Promise<ClientsAnswer['clients']>;
+  /** Forget every cached token. */
+  clear(): void;
+}
+
+interface CacheEntry {
+  readonly token: VendedToken;
+  readonly fingerprint: string;
+  /** ms */
+  readonly lifetime: number;
+}
+
+/** The canonical form of a scope string: scopes de-duplicated, sorted, joined by one space. */
+export function canonicalScope(scope: string): string {
+  return [...new Set(scope.split(/\s+/).filter((part) => part !== ''))].sort().join(' ');
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** The region to sign for when none is given. */
+export function defaultRegion(endpoint: string, env: NodeJS.ProcessEnv = process.env): string {
+  let host = '';
+  try {
+    host = new URL(endpoint).hostname;
+  } catch {
+    // an invalid endpoint fails later, with its own message
+  }
+  const fromHost = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(host)?.[1];
+  return fromHost ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+}
+
+/** The default AWS credential chain, loaded on first use. */
+export function defaultCredentials(): () => Promise<AwsCredentials> {
+  let provider: Promise<() => Promise<AwsCredentials>> | undefined;
+  return async () => {
+    provider ??= import('@aws-sdk/credential-providers').then((module) => module.fromNodeProviderChain());
+    return (await provider)();
+  };
+}
+
+/** Wrap a failure to reach the service (no answer at all) in a `TokenServiceError` with status 0. */
+export function unreachable(error: unknown): TokenServiceError {
+  if (error instanceof TokenServiceError) return error;
+  const name = (error as { name?: string })?.name;
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  if (name === 'TimeoutError') {
+    return new TokenServiceError(0, 'timeout', 'the token service did not answer in time', undefined, {
+      cause: error,
+    });
+  }
+  if (name === 'CredentialsProviderError') {
+    return new TokenServiceError(
+      0,
+      'no_credentials',
+      'no AWS credentials found to sign the request with',
+      undefined,
+      {
+        cause: error,
+      },
+    );
+  }
+  return new TokenServiceError(
+    0,
+    'unreachable',
+    `the token service could not be reached${code ? ` (${code})` : ''}`,
+    undefined,
+    { cause: error },
+  );
+}
+
+/** How 503 answers are retried. */
+export interface RetryPolicy {
+  /** Tries in all. */
+  readonly maxAttempts: number;
+  /** The longest wait before a retry, ms, whatever `Retry-After` says. */
+  readonly maxRetryWaitMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+/**
+ * Run `call`, retrying while the service answers 503, each time after the `Retry-After` it gave (1 s when
+ * absent), bounded by the policy. Anything else — and a failure to reach the service at all — is thrown
+ * at once as a `TokenServiceError`.
+ */
+export async function retryUnavailable<T>(policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const failure = unreachable(error);
+      if (failure.status !== 503 || attempt >= policy.maxAttempts) throw failure;
+      await policy.sleep(Math.min((failure.retryAfter ?? 1) * 1000, policy.maxRetryWaitMs));
+    }
+  }
+}
+
+/** A client for the Token Vending Service. Create one per process and reuse it. */
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  const now = options.now ?? Date.now;
+  const maxMarginMs = (options.refreshMarginSeconds ?? 300) * 1000;
+  const retry: RetryPolicy = {
+    maxAttempts: options.maxAttempts ?? 3,
+    maxRetryWaitMs: options.maxRetryWaitMs ?? 5_000,
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+  };
+  const target: ServiceTarget = {
+    endpoint: options.endpoint,
+    region: options.region ?? defaultRegion(options.endpoint),
+    credentials: options.credentials ?? defaultCredentials(),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+  };
+
+  const cache = new Map<string, CacheEntry>();
+  const inFlight = new Map<string, Promise<CacheEntry>>();
+  /** Fingerprints to send as `reject` with the next request, by cache key. */
+  const rejected = new Map<string, string>();
+
+  const remainingMs = (entry: CacheEntry) => entry.token.expiresAt.getTime() - now();
+  const fresh = (entry: CacheEntry, minTtl: number) =>
+    remainingMs(entry) > Math.max(minTtl * 1000, Math.min(maxMarginMs, entry.lifetime / 4));
+  const usable = (entry: CacheEntry, minTtl: number) => remainingMs(entry) > Math.max(minTtl * 1000, 0);
+
+  async function fetchToken(key: string, request: TokenRequestOptions): Promise<CacheEntry> {
+    const reject = rejected.get(key);
+    const body = JSON.stringify({
+      client: request.client,
+      scope: request.scope,
+      ...(request.minTtl !== undefined ? { min_ttl: request.minTtl } : {}),
+      ...(reject ? { reject } : {}),
+    });
+    const answer: TokenAnswer = await retryUnavailable(retry, async () =>
+      processTokenAnswer(await sendSigned(target, { method: 'POST', path: '/v1/token', body })),
+    );
+    if (reject && rejected.get(key) === reject) rejected.delete(key);
+    const entry: CacheEntry = {
+      token: {
+        accessToken: answer.access_token,
+        tokenType: 'Bearer',
+        scope: answer.scope,
+        client: answer.client,
+        expiresAt: new Date(now() + answer.expires_in * 1000),
+      },
+      fingerprint: sha256Hex(answer.access_token),
+      lifetime: answer.expires_in * 1000,
+    };
+    cache.set(key, entry);
+    return entry;
+  }
+
+  function shared(key: string, request: TokenRequestOptions): Promise<CacheEntry> {
+    const pending = inFlight.get(key);
+    if (pending) return pending;
+    const started = fetchToken(key, request).finally(() => {
+      if (inFlight.get(key) === started) inFlight.delete(key);
+    });
+    inFlight.set(key, started);
+    return started;
+  }
+
+  return {
+    async getToken(request) {
+      const minTtl = request.minTtl ?? 0;
+      const key = `${request.client}\n${canonicalScope(request.scope)}`;
+      const cached = cache.get(key);
+      if (cached && fresh(cached, minTtl)) return cached.token;
+      try {
+        let entry = await shared(key, request);
+        // A request already in flight may have asked for less time than this caller needs.
+        if (!usable(entry, minTtl)) entry = await shared(key, request);
+        return entry.token;
+      } catch (error) {
+        // Refresh ahead failed while Identity Cloud is down: the old token is still good for this caller.
+        const fallback = cache.get(key);
+        const transient = error instanceof TokenServiceError && (error.status === 503 || error.status === 0);
+        if (transient && fallback && usable(fallback, minTtl)) return fallback.token;
+        throw error;
+      }
+    },
+
+    reject(accessToken) {
+      const fingerprint = sha256Hex(accessToken);
+      let known = false;
+      for (const [key, entry] of cache) {
+        if (entry.fingerprint !== fingerprint) continue;
+        cache.delete(key);
+        rejected.set(key, fingerprint);
+        known = true;
+      }
+      return known;
+    },
+
+    async listClients() {
+      const answer = await retryUnavailable(retry, async () =>
+        processClientsAnswer(await sendSigned(target, { method: 'GET', path: '/v1/clients' })),
+      );
+      return answer.clients;
+    },
+
+    clear() {
+      cache.clear();
+      rejected.clear();
+    },
+  };
+}
