@@ -106,6 +106,8 @@ interface Want {
 interface Refreshed {
   readonly token: CachedToken;
   readonly source: TokenSource;
+  /** The refresh polled the table for another container's lease holder. */
+  readonly waited?: boolean;
 }
 
 /**
@@ -220,9 +222,9 @@ export class VendingService {
         if (this.inFlight.get(want.cacheKey) === flight) this.inFlight.delete(want.cacheKey);
       });
       this.inFlight.set(want.cacheKey, flight);
-      const { token, source } = await flight;
+      const { token, source, waited = false } = await flight;
       const lifetime = token.expiresAt - token.issuedAt;
-      if (this.servable(token, want)) return this.result(want, token, source, false);
+      if (this.servable(token, want)) return this.result(want, token, source, waited);
       if (source === 'upstream') {
         throw new InvalidRequestError(
           `min_ttl ${want.minTtl} is longer than the lifetime Identity Cloud grants for this client (${lifetime} s)`,
@@ -242,13 +244,14 @@ export class VendingService {
       return this.mintAlone(want, this.memory.get(want.cacheKey, this.nowSeconds()));
     const deadline = this.now() + this.settings.leaseWaitMs;
     let pause = this.settings.pollInitialMs;
+    let polled = false;
     let entry: StoredEntry | undefined;
     try {
       for (;;) {
         entry = await this.store.get(want.cacheKey);
         const stored = entry?.token;
         if (this.servable(stored, want)) this.memory.set(want.cacheKey, stored);
-        if (this.fresh(stored, want)) return { token: stored, source: 'table' };
+        if (this.fresh(stored, want)) return { token: stored, source: 'table', waited: polled };
 
         const now = this.now();
         const leaseHeld = entry?.lease !== undefined && entry.lease.until >= now;
@@ -269,6 +272,7 @@ export class VendingService {
         if (this.servable(stored, want)) return { token: stored, source: 'table' };
         if (this.now() + pause > deadline) break;
         await this.sleep(pause);
+        polled = true;
         pause = Math.min(pause * 2, this.settings.pollMaxMs);
       }
     } catch (error) {
@@ -279,7 +283,7 @@ export class VendingService {
     }
     // The lease holder did not deliver in time (it may have died): fetch ourselves rather than fail, and
     // store the result over that holder's lease so other containers stop waiting on it.
-    return this.mintAlone(want, entry?.token, entry?.lease?.holder);
+    return { ...(await this.mintAlone(want, entry?.token, entry?.lease?.holder)), waited: true };
   }
 
   /** We hold the lease: fetch, store, release. A failed fetch serves the still-valid token if there is one. */

@@ -45,6 +45,10 @@ describe('one fetcher per cache key', () => {
     expect(responses.map((r) => r.statusCode)).toEqual(Array(200).fill(200));
     expect(new Set(responses.map((r) => bodyOf(r).access_token)).size).toBe(1);
     expect(harness.sim.tokenRequests).toBe(1);
+    // Everyone but the one fetcher waited for it: on a cold cache there is nothing else to serve.
+    const lines = servedLines(scope);
+    expect(lines.filter((l) => l.source === 'upstream' && !l.waited)).toHaveLength(1);
+    expect(lines.filter((l) => l.waited)).toHaveLength(199);
   });
 
   it('refreshes ahead: inside the margin one caller refreshes while the others are served the current token', async () => {
