@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AssetHashType, Aws, DockerImage, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -10,10 +10,10 @@ import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as lambdaNodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { bundleHandler, CONFIG_FILE_NAME } from './handler-bundle';
 import { assertValidProps } from './props-validation';
 import { accessLogFormat, addOAuthGatewayResponses, resourcePolicy } from './rest-api-parts';
 import { type ServiceConfigDocument, secretResourceArn, validateServiceConfig } from './service-config';
@@ -22,14 +22,12 @@ import { type ServiceConfigDocument, secretResourceArn, validateServiceConfig } 
 export const SERVICE_NAME = 'token-vending-service';
 
 /** Where the function finds its configuration document: the bundle is unpacked in `/var/task`. */
-export const CONFIG_FILE_IN_BUNDLE = '/var/task/tvs-config.json';
+export const CONFIG_FILE_IN_BUNDLE = `/var/task/${CONFIG_FILE_NAME}`;
 
 /** The `source` of the scheduled pre-warm event; the handler recognises the event by it. */
 export const PREWARM_EVENT_SOURCE = 'tvs.prewarm';
 
-const REPOSITORY_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HANDLER_ENTRY = fileURLToPath(new URL('../lambdas/vend-token/handler.ts', import.meta.url));
-const LOCK_FILE = fileURLToPath(new URL('../package-lock.json', import.meta.url));
+const HANDLER_SOURCE_DIR = fileURLToPath(new URL('../lambdas/vend-token', import.meta.url));
 
 /** Stage-wide throttling of the API (token bucket, per stage across all callers). */
 export interface ThrottleSettings {
@@ -261,7 +259,7 @@ export class TokenVendingService extends Construct {
   /** The REST API (`POST /v1/token`, `GET /v1/clients`), `AWS_IAM` on every method. */
   readonly api: apigw.RestApi;
   /** The vend-token function. */
-  readonly function: lambdaNodejs.NodejsFunction;
+  readonly function: lambda.Function;
   /** The token cache table (partition key `pk`, TTL attribute `ttl`). */
   readonly table: dynamodb.Table;
   /** The customer-managed key of the table and of the function's envelope encryption of tokens. */
@@ -328,9 +326,7 @@ export class TokenVendingService extends Construct {
     config: ServiceConfigDocument,
     role: iam.IRole,
     metricsNamespace: string,
-  ): lambdaNodejs.NodejsFunction {
-    // Base64 keeps the document intact through the shell that runs the hook (no quoting to get wrong).
-    const configBase64 = Buffer.from(`${JSON.stringify(config, null, 2)}\n`).toString('base64');
+  ): lambda.Function {
     const environment: Record<string, string> = {
       TVS_CONFIG_FILE: CONFIG_FILE_IN_BUNDLE,
       TVS_TABLE_NAME: this.table.tableName,
@@ -344,12 +340,25 @@ export class TokenVendingService extends Construct {
       environment.TVS_REFRESH_MARGIN_SECONDS = String(props.refreshMargin.toSeconds());
     }
 
-    return new lambdaNodejs.NodejsFunction(this, 'Function', {
+    return new lambda.Function(this, 'Function', {
       description: 'Token Vending Service: vends narrowed-scope, cached Identity Cloud tokens',
-      entry: HANDLER_ENTRY,
-      handler: 'handler',
-      projectRoot: REPOSITORY_ROOT,
-      depsLockFilePath: LOCK_FILE,
+      // Bundled by the local esbuild, split so a cold start loads only what a cache hit needs
+      // (lib/handler-bundle.ts says why this is not NodejsFunction). The AWS SDK is bundled: pinned
+      // versions, and one minified module graph loads faster than the runtime's SDK files.
+      code: lambda.Code.fromAsset(HANDLER_SOURCE_DIR, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          // Never used: local bundling always succeeds or throws, so synth needs no Docker engine.
+          image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
+          local: {
+            tryBundle(outputDir: string) {
+              bundleHandler(outputDir, { configDocument: config });
+              return true;
+            },
+          },
+        },
+      }),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -358,28 +367,6 @@ export class TokenVendingService extends Construct {
       role,
       logGroup: this.logGroup,
       environment,
-      bundling: {
-        // Local esbuild only: synth must work on machines without a Docker engine.
-        forceDockerBundling: false,
-        format: lambdaNodejs.OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        // undici and parts of the SDK are CommonJS and call require() for Node built-ins.
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Bundle the AWS SDK (docs/deploy.md has the measurements): pinned versions, and the cold-start
-        // import of one minified file takes about half as long as resolving the runtime's SDK files.
-        externalModules: [],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `node -e "require('node:fs').writeFileSync(process.argv[1], Buffer.from(process.argv[2], 'base64'))" "${outputDir}/tvs-config.json" ${configBase64}`,
-          ],
-        },
-      },
     });
   }
 
@@ -394,9 +381,9 @@ export class TokenVendingService extends Construct {
     this.logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
 
     // Not grantReadWriteData: that adds BatchWriteItem, DeleteItem, Query, Scan, … and, for the key,
-    // kms:ReEncrypt* and kms:GenerateDataKey*. The cache reads (consistent GetItem), writes (PutItem) and
+    // kms:ReEncrypt* and kms:GenerateDataKey*. The cache reads (consistent GetItem), and writes tokens and
     // takes leases with conditional UpdateItem; nothing else.
-    this.table.grant(role, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    this.table.grant(role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
 
     // The function wraps each token under a data key (GenerateDataKey) and unwraps data keys written by
     // other containers (Decrypt); DynamoDB's encryption at rest calls Decrypt and DescribeKey on the

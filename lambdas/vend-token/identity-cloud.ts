@@ -74,7 +74,11 @@ type UndiciModule = typeof import('undici');
 let undiciModule: Promise<UndiciModule> | undefined;
 /** undici is only needed on a cache miss: load it then, not at cold start. */
 function loadUndici(): Promise<UndiciModule> {
-  undiciModule ??= import('undici');
+  // undici is CommonJS. Imported dynamically from the ESM bundle, Node's interop gives only `default`
+  // (module.exports); under tsx and vitest the named exports are there too. Accept both.
+  undiciModule ??= import('undici').then((module) =>
+    typeof module.Agent === 'function' ? module : (module as unknown as { default: UndiciModule }).default,
+  );
   return undiciModule;
 }
 

@@ -46,12 +46,21 @@ describe('npx cdk synth', () => {
     expect(existsSync(join(outDir, 'TokenVendingService.template.json'))).toBe(true);
   });
 
-  it('bundles the handler with local esbuild, minified with a source map, and ships the configuration', () => {
+  it('bundles the handler with local esbuild, minified with source maps, split, and ships the configuration', () => {
     const assets = readdirSync(outDir).filter((name) => name.startsWith('asset.'));
     const bundle = assets.map((name) => join(outDir, name)).find((dir) => existsSync(join(dir, 'index.mjs')));
     expect(bundle).toBeDefined();
     const directory = bundle as string;
-    expect(readdirSync(directory).sort()).toEqual(['index.mjs', 'index.mjs.map', 'tvs-config.json']);
+    expect(readdirSync(directory).sort()).toEqual([
+      'chunks',
+      'index.mjs',
+      'index.mjs.map',
+      'tvs-config.json',
+    ]);
+    // What only a cache miss needs is in chunks loaded on first use, not in the cold-start module.
+    const chunks = readdirSync(join(directory, 'chunks'));
+    expect(chunks.some((name) => /^undici-.*\.mjs$/.test(name))).toBe(true);
+    expect(readFileSync(join(directory, 'index.mjs'), 'utf8')).not.toContain('llhttp');
     expect(JSON.parse(readFileSync(join(directory, 'tvs-config.json'), 'utf8'))).toEqual(
       JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')),
     );

@@ -167,7 +167,6 @@ describe('TokenVendingStack with the example configuration', () => {
           `logs:PutLogEvents on <${logs}.Arn>`,
           `logs:PutLogEvents on ${arn('logs')}:log-group:<${logs}>`,
           `dynamodb:GetItem on <${table}.Arn>`,
-          `dynamodb:PutItem on <${table}.Arn>`,
           `dynamodb:UpdateItem on <${table}.Arn>`,
           `kms:Decrypt on <${key}.Arn>`,
           `kms:DescribeKey on <${key}.Arn>`,
