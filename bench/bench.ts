@@ -1,0 +1,340 @@
+/**
+ * `npm run bench`: the service's speed figures, measured in one run on this machine against moto server
+ * and the Identity Cloud simulator. Prints progress lines, then one JSON object last.
+ *
+ * Not a test: nothing here passes or fails on a time. Figures are medians (p50) or counts; ratios are
+ * taken between figures of the same run, so a noisy shared machine moves both sides together.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { createHandler } from '../lambdas/vend-token/app';
+import { parseServiceConfig } from '../lambdas/vend-token/config';
+import { StaticSecretSource } from '../lambdas/vend-token/credentials';
+import { createRuntime } from '../lambdas/vend-token/runtime';
+import { KmsDataKeyProvider } from '../lambdas/vend-token/token-crypto';
+import { cacheKeyFor } from '../lambdas/vend-token/vending-service';
+import { sendSigned } from '../src/client/signed-request';
+import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
+import { freePort, startMoto } from '../test/support/moto';
+import { measureBundles } from './bundle';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
+const WARMUP_SECONDS = 5;
+const PROCESSES = 4;
+const STAMPEDE_CALLERS = 500;
+const UPSTREAM_LATENCY_MS = 100;
+const CALLER = {
+  accessKeyId: 'AKIDTVSBENCH00000001',
+  secretAccessKey: 'tvsBenchSecretKeyNotAnAwsSecret000000001',
+};
+const CALLER_ARN = 'arn:aws:sts::111111111111:assumed-role/bench-caller/bench';
+const SIM_CLIENTS = [
+  {
+    clientId: 'bench-hour',
+    clientSecret: 'bench+hour secret',
+    allowedScopes: ['*:webhooks/**'],
+    accessTokenLifetime: 3600,
+  },
+  {
+    clientId: 'bench-short',
+    clientSecret: 'bench:short%secret',
+    allowedScopes: ['*:config/**'],
+    accessTokenLifetime: 10,
+  },
+];
+
+function progress(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+function elapsedMs(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A `tvs serve` child process and the JSON log lines it printed. */
+interface ServeProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+}
+
+async function startServe(configPath: string, env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/tvs.ts'),
+      'serve',
+      '--config',
+      configPath,
+      '--port',
+      String(port),
+    ],
+    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: Record<string, unknown>[] = [];
+  const url = await new Promise<string>((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error('tvs serve did not start within 60 s')), 60_000);
+    child.once('exit', (code) => reject(new Error(`tvs serve exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('listening on ')) {
+        clearTimeout(timer);
+        resolvePromise(line.slice('listening on '.length).trim());
+      } else if (line.startsWith('{')) {
+        try {
+          lines.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    child.stderr?.resume();
+  });
+  return { url, child, lines };
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((done) => {
+    if (child.exitCode !== null || !child.pid) return done();
+    child.once('exit', () => done());
+    process.kill(child.pid, 'SIGTERM');
+    setTimeout(
+      () => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
+      5_000,
+    ).unref();
+  });
+}
+
+async function requestToken(url: string, client: string, scope: string): Promise<number> {
+  const answer = await sendSigned(
+    { endpoint: url, region: 'us-east-1', credentials: CALLER, timeoutMs: 30_000 },
+    { method: 'POST', path: '/v1/token', body: JSON.stringify({ client, scope }) },
+  );
+  return answer.status;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  progress('starting moto server and the Identity Cloud simulator');
+  const moto = await startMoto();
+  process.env.AWS_ENDPOINT_URL = moto.endpoint;
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'bench';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'bench';
+  process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  const sim = await startIdentityCloudSimulator({ clients: SIM_CLIENTS, latencyMs: UPSTREAM_LATENCY_MS });
+  const children: ChildProcess[] = [];
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'tvs-bench-'));
+    const secrets = Object.fromEntries(
+      SIM_CLIENTS.map((c) => [
+        `tvs/${c.clientId}`,
+        JSON.stringify({ client_id: c.clientId, client_secret: c.clientSecret }),
+      ]),
+    );
+    writeFileSync(join(dir, 'secrets.json'), JSON.stringify(secrets));
+    const document = {
+      clients: {
+        'webhooks-us': {
+          tokenEndpoint: sim.tokenEndpoint,
+          secretId: 'tvs/bench-hour',
+          allowedScopes: ['*:webhooks/**'],
+        },
+        'config-us': {
+          tokenEndpoint: sim.tokenEndpoint,
+          secretId: 'tvs/bench-short',
+          allowedScopes: ['*:config/**'],
+        },
+      },
+      grants: [
+        {
+          principal: 'arn:aws:iam::111111111111:role/bench-caller',
+          client: 'webhooks-us',
+          scopes: ['*:webhooks/**'],
+        },
+        {
+          principal: 'arn:aws:iam::111111111111:role/bench-caller',
+          client: 'config-us',
+          scopes: ['*:config/**'],
+        },
+      ],
+    };
+    const configPath = join(dir, 'tvs.config.json');
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        ...document,
+        local: {
+          secretsFile: 'secrets.json',
+          region: 'us-east-1',
+          callers: { [CALLER.accessKeyId]: { secretAccessKey: CALLER.secretAccessKey, arn: CALLER_ARN } },
+        },
+      }),
+    );
+
+    // --- In-process: one Lambda container's handler against moto, as in AWS but without the network.
+    const tableName = `tvs-bench-${randomUUID().slice(0, 8)}`;
+    const dynamodb = new DynamoDBClient({});
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const key = await new KMSClient({}).send(new CreateKeyCommand({}));
+    const runtime = createRuntime({
+      config: parseServiceConfig(document),
+      tableName,
+      dataKeys: new KmsDataKeyProvider(key.KeyMetadata?.KeyId ?? ''),
+      dynamodb,
+      secrets: new StaticSecretSource(new Map(Object.entries(secrets))),
+      log: { info: () => {}, warn: () => {}, error: () => {} },
+      metrics: { count: () => {}, flush: () => {} },
+    });
+    const handler = createHandler(runtime);
+    const scope = '*:webhooks/bench/**';
+    const event = {
+      httpMethod: 'POST',
+      path: '/v1/token',
+      resource: '/v1/token',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client: 'webhooks-us', scope }),
+      isBase64Encoded: false,
+      requestContext: { identity: { userArn: CALLER_ARN } },
+    } as unknown as APIGatewayProxyEvent;
+    const first = (await handler(event)) as { statusCode: number };
+    if (first.statusCode !== 200) throw new Error(`warm-up request answered ${first.statusCode}`);
+
+    progress('memory hits');
+    const memoryUs: number[] = [];
+    for (let i = 0; i < 5_000; i++) {
+      const t = process.hrtime.bigint();
+      await handler(event);
+      memoryUs.push(elapsedMs(t) * 1000);
+    }
+
+    progress('table hits against raw GetItem, interleaved');
+    const cacheKey = cacheKeyFor('webhooks-us', scope);
+    const tableMs: number[] = [];
+    const getItemMs: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      runtime.service.memory.delete(cacheKey);
+      let t = process.hrtime.bigint();
+      const answer = (await handler(event)) as { statusCode: number };
+      tableMs.push(elapsedMs(t));
+      if (answer.statusCode !== 200) throw new Error(`table hit answered ${answer.statusCode}`);
+      t = process.hrtime.bigint();
+      await dynamodb.send(
+        new GetItemCommand({ TableName: tableName, Key: { pk: { S: cacheKey } }, ConsistentRead: true }),
+      );
+      getItemMs.push(elapsedMs(t));
+    }
+
+    // --- Several server processes sharing one table, as Lambda containers do.
+    progress(`starting ${PROCESSES} tvs serve processes sharing one table in moto`);
+    const serveEnv = {
+      ...process.env,
+      AWS_ENDPOINT_URL: moto.endpoint,
+      TVS_TABLE_NAME: `tvs-bench-shared-${randomUUID().slice(0, 8)}`,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      NODE_NO_WARNINGS: '1',
+    };
+    const servers = await Promise.all(
+      Array.from({ length: PROCESSES }, () => startServe(configPath, serveEnv)),
+    );
+    children.push(...servers.map((s) => s.child));
+
+    progress(`stampede: ${STAMPEDE_CALLERS} concurrent callers on a cold key`);
+    sim.resetCounters();
+    const coldScope = `*:webhooks/${randomUUID()}/**`;
+    const stampedeStatuses = await Promise.all(
+      Array.from({ length: STAMPEDE_CALLERS }, (_, i) =>
+        requestToken((servers[i % PROCESSES] as ServeProcess).url, 'webhooks-us', coldScope),
+      ),
+    );
+    const stampedeUpstream = sim.tokenRequests;
+    const stampedeFailures = stampedeStatuses.filter((s) => s !== 200).length;
+
+    progress(`steady traffic for ${STEADY_SECONDS} s on 10 s tokens`);
+    for (const server of servers) server.lines.length = 0;
+    sim.resetCounters();
+    const steadyStart = Date.now();
+    const steadyUntil = steadyStart + STEADY_SECONDS * 1000;
+    let steadyRequests = 0;
+    let steadyFailures = 0;
+    const worker = async (url: string) => {
+      while (Date.now() < steadyUntil) {
+        const status = await requestToken(url, 'config-us', '.:config/**');
+        steadyRequests++;
+        if (status !== 200) steadyFailures++;
+        await sleep(60);
+      }
+    };
+    await Promise.all(servers.flatMap((s) => [worker(s.url), worker(s.url)]));
+    await sleep(200);
+    const afterWarmup = steadyStart + WARMUP_SECONDS * 1000;
+    const steadyLines = servers
+      .flatMap((s) => s.lines)
+      .filter((l) => l.message === 'token served' && Date.parse(String(l.timestamp)) >= afterWarmup);
+    const waiting = steadyLines.filter((l) => l.waited === true).length;
+    const holders = steadyLines.filter((l) => l.source === 'upstream' && l.waited !== true).length;
+    const steadyUpstream = sim.tokenRequests;
+
+    progress('bundle size and cold-start load time');
+    const bundles = measureBundles();
+
+    const figures = {
+      machine: `${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, Node ${process.version}`,
+      upstream_latency_ms: UPSTREAM_LATENCY_MS,
+      memory_hit_p50_us: round(percentile(memoryUs, 50), 1),
+      memory_hit_p99_us: round(percentile(memoryUs, 99), 1),
+      table_hit_p50_ms: round(percentile(tableMs, 50)),
+      getitem_p50_ms: round(percentile(getItemMs, 50)),
+      table_hit_over_getitem: round(percentile(tableMs, 50) / percentile(getItemMs, 50)),
+      stampede_callers: STAMPEDE_CALLERS,
+      stampede_processes: PROCESSES,
+      stampede_upstream_calls: stampedeUpstream,
+      stampede_failures: stampedeFailures,
+      steady_seconds: STEADY_SECONDS,
+      steady_requests: steadyRequests,
+      steady_failures: steadyFailures,
+      steady_upstream_calls: steadyUpstream,
+      steady_refresh_holders: holders,
+      steady_waiting_requests: waiting,
+      ...bundles,
+      bench_seconds: Math.round((Date.now() - started) / 1000),
+    };
+    console.log(JSON.stringify(figures));
+  } finally {
+    await Promise.all(children.map(stop));
+    await sim.close();
+    await moto.stop();
+  }
+}
+
+await main();
