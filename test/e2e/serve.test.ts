@@ -7,6 +7,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenClient, sendSigned, TokenServiceError } from '../../src/client/index';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
   closedPort,
@@ -62,6 +63,20 @@ afterAll(async () => {
   await serve?.stop();
   await sim?.close();
   await removeDir?.();
+  if (serve && sim) {
+    recordTraffic({
+      source: 'test/e2e/serve.test.ts (tvs serve)',
+      logs: serve.stdout() + serve.stderr(),
+      bodies: [],
+      tokens: sim.issuedTokens,
+      secrets: [
+        ...Object.values(SIMULATED).map((client) => client.clientSecret),
+        TEST_SECRETS['tvs/broken-us'].client_secret,
+        ORDERS.secretAccessKey,
+        STRANGER.secretAccessKey,
+      ],
+    });
+  }
 });
 
 describe('tvs serve through the client', () => {

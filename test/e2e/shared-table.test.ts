@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTokenClient } from '../../src/client/index';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
   closedPort,
@@ -52,6 +53,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(servers.map((server) => server.stop()));
   await sim?.close();
+  if (sim) {
+    recordTraffic({
+      source: 'test/e2e/shared-table.test.ts (two tvs serve processes)',
+      logs: servers.map((server) => server.stdout() + server.stderr()).join('\n'),
+      bodies: [],
+      tokens: sim.issuedTokens,
+      secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ORDERS.secretAccessKey],
+    });
+  }
   await removeDir?.();
 });
 

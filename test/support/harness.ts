@@ -13,7 +13,7 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
 import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
 import {
@@ -28,6 +28,7 @@ import {
   type SimulatedClient,
   startIdentityCloudSimulator,
 } from '../../src/simulator/identity-cloud';
+import { recordTraffic } from './traffic-log';
 
 /** Point every AWS SDK client made from here on at the run's moto server, and return its URL. */
 export function useMoto(): string {
@@ -128,6 +129,13 @@ export const CONFIG_CLIENT: SimulatedClient = {
  */
 export class Harness {
   readonly capture = new OutputCapture();
+  /**
+   * For the leak scan: every error body the handlers sent, every token they handed out (oidc-provider's
+   * too), and every client secret in play.
+   */
+  readonly errorBodies: string[] = [];
+  readonly vendedTokens = new Set<string>();
+  readonly secrets = new Set<string>();
   private readonly closers: (() => Promise<void> | void)[] = [];
 
   private constructor(
@@ -231,6 +239,13 @@ export class Harness {
       options.settings,
       options.tokenEndpoint,
     );
+    for (const client of simulatedClients) harness.secrets.add(client.clientSecret);
+    // Secrets set on the simulator by tests (rotations, wrong secrets) join the leak scan too.
+    const setClientSecret = sim.setClientSecret.bind(sim);
+    sim.setClientSecret = (clientId, secret) => {
+      harness.secrets.add(secret);
+      setClientSecret(clientId, secret);
+    };
     harness.closers.push(() => sim.close());
     harness.capture.start();
     return harness;
@@ -291,6 +306,7 @@ export class Harness {
 
   /** Rotate a client's secret in Secrets Manager (a new AWSCURRENT version). */
   async putSecret(client: string, clientId: string, clientSecret: string): Promise<void> {
+    this.secrets.add(clientSecret);
     await this.secretsManager.send(
       new PutSecretValueCommand({
         SecretId: this.secretIds[client],
@@ -302,6 +318,13 @@ export class Harness {
   async close(): Promise<void> {
     this.capture.stop();
     for (const close of this.closers.reverse()) await close();
+    recordTraffic({
+      source: expect.getState().testPath ?? 'a harness',
+      logs: this.capture.text,
+      bodies: this.errorBodies,
+      tokens: [...new Set([...this.sim.issuedTokens, ...this.vendedTokens])],
+      secrets: [...this.secrets],
+    });
   }
 }
 
