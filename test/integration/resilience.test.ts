@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  ProvisionedThroughputExceededException,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cacheKeyFor } from '../../lambdas/vend-token/vending-service';
+import { cacheKeyFor, sha256Hex } from '../../lambdas/vend-token/vending-service';
 import {
   bodyOf,
   CountingMetrics,
@@ -187,6 +191,33 @@ describe('DynamoDB faults', () => {
     expect(bodyOf(again).access_token).toBe(bodyOf(responses[0]!).access_token);
     expect(harness.sim.tokenRequests).toBe(1);
     expect(metrics.get('StoreFailure')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('replaces a cached item that does not decrypt (tampered, or sealed under another key)', async () => {
+    const scope = freshScope();
+    const first = bodyOf(await harness.container().handle(request(scope)));
+    const cacheKey = cacheKeyFor('webhooks-us', scope);
+    const sealed = Buffer.from((await harness.rawItem(cacheKey))?.tok?.B ?? []);
+    sealed[20] = (sealed[20] ?? 0) ^ 0xff;
+    await harness.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: harness.tableName,
+        Key: { pk: { S: cacheKey } },
+        UpdateExpression: 'SET tok = :tok',
+        ExpressionAttributeValues: { ':tok': { B: sealed } },
+      }),
+    );
+    const before = harness.capture.lines.length;
+
+    const response = await harness.container().handle(request(scope));
+
+    expect(response.statusCode).toBe(200);
+    expect(bodyOf(response).access_token).not.toBe(first.access_token);
+    const lines = harness.capture.lines.slice(before);
+    expect(lines.some((l) => l.message === 'cached token did not decrypt; replacing it')).toBe(true);
+    expect((await harness.rawItem(cacheKey))?.fingerprint?.S).toBe(
+      sha256Hex(bodyOf(response).access_token as string),
+    );
   });
 
   it('goes back to the table once it recovers', async () => {
