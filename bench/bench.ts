@@ -11,7 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { createHandler } from '../lambdas/vend-token/app';
@@ -21,6 +21,7 @@ import { createRuntime } from '../lambdas/vend-token/runtime';
 import { KmsDataKeyProvider } from '../lambdas/vend-token/token-crypto';
 import { cacheKeyFor } from '../lambdas/vend-token/vending-service';
 import { sendSigned } from '../src/client/signed-request';
+import { ensureTokenTable } from '../src/local/aws-resources';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 import { freePort, startMoto } from '../test/support/moto';
 import { measureBundles } from './bundle';
@@ -198,14 +199,7 @@ async function main(): Promise<void> {
     // --- In-process: one Lambda container's handler against moto, as in AWS but without the network.
     const tableName = `tvs-bench-${randomUUID().slice(0, 8)}`;
     const dynamodb = new DynamoDBClient({});
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    await ensureTokenTable(dynamodb, tableName);
     const key = await new KMSClient({}).send(new CreateKeyCommand({}));
     const runtime = createRuntime({
       config: parseServiceConfig(document),

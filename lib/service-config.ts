@@ -1,43 +1,24 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
-import { parseServiceConfig } from '../lambdas/vend-token/config';
+import {
+  type ClientConfig,
+  type Grant,
+  parseServiceConfig,
+  type ServiceConfig,
+} from '../lambdas/vend-token/config';
 import { ConfigError } from '../lambdas/vend-token/errors';
 
-/**
- * One configuration client of Akamai Identity Cloud, as written in the service configuration document.
- */
-export interface ClientDocument {
-  /** `https://v1.api.<region>.janrain.com/<customer-id>/login/token`. */
-  readonly tokenEndpoint: string;
-  /**
-   * The Secrets Manager secret holding `{"client_id","client_secret"}`: a secret name (`tvs/webhooks-us`)
-   * or a complete secret ARN (a secret in another account must be named by ARN).
-   */
-  readonly secretId: string;
-  /** The scopes the client's token policy allows; every grant must stay within them. */
-  readonly allowedScopes: readonly string[];
-}
+/** One configuration client, as written in the service configuration document (the function's own type). */
+export type ClientDocument = ClientConfig;
 
 /** One grant: which IAM principal may ask for which scopes of which client. */
-export interface GrantDocument {
-  /** An IAM role or user ARN; `*` matches within the role name only. */
-  readonly principal: string;
-  /** The name of a client in {@link ServiceConfigDocument.clients}. */
-  readonly client: string;
-  /** The scopes this principal may request, each within the client's `allowedScopes`. */
-  readonly scopes: readonly string[];
-}
+export type GrantDocument = Grant;
 
 /**
  * The service configuration document (DESIGN.md, "Configuration"). It is validated at synth by the same
  * parser the function runs at cold start, and shipped inside the function bundle as `tvs-config.json`.
  */
-export interface ServiceConfigDocument {
-  /** Configuration clients by name. */
-  readonly clients: Readonly<Record<string, ClientDocument>>;
-  /** Who may ask for what. */
-  readonly grants: readonly GrantDocument[];
-}
+export type ServiceConfigDocument = ServiceConfig;
 
 /**
  * Validates a configuration document with the function's own parser and returns it unchanged.

@@ -172,15 +172,19 @@ function invalidAnswer(reason: string): TokenServiceError {
   return new TokenServiceError(200, 'invalid_response', `the token service answered 200 but ${reason}`);
 }
 
-/** Validate a 200 answer of `POST /v1/token` field by field. */
-export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
+/** The JSON body of a 200 answer; any other status becomes its {@link TokenServiceError}. */
+function okJson(answer: ServiceAnswer): unknown {
   if (answer.status !== 200) throw errorOf(answer);
-  let body: unknown;
   try {
-    body = JSON.parse(answer.text);
+    return JSON.parse(answer.text);
   } catch {
     throw invalidAnswer('not with JSON');
   }
+}
+
+/** Validate a 200 answer of `POST /v1/token` field by field. */
+export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
+  const body = okJson(answer);
   const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const { access_token, token_type, expires_in, expires_at, scope, client } = fields;
   if (typeof access_token !== 'string' || access_token === '') throw invalidAnswer('without an access_token');
@@ -200,13 +204,7 @@ export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
 
 /** Validate a 200 answer of `GET /v1/clients`. */
 export function processClientsAnswer(answer: ServiceAnswer): ClientsAnswer {
-  if (answer.status !== 200) throw errorOf(answer);
-  let body: unknown;
-  try {
-    body = JSON.parse(answer.text);
-  } catch {
-    throw invalidAnswer('not with JSON');
-  }
+  const body = okJson(answer);
   const clients = (body as { clients?: unknown } | null)?.clients;
   const valid =
     Array.isArray(clients) &&

@@ -200,19 +200,7 @@ export async function runCli(
 }
 
 /** A TCP port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
+export { freePort as closedPort } from '../support/moto';
 
 /** Identity Cloud clients of the test simulator. */
 export const SIMULATED = {

@@ -1,11 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateTableCommand,
-  DeleteItemCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateSecretCommand,
@@ -23,6 +17,8 @@ import {
 import { createRuntime } from '../../lambdas/vend-token/runtime';
 import { KmsDataKeyProvider } from '../../lambdas/vend-token/token-crypto';
 import type { VendingSettings } from '../../lambdas/vend-token/vending-service';
+import { ensureTokenTable } from '../../src/local/aws-resources';
+import { toApiGatewayEvent } from '../../src/local/server';
 import {
   type IdentityCloudSimulator,
   type SimulatedClient,
@@ -161,20 +157,7 @@ export class Harness {
     const secretsManager = new SecretsManagerClient({});
     const kms = new KMSClient({});
     const tableName = `tvs-test-${run}`;
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
-    await dynamodb.send(
-      new UpdateTimeToLiveCommand({
-        TableName: tableName,
-        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-      }),
-    );
+    await ensureTokenTable(dynamodb, tableName);
     const key = await kms.send(new CreateKeyCommand({ Description: `tvs test ${run}` }));
     const keyId = key.KeyMetadata?.KeyId;
     if (!keyId) throw new Error('moto did not create a KMS key');
@@ -328,7 +311,10 @@ export class Harness {
   }
 }
 
-/** An API Gateway REST proxy event as the Lambda receives it. */
+/**
+ * An API Gateway REST proxy event as the Lambda receives it, built by the local server's own mapping;
+ * `rawBody` and `isBase64Encoded` may set a body no HTTP request would carry.
+ */
 export function apiEvent(options: {
   method?: string;
   path?: string;
@@ -338,56 +324,25 @@ export function apiEvent(options: {
   caller?: string;
   isBase64Encoded?: boolean;
 }): APIGatewayProxyEvent {
-  const path = options.path ?? '/v1/token';
   const body =
     options.rawBody !== undefined
       ? options.rawBody
       : options.body === undefined
         ? null
         : JSON.stringify(options.body);
-  return {
-    httpMethod: options.method ?? 'POST',
-    path,
-    resource: path,
-    headers: options.headers ?? { 'Content-Type': 'application/json' },
-    multiValueHeaders: {},
-    body,
-    isBase64Encoded: options.isBase64Encoded ?? false,
-    pathParameters: null,
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    stageVariables: null,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'local',
-      httpMethod: options.method ?? 'POST',
-      path,
-      protocol: 'HTTP/1.1',
-      requestId: randomUUID(),
-      requestTimeEpoch: Date.now(),
-      resourceId: 'local',
-      resourcePath: path,
-      stage: 'prod',
-      authorizer: null,
-      identity: {
-        userArn: options.caller ?? ORDERS_CALLER,
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '127.0.0.1',
-        user: null,
-        userAgent: 'test',
-      },
-    },
-  } as APIGatewayProxyEvent;
+  const event = toApiGatewayEvent({
+    method: options.method ?? 'POST',
+    path: options.path ?? '/v1/token',
+    query: '',
+    rawHeaders: Object.entries(options.headers ?? { 'Content-Type': 'application/json' }).flat(),
+    body: Buffer.from(body ?? ''),
+    callerArn: options.caller ?? ORDERS_CALLER,
+    accessKeyId: 'AKIDTESTHARNESS00001',
+    sourceIp: '127.0.0.1',
+    requestId: randomUUID(),
+    nowMs: Date.now(),
+  });
+  return { ...event, body, isBase64Encoded: options.isBase64Encoded ?? false };
 }
 
 /** A `POST /v1/token` event with a JSON body. */
