@@ -146,7 +146,7 @@ export interface TokenVendingServiceProps {
 
   /**
    * What happens to the table, its KMS key and the two log groups when they leave the stack
-   * (see docs/deploy.md, "On stack delete").
+   * (see README.md, "On stack delete").
    *
    * @default RemovalPolicy.RETAIN
    */

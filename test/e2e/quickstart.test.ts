@@ -4,21 +4,20 @@
  * a running test would break it). Ports are chosen free through `TVS_PORT`/`TVS_SIMULATOR_PORT`, the
  * only difference from the README's text, which is substituted back before comparing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Child, childEnv, closedPort, ROOT, spawnChild } from './support';
 
-/** The quickstart section: README.md once the lead merged it, this issue's draft before that. */
+/** The README's quickstart section. */
 function quickstart(): string {
-  for (const file of ['README.md', join('docs', 'local-and-callers.md')]) {
-    const path = join(ROOT, file);
-    if (!existsSync(path)) continue;
-    const text = readFileSync(path, 'utf8');
-    const match = /<!-- quickstart:start -->([\s\S]*?)<!-- quickstart:end -->/.exec(text);
-    if (match?.[1]) return match[1];
-  }
-  throw new Error('no quickstart section (<!-- quickstart:start --> … <!-- quickstart:end -->) found');
+  const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const match = /<!-- quickstart:start -->([\s\S]*?)<!-- quickstart:end -->/.exec(text);
+  if (!match?.[1])
+    throw new Error(
+      'README.md has no quickstart section (<!-- quickstart:start --> … <!-- quickstart:end -->)',
+    );
+  return match[1];
 }
 
 /** The fenced blocks of a Markdown text, with their info string. */
