@@ -31,7 +31,10 @@ export function powertoolsMetrics(
 ): RequestMetrics {
   return {
     count: (name) => metrics.addMetric(name, MetricUnit.Count, 1),
-    flush: () => metrics.publishStoredMetrics(),
+    // Publishing nothing makes Powertools log a warning: a refused request counts no metric.
+    flush: () => {
+      if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    },
   };
 }
 
