@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
-import { coversAll, parseScopes } from '../lambdas/vend-token/scopes';
+import { isWithinAllowedScopes } from '../lambdas/vend-token/config';
+import { parseScopes } from '../lambdas/vend-token/scopes';
 import type { ServiceConfigDocument } from './service-config';
 import type { TokenVendingServiceProps } from './token-vending-service';
 
@@ -94,9 +95,9 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
         );
         return;
       }
-      // The same check the function makes on each pre-warm run, made once here instead.
+      // The same check the function makes on each pre-warm run, so a bad entry fails at synth.
       try {
-        if (!coversAll(parseScopes(client.allowedScopes.join(' ')), parseScopes(token.scope))) {
+        if (!isWithinAllowedScopes(config, token.client, parseScopes(token.scope))) {
           problems.push(
             `prewarm.tokens[${index}].scope: "${token.scope}" is outside the allowedScopes of client "${token.client}".`,
           );

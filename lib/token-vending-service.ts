@@ -339,6 +339,10 @@ export class TokenVendingService extends Construct {
     if (props.refreshMargin) {
       environment.TVS_REFRESH_MARGIN_SECONDS = String(props.refreshMargin.toSeconds());
     }
+    // Every request ends 2 s before the function's timeout, so a slow upstream is a 503 with Retry-After,
+    // never a timed-out invocation (API Gateway's bare 502).
+    const timeoutSeconds = (props.timeout ?? Duration.seconds(10)).toSeconds();
+    environment.TVS_REQUEST_DEADLINE_SECONDS = String(Math.max(3, timeoutSeconds - 2));
 
     return new lambda.Function(this, 'Function', {
       description: 'Token Vending Service: vends narrowed-scope, cached Identity Cloud tokens',

@@ -243,6 +243,21 @@ export function isAuthorized(
   );
 }
 
+/**
+ * True only if the client exists and every requested scope is covered by one of its `allowedScopes`
+ * (no caller involved: the scheduled pre-warm, and its check at synth). False for an empty request.
+ */
+export function isWithinAllowedScopes(
+  config: ServiceConfig,
+  client: string,
+  requested: readonly Scope[],
+): boolean {
+  const { clients, parsed } = resolveConfig(config);
+  const allowed = Object.hasOwn(clients, client) ? parsed.allowedScopes.get(client) : undefined;
+  if (allowed === undefined || requested.length === 0) return false;
+  return requested.every((scope) => allowed.some((held) => covers(held, scope)));
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 /**

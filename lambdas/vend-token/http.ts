@@ -6,13 +6,13 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from './errors';
+import { MAX_SCOPE_STRING_LENGTH } from './scopes';
 
 /** Largest accepted request body, in bytes (DESIGN.md: "body over 8 KiB" → 400). */
 export const MAX_BODY_BYTES = 8 * 1024;
 /** Largest `min_ttl` a caller may ask for, in seconds. */
 export const MAX_MIN_TTL_SECONDS = 3000;
 const MAX_CLIENT_NAME_LENGTH = 64;
-const MAX_SCOPE_LENGTH = 1024;
 
 /** A validated `POST /v1/token` body. */
 export interface TokenRequest {
@@ -91,8 +91,9 @@ export function parseTokenRequest(
   if (typeof scope !== 'string') {
     throw new InvalidRequestError(`field "scope" must be a string, not ${describeType(scope)}`);
   }
-  if (scope.length > MAX_SCOPE_LENGTH) {
-    throw new InvalidRequestError(`field "scope" is longer than ${MAX_SCOPE_LENGTH} characters`);
+  // The API's request schema (docs/openapi.json, API Gateway's validator) refuses it the same way.
+  if (scope.length > MAX_SCOPE_STRING_LENGTH) {
+    throw new InvalidRequestError(`field "scope" is longer than ${MAX_SCOPE_STRING_LENGTH} characters`);
   }
   if (
     minTtl !== undefined &&

@@ -304,7 +304,7 @@ export class IdentityCloudClient {
 
   /**
    * Request a token. Retries network errors, 5xx and 429 with capped exponential backoff and full jitter,
-   * all inside `policy.deadlineMs`; a 429's `Retry-After` is honoured if it fits in the deadline, and
+   * all inside `policy.deadlineMs` and the caller's deadline; a 429's `Retry-After` is honoured if it fits in the deadline, and
    * otherwise ends the attempts (a 429 is never a reason to hammer the endpoint).
    * Throws `UpstreamRejectedError` (502) or `UpstreamUnavailableError` (503).
    */
@@ -312,9 +312,11 @@ export class IdentityCloudClient {
     endpoint: string,
     credentials: ClientCredentials,
     scope: string,
+    /** Epoch ms the caller must be answered by; the policy's own deadline applies too. */
+    callerDeadline = Number.POSITIVE_INFINITY,
   ): Promise<TokenResponse> {
     const dispatcher = await this.getDispatcher();
-    const deadline = this.now() + this.policy.deadlineMs;
+    const deadline = Math.min(this.now() + this.policy.deadlineMs, callerDeadline);
     let lastFailure: RetryableFailure | undefined;
     for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
       const remaining = deadline - this.now();

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { HandlerRuntime, RequestLog, RequestMetrics } from './app';
+import { describeError, type HandlerRuntime, type RequestLog, type RequestMetrics } from './app';
 import { loadServiceConfig, type ServiceConfig } from './config';
 import { CredentialsCache, type SecretSource, SecretsManagerSource } from './credentials';
 import { ConfigError } from './errors';
@@ -69,6 +69,8 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
         log.warn('token table unavailable; serving from memory and Identity Cloud', { error: error.message });
       },
       secretReread: (client) => log.info('invalid_client: re-reading the secret once', { client }),
+      refreshFailed: (client, error) =>
+        log.warn('refresh failed; serving the still-valid token', { client, error: describeError(error) }),
     },
   });
   return { service, log, metrics, ...(parts.now ? { now: parts.now } : {}) };
@@ -91,16 +93,21 @@ function optionalSeconds(env: NodeJS.ProcessEnv, name: string): number | undefin
 
 /**
  * The Lambda's runtime from its environment, at cold start: `TVS_CONFIG` or `TVS_CONFIG_FILE` (the
- * configuration document), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, optional `TVS_REFRESH_MARGIN_SECONDS`.
+ * configuration document), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, optional `TVS_REFRESH_MARGIN_SECONDS` and
+ * `TVS_REQUEST_DEADLINE_SECONDS` (default 8).
  * Anything missing or invalid throws a `ConfigError`, failing the cold start loudly.
  */
 export function createRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): HandlerRuntime {
   const config = loadServiceConfig(env);
   const refreshMarginSeconds = optionalSeconds(env, 'TVS_REFRESH_MARGIN_SECONDS');
+  const requestDeadlineSeconds = optionalSeconds(env, 'TVS_REQUEST_DEADLINE_SECONDS');
   return createRuntime({
     config,
     tableName: requiredEnv(env, 'TVS_TABLE_NAME'),
     dataKeys: new KmsDataKeyProvider(requiredEnv(env, 'TVS_KMS_KEY_ID')),
-    ...(refreshMarginSeconds === undefined ? {} : { settings: { refreshMarginSeconds } }),
+    settings: {
+      ...(refreshMarginSeconds === undefined ? {} : { refreshMarginSeconds }),
+      ...(requestDeadlineSeconds === undefined ? {} : { requestDeadlineMs: requestDeadlineSeconds * 1000 }),
+    },
   });
 }

@@ -1,6 +1,20 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
 
+/**
+ * A sealed token that cannot be opened with its data key: tampered, moved to another item, or sealed
+ * under a KMS key this function cannot use. Unlike a KMS outage, retrying will not help: replace it.
+ */
+export class SealedTokenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SealedTokenError';
+  }
+}
+
+/** KMS errors that mean "this data key is not yours to open", not "KMS is unwell". */
+const FOREIGN_KEY_ERRORS = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
+
 /** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
 export interface DataKey {
   readonly plaintext: Buffer;
@@ -62,7 +76,11 @@ export class LocalDataKeyProvider implements DataKeyProvider {
   }
 
   async decrypt(encrypted: Buffer): Promise<Buffer> {
-    return open(this.masterKey, encrypted, Buffer.from('tvs-local-data-key'));
+    try {
+      return open(this.masterKey, encrypted, Buffer.from('tvs-local-data-key'));
+    } catch (error) {
+      throw new SealedTokenError('the data key was made by another local server', { cause: error });
+    }
   }
 }
 
@@ -143,6 +161,10 @@ export class TokenCipher {
     };
   }
 
+  /**
+   * Open a sealed token. Throws {@link SealedTokenError} when it can never be opened; any other error
+   * (KMS throttled or unreachable) is passed on as it is, since a later attempt may succeed.
+   */
   async open(sealed: SealedToken, cacheKey: string): Promise<string> {
     const id = createHash('sha256').update(sealed.encryptedKey).digest('base64');
     let plaintext = this.opened.get(id);
@@ -151,6 +173,22 @@ export class TokenCipher {
       this.remember(sealed.encryptedKey, plaintext);
       plaintext.catch(() => this.opened.delete(id));
     }
-    return open(await plaintext, sealed.ciphertext, Buffer.from(cacheKey, 'utf8')).toString('utf8');
+    let key: Buffer;
+    try {
+      key = await plaintext;
+    } catch (error) {
+      if (
+        error instanceof SealedTokenError ||
+        FOREIGN_KEY_ERRORS.has((error as { name?: string }).name ?? '')
+      ) {
+        throw new SealedTokenError('the data key of a sealed token does not open', { cause: error });
+      }
+      throw error;
+    }
+    try {
+      return open(key, sealed.ciphertext, Buffer.from(cacheKey, 'utf8')).toString('utf8');
+    } catch (error) {
+      throw new SealedTokenError('a sealed token does not open', { cause: error });
+    }
   }
 }

@@ -4,7 +4,7 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { TokenCipher } from './token-crypto';
+import { SealedTokenError, type TokenCipher } from './token-crypto';
 
 /** A token as the cache holds it. Times are epoch seconds. */
 export interface CachedToken {
@@ -97,7 +97,7 @@ export class DynamoDbTokenStore implements TokenStore {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) throw error;
       const name = (error as { name?: string }).name ?? 'Error';
-      throw new StoreUnavailableError(`DynamoDB ${what} failed (${name})`, { cause: error });
+      throw new StoreUnavailableError(`${what} failed (${name})`, { cause: error });
     }
   }
 
@@ -111,7 +111,7 @@ export class DynamoDbTokenStore implements TokenStore {
             ConsistentRead: true,
           }),
         ),
-      'GetItem',
+      'DynamoDB GetItem',
     );
     const item = answer.Item;
     if (!item) return undefined;
@@ -142,7 +142,12 @@ export class DynamoDbTokenStore implements TokenStore {
           fingerprint,
         };
       } catch (error) {
-        // A token that does not open (foreign key, tampering) is treated as absent and replaced.
+        // A token that can never open (tampered, foreign key) is treated as absent and replaced; KMS being
+        // unwell is a store failure, and the service degrades rather than replace a good token.
+        if (!(error instanceof SealedTokenError)) {
+          const name = (error as { name?: string }).name ?? 'Error';
+          throw new StoreUnavailableError(`KMS Decrypt failed (${name})`, { cause: error });
+        }
         this.onDecryptFailure(cacheKey, error);
       }
     }
@@ -182,7 +187,7 @@ export class DynamoDbTokenStore implements TokenStore {
               },
             }),
           ),
-        'UpdateItem (lease)',
+        'DynamoDB UpdateItem (lease)',
       );
       return true;
     } catch (error) {
@@ -198,7 +203,10 @@ export class DynamoDbTokenStore implements TokenStore {
     nowMs: number,
     supersede?: string,
   ): Promise<boolean> {
-    const sealed = await this.cipher.seal(token.accessToken, cacheKey);
+    const sealed = await this.call(
+      () => this.cipher.seal(token.accessToken, cacheKey),
+      'KMS GenerateDataKey',
+    );
     try {
       await this.call(
         () =>
@@ -226,7 +234,7 @@ export class DynamoDbTokenStore implements TokenStore {
               },
             }),
           ),
-        'UpdateItem (store)',
+        'DynamoDB UpdateItem (store)',
       );
       return true;
     } catch (error) {
@@ -248,7 +256,7 @@ export class DynamoDbTokenStore implements TokenStore {
               ExpressionAttributeValues: { ':holder': { S: holder } },
             }),
           ),
-        'UpdateItem (release)',
+        'DynamoDB UpdateItem (release)',
       );
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { grantsForCaller, isAuthorized, type ServiceConfig } from './config';
+import { grantsForCaller, isAuthorized, isWithinAllowedScopes, type ServiceConfig } from './config';
 import type { CredentialsCache } from './credentials';
 import {
   AccessDeniedError,
@@ -45,6 +45,15 @@ export interface VendingSettings {
   readonly pollMaxMs: number;
   /** After a DynamoDB failure, skip the table for this long, ms (memory plus direct upstream). */
   readonly storeBackoffMs: number;
+  /**
+   * Everything one request does — waiting for a lease holder, asking Identity Cloud, the one retry after
+   * re-reading a rotated secret — ends within this, ms; past it the answer is 503. It must stay under the
+   * function's timeout (the construct sets it 2 s below) and under `leaseMs`, so a holder never outlives
+   * its lease.
+   */
+  readonly requestDeadlineMs: number;
+  /** Lease waiting stops this long before the request deadline, leaving time to fetch ourselves, ms. */
+  readonly fetchReserveMs: number;
 }
 
 export const DEFAULT_VENDING_SETTINGS: VendingSettings = {
@@ -53,6 +62,8 @@ export const DEFAULT_VENDING_SETTINGS: VendingSettings = {
   pollInitialMs: 20,
   pollMaxMs: 250,
   storeBackoffMs: 5_000,
+  requestDeadlineMs: 8_000,
+  fetchReserveMs: 3_000,
 };
 
 /** Hooks for logs and metrics; the service itself neither logs nor knows about Powertools. */
@@ -63,6 +74,8 @@ export interface VendingObserver {
   ): void;
   storeFailed?(error: StoreUnavailableError): void;
   secretReread?(client: string): void;
+  /** A refresh failed and the still-valid current token was served instead. */
+  refreshFailed?(client: string, error: unknown): void;
 }
 
 export interface VendingServiceOptions {
@@ -100,6 +113,8 @@ interface Want {
   readonly reject: string | undefined;
   /** Seconds before the refresh margin at which a token counts as due (pre-warm looks ahead). */
   readonly lookAhead: number;
+  /** Epoch ms by which this request must be answered. */
+  readonly deadline: number;
 }
 
 /** Outcome of one shared refresh. */
@@ -162,8 +177,7 @@ export class VendingService {
    */
   async prewarm(client: string, scope: string, lookAheadSeconds: number): Promise<VendResult> {
     const scopes = parseScopes(scope);
-    const allowed = this.config.clients[client]?.allowedScopes;
-    if (!allowed || !coversAll(parseScopes(allowed.join(' ')), scopes)) {
+    if (!isWithinAllowedScopes(this.config, client, scopes)) {
       throw new AccessDeniedError('pre-warm entry is outside its client allowedScopes');
     }
     return this.obtain(this.want(client, scopes, 0, undefined, lookAheadSeconds));
@@ -177,7 +191,17 @@ export class VendingService {
     lookAhead: number,
   ): Want {
     const canonical = canonicalScope(scopes);
-    return { client, cacheKey: cacheKeyFor(client, canonical), canonical, scopes, minTtl, reject, lookAhead };
+    const deadline = this.now() + this.settings.requestDeadlineMs;
+    return {
+      client,
+      cacheKey: cacheKeyFor(client, canonical),
+      canonical,
+      scopes,
+      minTtl,
+      reject,
+      lookAhead,
+      deadline,
+    };
   }
 
   private nowSeconds(): number {
@@ -202,9 +226,25 @@ export class VendingService {
     return token.expiresAt - this.nowSeconds() > this.marginOf(token) + want.lookAhead;
   }
 
+  /**
+   * Refuse a `min_ttl` longer than the lifetime Identity Cloud grants this key, known from a token of it:
+   * no fetch could satisfy it, and fetching anyway would let one caller hammer Identity Cloud. The first
+   * request for a key learns the lifetime by fetching once.
+   */
+  private assertLifetimeAllows(token: CachedToken | undefined, want: Want): void {
+    if (!token || token.scope !== want.canonical) return;
+    const lifetime = token.expiresAt - token.issuedAt;
+    if (lifetime < want.minTtl) {
+      throw new InvalidRequestError(
+        `min_ttl ${want.minTtl} is longer than the lifetime Identity Cloud grants for this client (${lifetime} s)`,
+      );
+    }
+  }
+
   private async obtain(want: Want): Promise<VendResult> {
     const remembered = this.memory.get(want.cacheKey, this.nowSeconds());
     if (this.fresh(remembered, want)) return this.result(want, remembered, 'memory', false);
+    this.assertLifetimeAllows(remembered, want);
     // Someone in this container is already refreshing: the still-valid token is served meanwhile.
     if (this.servable(remembered, want) && this.inFlight.has(want.cacheKey)) {
       return this.result(want, remembered, 'memory', false);
@@ -223,13 +263,8 @@ export class VendingService {
       });
       this.inFlight.set(want.cacheKey, flight);
       const { token, source, waited = false } = await flight;
-      const lifetime = token.expiresAt - token.issuedAt;
       if (this.servable(token, want)) return this.result(want, token, source, waited);
-      if (source === 'upstream') {
-        throw new InvalidRequestError(
-          `min_ttl ${want.minTtl} is longer than the lifetime Identity Cloud grants for this client (${lifetime} s)`,
-        );
-      }
+      this.assertLifetimeAllows(token, want);
     }
     throw new UpstreamUnavailableError('the token is being refreshed; try again', 'lease_wait', 1);
   }
@@ -240,9 +275,12 @@ export class VendingService {
 
   /** One refresh of a cache key in this container: table first, then the lease, then Identity Cloud. */
   private async refresh(want: Want): Promise<Refreshed> {
-    if (this.now() < this.storeSkippedUntil)
-      return this.mintAlone(want, this.memory.get(want.cacheKey, this.nowSeconds()));
-    const deadline = this.now() + this.settings.leaseWaitMs;
+    if (this.now() < this.storeSkippedUntil) return this.fetchToken(want, this.rememberedCurrent(want), {});
+    // Waiting for another holder ends in time to fetch ourselves within the request's deadline.
+    const waitUntil = Math.min(
+      this.now() + this.settings.leaseWaitMs,
+      want.deadline - this.settings.fetchReserveMs,
+    );
     let pause = this.settings.pollInitialMs;
     let polled = false;
     let entry: StoredEntry | undefined;
@@ -252,95 +290,87 @@ export class VendingService {
         const stored = entry?.token;
         if (this.servable(stored, want)) this.memory.set(want.cacheKey, stored);
         if (this.fresh(stored, want)) return { token: stored, source: 'table', waited: polled };
+        this.assertLifetimeAllows(stored, want);
 
         const now = this.now();
         const leaseHeld = entry?.lease !== undefined && entry.lease.until >= now;
-        if (!leaseHeld) {
-          if (
-            await this.store.acquireLease(
-              want.cacheKey,
-              this.holderId,
-              now,
-              now + this.settings.leaseMs,
-              entry?.fingerprint,
-            )
-          ) {
-            return await this.mintAsHolder(want, stored);
-          }
+        if (
+          !leaseHeld &&
+          (await this.store.acquireLease(
+            want.cacheKey,
+            this.holderId,
+            now,
+            now + this.settings.leaseMs,
+            entry?.fingerprint,
+          ))
+        ) {
+          return await this.fetchToken(want, stored && { token: stored, source: 'table' }, { holder: true });
         }
         // Another container is refreshing: serve the still-valid token, or wait briefly for the new one.
         if (this.servable(stored, want)) return { token: stored, source: 'table' };
-        if (this.now() + pause > deadline) break;
+        if (this.now() + pause > waitUntil) break;
         await this.sleep(pause);
         polled = true;
         pause = Math.min(pause * 2, this.settings.pollMaxMs);
       }
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      this.storeSkippedUntil = this.now() + this.settings.storeBackoffMs;
-      this.observer.storeFailed?.(error);
-      return this.mintAlone(want, this.memory.get(want.cacheKey, this.nowSeconds()));
+      this.storeFailed(error);
+      return this.fetchToken(want, this.rememberedCurrent(want), {});
     }
     // The lease holder did not deliver in time (it may have died): fetch ourselves rather than fail, and
     // store the result over that holder's lease so other containers stop waiting on it.
-    return { ...(await this.mintAlone(want, entry?.token, entry?.lease?.holder)), waited: true };
+    const current = entry?.token && { token: entry.token, source: 'table' as const };
+    const supersede = entry?.lease?.holder;
+    return { ...(await this.fetchToken(want, current, supersede ? { supersede } : {})), waited: true };
   }
 
-  /** We hold the lease: fetch, store, release. A failed fetch serves the still-valid token if there is one. */
-  private async mintAsHolder(want: Want, current: CachedToken | undefined): Promise<Refreshed> {
-    let token: CachedToken;
-    try {
-      token = await this.mint(want);
-    } catch (error) {
-      await this.store.releaseLease(want.cacheKey, this.holderId).catch(() => undefined);
-      if (error instanceof UpstreamUnavailableError && this.servable(current, want)) {
-        return { token: current, source: 'table' };
-      }
-      throw error;
-    }
-    this.memory.set(want.cacheKey, token);
-    try {
-      await this.store.put(want.cacheKey, token, this.holderId, this.now());
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      this.storeSkippedUntil = this.now() + this.settings.storeBackoffMs;
-      this.observer.storeFailed?.(error);
-    }
-    return { token, source: 'upstream' };
+  private rememberedCurrent(want: Want): Refreshed | undefined {
+    const token = this.memory.get(want.cacheKey, this.nowSeconds());
+    return token && { token, source: 'memory' };
+  }
+
+  private storeFailed(error: StoreUnavailableError): void {
+    this.storeSkippedUntil = this.now() + this.settings.storeBackoffMs;
+    this.observer.storeFailed?.(error);
   }
 
   /**
-   * Fetch without the table's lease (the table is failing, or the holder vanished). Still one fetch per key
-   * in this container: callers reach this only through the in-flight map. The result is stored if the
-   * table works, unless another holder's lease is live.
+   * Fetch a token from Identity Cloud and store it. `holder`: this container holds the lease (released if
+   * the fetch or the store fails); otherwise the fetch runs without it (the table is failing, or the holder
+   * vanished — `supersede` names that holder) and is still one per key in this container, since callers
+   * reach it only through the in-flight map.
+   *
+   * A failed refresh never turns a still-valid token into an error: whatever failed (Identity Cloud,
+   * Secrets Manager, KMS), `current` is served if it still suits the request, and the failure is reported.
    */
-  private async mintAlone(
+  private async fetchToken(
     want: Want,
-    current: CachedToken | undefined,
-    supersede?: string,
+    current: Refreshed | undefined,
+    lease: { holder?: boolean; supersede?: string },
   ): Promise<Refreshed> {
+    const release = () =>
+      lease.holder ? this.store.releaseLease(want.cacheKey, this.holderId).catch(() => undefined) : undefined;
     let token: CachedToken;
     try {
       token = await this.mint(want);
     } catch (error) {
-      if (error instanceof UpstreamUnavailableError && this.servable(current, want)) {
-        return {
-          token: current,
-          source: this.memory.get(want.cacheKey, this.nowSeconds()) ? 'memory' : 'table',
-        };
+      await release();
+      if (current && this.servable(current.token, want) && !(error instanceof AccessDeniedError)) {
+        this.observer.refreshFailed?.(want.client, error);
+        return current;
       }
       throw error;
     }
     this.memory.set(want.cacheKey, token);
     if (this.now() >= this.storeSkippedUntil) {
-      await this.store
-        .put(want.cacheKey, token, this.holderId, this.now(), supersede)
-        .catch((error: unknown) => {
-          if (error instanceof StoreUnavailableError) {
-            this.storeSkippedUntil = this.now() + this.settings.storeBackoffMs;
-            this.observer.storeFailed?.(error);
-          }
-        });
+      try {
+        await this.store.put(want.cacheKey, token, this.holderId, this.now(), lease.supersede);
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        this.storeFailed(error);
+        await release();
+      }
     }
     return { token, source: 'upstream' };
   }
@@ -361,6 +391,7 @@ export class VendingService {
           client.tokenEndpoint,
           await credentials,
           want.canonical,
+          want.deadline,
         );
       } catch (error) {
         if (!(error instanceof UpstreamRejectedError && error.reason === 'invalid_client')) throw error;
@@ -371,6 +402,7 @@ export class VendingService {
           client.tokenEndpoint,
           await credentials,
           want.canonical,
+          want.deadline,
         );
       }
     } catch (error) {

@@ -147,13 +147,14 @@ describe('TokenVendingStack with the example configuration', () => {
             POWERTOOLS_METRICS_NAMESPACE: 'TokenVendingService',
             POWERTOOLS_LOG_LEVEL: 'INFO',
             NODE_OPTIONS: '--enable-source-maps',
+            TVS_REQUEST_DEADLINE_SECONDS: '8',
           },
         },
         LoggingConfig: { LogGroup: { Ref: logicalId(stack.service.logGroup) } },
       });
     });
 
-    it('grants exactly its log group, three item actions on its table, its key and the configured secret', () => {
+    it('grants exactly its log group, two item actions on its table, its key and the configured secret', () => {
       const table = logicalId(stack.service.table);
       const key = logicalId(stack.service.key);
       const logs = logicalId(stack.service.logGroup);

@@ -8,7 +8,14 @@ import { bodyOf, Harness, ROTATION_CALLER, tokenEvent } from '../support/harness
 let harness: Harness;
 
 beforeAll(async () => {
-  harness = await Harness.start({ settings: { leaseWaitMs: 1_500, pollInitialMs: 10, pollMaxMs: 50 } });
+  harness = await Harness.start({
+    settings: { leaseWaitMs: 1_500, pollInitialMs: 10, pollMaxMs: 50 },
+    configure: (config) => {
+      // More allowed scopes than one scope string may hold (32): pre-warm must still work.
+      const client = config.clients['config-us'] as { allowedScopes: string[] };
+      client.allowedScopes = ['*:config/**', ...Array.from({ length: 32 }, (_, i) => `.:other/${i}/**`)];
+    },
+  });
 });
 
 afterAll(async () => {
@@ -209,5 +216,43 @@ describe('lease holder failure', () => {
       store().acquireLease(cacheKey, 'b', now, now + 10_000),
     ]);
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('scheduled pre-warm', () => {
+  const prewarm = (tokens: { client: string; scope: string }[]) => ({ source: 'tvs.prewarm', tokens });
+
+  it('fetches a cold token, leaves a fresh one alone, and refreshes one due within its look-ahead', async () => {
+    const scope = `*:config/${randomUUID()}/**`;
+    const start = Date.now();
+    let clock = start;
+    const container = harness.container({ now: () => clock });
+
+    expect(await container.handle(prewarm([{ client: 'config-us', scope }]))).toEqual({
+      refreshed: 1,
+      failed: 0,
+    });
+    expect(harness.sim.tokenRequests).toBe(1);
+    await container.handle(prewarm([{ client: 'config-us', scope }]));
+    expect(harness.sim.tokenRequests).toBe(1);
+    // 1200 s tokens: margin 300 s, look-ahead 600 s: due once less than 900 s are left.
+    clock = start + 400_000;
+    await container.handle(prewarm([{ client: 'config-us', scope }]));
+
+    expect(harness.sim.tokenRequests).toBe(2);
+    const served = bodyOf(
+      await container.handle(tokenEvent({ client: 'config-us', scope }, ROTATION_CALLER)),
+    );
+    expect(served.expires_in).toBeGreaterThan(1_100);
+  });
+
+  it('reports an entry outside its client allowedScopes as failed and still runs the others', async () => {
+    const outcome = await harness.container().handle(
+      prewarm([
+        { client: 'config-us', scope: '*:webhooks/**' },
+        { client: 'config-us', scope: `*:config/${randomUUID()}` },
+      ]),
+    );
+    expect(outcome).toEqual({ refreshed: 1, failed: 1 });
   });
 });

@@ -101,6 +101,51 @@ describe('Identity Cloud outage', () => {
   });
 });
 
+describe('a refresh that fails for any reason', () => {
+  it.each([
+    [
+      'the secret cannot be read',
+      async () => harness.putSecret('webhooks-us', WEBHOOKS_CLIENT.clientId, 'not json'),
+    ],
+    [
+      'Identity Cloud refuses the credentials',
+      async () => harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, 'changed-upstream-only'),
+    ],
+  ])('serves the still-valid token when %s', async (_name, breakIt) => {
+    const scope = freshScope();
+    const start = Date.now();
+    const first = bodyOf(await harness.container().handle(request(scope)));
+    // A cold container inside the refresh margin: it must read the secret and ask Identity Cloud.
+    const container = harness.container({ now: () => start + (3600 - 100) * 1000 });
+    await breakIt();
+    try {
+      const before = harness.capture.lines.length;
+      const response = await container.handle(request(scope));
+      expect(response.statusCode).toBe(200);
+      expect(bodyOf(response).access_token).toBe(first.access_token);
+      const lines = harness.capture.lines.slice(before);
+      expect(lines.some((l) => l.message === 'refresh failed; serving the still-valid token')).toBe(true);
+      expect((await harness.rawItem(cacheKeyFor('webhooks-us', scope)))?.lease_holder).toBeUndefined();
+    } finally {
+      await harness.putSecret('webhooks-us', WEBHOOKS_CLIENT.clientId, WEBHOOKS_CLIENT.clientSecret);
+      harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, WEBHOOKS_CLIENT.clientSecret);
+    }
+  });
+
+  it('answers 503 within the request deadline when Identity Cloud is slower than it', async () => {
+    harness.sim.setPersistentFault({ kind: 'slow-headers', delayMs: 5_000 });
+    const container = harness.container({ settings: { requestDeadlineMs: 1_000, fetchReserveMs: 500 } });
+    const started = Date.now();
+
+    const response = await container.handle(request(freshScope()));
+
+    expect(response.statusCode).toBe(503);
+    expect(response.headers?.['Retry-After']).toMatch(/^\d+$/);
+    // The token client's own deadline is 3 s here: the request's 1 s deadline is what ended it.
+    expect(Date.now() - started).toBeLessThan(2_500);
+  });
+});
+
 describe('429 from Identity Cloud', () => {
   it('is not treated as a bad credential: no secret re-read, one request, 503 with its Retry-After', async () => {
     harness.sim.setPersistentFault({ kind: 'status', status: 429, headers: { 'Retry-After': '120' } });
@@ -218,6 +263,21 @@ describe('DynamoDB faults', () => {
     expect((await harness.rawItem(cacheKey))?.fingerprint?.S).toBe(
       sha256Hex(bodyOf(response).access_token as string),
     );
+  });
+
+  it('serves a minted token and releases the lease when sealing it fails (KMS unusable)', async () => {
+    const scope = freshScope();
+    const metrics = new CountingMetrics();
+    const container = harness.container({ keyId: 'alias/does-not-exist', metrics });
+
+    const response = await container.handle(request(scope));
+
+    expect(response.statusCode).toBe(200);
+    expect(harness.sim.tokenRequests).toBe(1);
+    expect(metrics.get('StoreFailure')).toBe(1);
+    const item = await harness.rawItem(cacheKeyFor('webhooks-us', scope));
+    expect(item?.lease_holder).toBeUndefined();
+    expect(item?.tok).toBeUndefined();
   });
 
   it('goes back to the table once it recovers', async () => {

@@ -177,13 +177,26 @@ describe('POST /v1/token', () => {
     expect(fresh.expires_in).toBeGreaterThanOrEqual(600);
   });
 
-  it('answers 400 invalid_request when min_ttl is longer than the token lifetime Identity Cloud grants', async () => {
-    const response = await harness
-      .container()
-      .handle(tokenEvent({ client: 'config-us', scope: '.:config/**', min_ttl: 1500 }, ROTATION_CALLER));
-    expect(response.statusCode).toBe(400);
-    expect(bodyOf(response)).toMatchObject({ error: 'invalid_request' });
-    expect(bodyOf(response).error_description).toMatch(/min_ttl 1500 is longer than the lifetime/);
+  it('answers 400 invalid_request when min_ttl is longer than the token lifetime, asking Identity Cloud once', async () => {
+    const scope = '.:config/tokenPolicies/**';
+    await harness.deleteItem(cacheKeyFor('config-us', scope));
+    const ask = (container: ReturnType<Harness['container']>) =>
+      container.handle(tokenEvent({ client: 'config-us', scope, min_ttl: 1500 }, ROTATION_CALLER));
+
+    const responses = [];
+    const container = harness.container();
+    for (let i = 0; i < 3; i++) responses.push(await ask(container));
+    responses.push(await ask(harness.container())); // another container learns it from the table
+
+    for (const response of responses) {
+      expect(response.statusCode).toBe(400);
+      expect(bodyOf(response)).toMatchObject({ error: 'invalid_request' });
+      expect(bodyOf(response).error_description).toMatch(
+        /min_ttl 1500 is longer than the lifetime .* \(1200 s\)/,
+      );
+    }
+    // The first request learned the 1200 s lifetime; nobody asked again.
+    expect(harness.sim.tokenRequests).toBe(1);
   });
 });
 

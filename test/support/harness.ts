@@ -242,6 +242,8 @@ export class Harness {
       settings?: Partial<VendingSettings>;
       /** A DynamoDB client of its own (a failing one, for fault tests). */
       dynamodb?: DynamoDBClient;
+      /** Another KMS key id (one that does not exist, for fault tests). */
+      keyId?: string;
     } = {},
   ): HandlerRuntime & { handle: (event: unknown) => Promise<APIGatewayProxyResult> } {
     const identityCloud = new IdentityCloudClient({
@@ -258,7 +260,7 @@ export class Harness {
     const runtime = createRuntime({
       config: this.config,
       tableName: this.tableName,
-      dataKeys: new KmsDataKeyProvider(this.keyId),
+      dataKeys: new KmsDataKeyProvider(options.keyId ?? this.keyId),
       identityCloud,
       ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
       ...(options.now ? { now: options.now } : {}),

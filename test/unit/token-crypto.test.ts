@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type DataKeyProvider,
   LocalDataKeyProvider,
+  SealedTokenError,
   TokenCipher,
 } from '../../lambdas/vend-token/token-crypto';
 
@@ -34,12 +35,37 @@ describe('TokenCipher', () => {
     await expect(cipher.open(sealed, 'client-b#1')).rejects.toThrow();
   });
 
+  it('tells a token that can never open from a KMS that is unwell', async () => {
+    const master = new LocalDataKeyProvider();
+    const sealed = await new TokenCipher(master).seal('token', 'k');
+    const throttled = new TokenCipher({
+      generate: () => master.generate(),
+      decrypt: async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      },
+    });
+    const foreign = new TokenCipher({
+      generate: () => master.generate(),
+      decrypt: async () => {
+        throw Object.assign(new Error('wrong key'), { name: 'IncorrectKeyException' });
+      },
+    });
+
+    await expect(throttled.open(sealed, 'k')).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(foreign.open(sealed, 'k')).rejects.toBeInstanceOf(SealedTokenError);
+    await expect(new TokenCipher(new LocalDataKeyProvider()).open(sealed, 'k')).rejects.toBeInstanceOf(
+      SealedTokenError,
+    );
+  });
+
   it('refuses a tampered ciphertext', async () => {
     const cipher = new TokenCipher(new LocalDataKeyProvider());
     const sealed = await cipher.seal('token', 'k');
     const tampered = Buffer.from(sealed.ciphertext);
     tampered[14] = (tampered[14] ?? 0) ^ 1;
-    await expect(cipher.open({ ...sealed, ciphertext: tampered }, 'k')).rejects.toThrow();
+    await expect(cipher.open({ ...sealed, ciphertext: tampered }, 'k')).rejects.toBeInstanceOf(
+      SealedTokenError,
+    );
   });
 
   it('makes one data key per container and reuses it until it is old', async () => {
