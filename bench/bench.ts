@@ -22,6 +22,7 @@ import { KmsDataKeyProvider } from '../lambdas/vend-token/token-crypto';
 import { cacheKeyFor } from '../lambdas/vend-token/vending-service';
 import { sendSigned } from '../src/client/signed-request';
 import { ensureTokenTable } from '../src/local/aws-resources';
+import { noMetrics } from '../src/local/server';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 import { freePort, startMoto } from '../test/support/moto';
 import { measureBundles } from './bundle';
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
       dynamodb,
       secrets: new StaticSecretSource(new Map(Object.entries(secrets))),
       log: { info: () => {}, warn: () => {}, error: () => {} },
-      metrics: { count: () => {}, flush: () => {} },
+      metrics: noMetrics,
     });
     const handler = createHandler(runtime);
     const scope = '*:webhooks/bench/**';
@@ -258,10 +259,14 @@ async function main(): Promise<void> {
       POWERTOOLS_LOG_LEVEL: 'INFO',
       NODE_NO_WARNINGS: '1',
     };
+    // Each server joins `children` as soon as it runs, so a failed start still stops the others.
     const servers = await Promise.all(
-      Array.from({ length: PROCESSES }, () => startServe(configPath, serveEnv)),
+      Array.from({ length: PROCESSES }, async () => {
+        const server = await startServe(configPath, serveEnv);
+        children.push(server.child);
+        return server;
+      }),
     );
-    children.push(...servers.map((s) => s.child));
 
     progress(`stampede: ${STAMPEDE_CALLERS} concurrent callers on a cold key`);
     sim.resetCounters();

@@ -67,7 +67,10 @@ export function createHandler(runtime: HandlerRuntime) {
 
   async function prewarm(event: PrewarmEvent) {
     const outcomes = await Promise.allSettled(
-      event.tokens.map((entry) => service.prewarm(entry.client, entry.scope, event.lookAheadSeconds ?? 600)),
+      // async: a malformed entry becomes that entry's failure, not the whole run's.
+      event.tokens.map(async (entry) =>
+        service.prewarm(entry.client, entry.scope, event.lookAheadSeconds ?? 600),
+      ),
     );
     outcomes.forEach((outcome, index) => {
       const entry = event.tokens[index];

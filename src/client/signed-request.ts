@@ -4,6 +4,7 @@
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { parseRetryAfter } from '../../lambdas/vend-token/identity-cloud';
 
 /** AWS credentials, as the SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -89,14 +90,6 @@ export class TokenServiceError extends Error {
   }
 }
 
-/** `Retry-After` in seconds (delta-seconds or an HTTP date), or undefined. */
-export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
-}
-
 function resolveCredentials(source: CredentialsSource): () => Promise<AwsCredentials> {
   return typeof source === 'function' ? source : async () => source;
 }
@@ -150,7 +143,7 @@ export async function sendSigned(target: ServiceTarget, request: ServiceRequest)
 
 /** The error an answer other than 200 stands for. */
 export function errorOf(answer: ServiceAnswer): TokenServiceError {
-  const retryAfter = parseRetryAfter(answer.headers.get('retry-after'));
+  const retryAfter = parseRetryAfter(answer.headers.get('retry-after') ?? undefined, Date.now());
   let body: unknown;
   try {
     body = JSON.parse(answer.text);
