@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalScope, createTokenClient, defaultRegion, TokenServiceError } from '../../src/client/index';
 import { type LocalServer, startLocalServer } from '../../src/local/server';
-import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import {
   closedPort,
   ORDERS,
-  SIMULATED,
+  startTestSimulator,
   TEST_SECRETS,
   tempDir,
   testDocument,
@@ -40,12 +40,7 @@ const clientFor = (options: Partial<Parameters<typeof createTokenClient>[0]> = {
   createTokenClient({ endpoint: server.url, region: 'us-east-1', credentials, ...options });
 
 beforeAll(async () => {
-  sim = await startIdentityCloudSimulator({
-    clients: Object.values(SIMULATED).map((client) => ({
-      ...client,
-      allowedScopes: [...client.allowedScopes],
-    })),
-  });
+  sim = await startTestSimulator();
   const dir = await tempDir();
   removeDir = dir.remove;
   configDir = dir.path;

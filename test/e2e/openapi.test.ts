@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServiceAnswer, sendSigned } from '../../src/client/index';
 import { type LocalServer, startLocalServer } from '../../src/local/server';
-import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { schemaProblems } from './schema-check';
 import {
   closedPort,
   ORDERS,
   ROOT,
-  SIMULATED,
   STRANGER,
+  startTestSimulator,
   TEST_SECRETS,
   tempDir,
   testDocument,
@@ -65,12 +65,7 @@ async function call(
 const token = (fields: Json) => call('POST', '/v1/token', { body: JSON.stringify(fields) });
 
 beforeAll(async () => {
-  sim = await startIdentityCloudSimulator({
-    clients: Object.values(SIMULATED).map((client) => ({
-      ...client,
-      allowedScopes: [...client.allowedScopes],
-    })),
-  });
+  sim = await startTestSimulator();
   const dir = await tempDir();
   removeDir = dir.remove;
   await writeJson(dir.path, 'secrets.json', TEST_SECRETS);

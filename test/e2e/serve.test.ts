@@ -6,7 +6,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenClient, sendSigned, TokenServiceError } from '../../src/client/index';
-import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
@@ -17,6 +17,7 @@ import {
   SIMULATED,
   STRANGER,
   startServe,
+  startTestSimulator,
   TEST_SECRETS,
   tempDir,
   testDocument,
@@ -39,12 +40,7 @@ const post = (body: string, contentType = 'application/json', caller = ORDERS) =
 const tokenBody = (fields: Record<string, unknown>) => JSON.stringify(fields);
 
 beforeAll(async () => {
-  sim = await startIdentityCloudSimulator({
-    clients: Object.values(SIMULATED).map((client) => ({
-      ...client,
-      allowedScopes: [...client.allowedScopes],
-    })),
-  });
+  sim = await startTestSimulator();
   const dir = await tempDir();
   removeDir = dir.remove;
   const secretsFile = await writeJson(dir.path, 'secrets.json', TEST_SECRETS);

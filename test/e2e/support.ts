@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 
 /** The project root: children run from here, as a newcomer would. */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -259,6 +260,16 @@ export function testDocument(options: { tokenEndpoint: string; downEndpoint: str
       },
     },
   };
+}
+
+/** An Identity Cloud simulator with the {@link SIMULATED} clients (copied: tests may rotate their secrets). */
+export function startTestSimulator(): Promise<IdentityCloudSimulator> {
+  return startIdentityCloudSimulator({
+    clients: Object.values(SIMULATED).map((client) => ({
+      ...client,
+      allowedScopes: [...client.allowedScopes],
+    })),
+  });
 }
 
 /** The secrets file matching {@link SIMULATED}, with a wrong secret for `broken-us`. */
