@@ -19,10 +19,11 @@ import { parseServiceConfig } from '../lambdas/vend-token/config';
 import { StaticSecretSource } from '../lambdas/vend-token/credentials';
 import { createRuntime } from '../lambdas/vend-token/runtime';
 import { KmsDataKeyProvider } from '../lambdas/vend-token/token-crypto';
-import { cacheKeyFor } from '../lambdas/vend-token/vending-service';
 import { sendSigned } from '../src/client/signed-request';
 import { ensureTokenTable } from '../src/local/aws-resources';
 import { noMetrics } from '../src/local/server';
+import { cacheKeyFor } from '../src/shared/hashing';
+import { sleep } from '../src/shared/time';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 import { freePort, startMoto } from '../test/support/moto';
 import { measureBundles } from './bundle';
@@ -70,8 +71,6 @@ function round(value: number, digits = 2): number {
 function elapsedMs(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A `tvs serve` child process and the JSON log lines it printed. */
 interface ServeProcess {

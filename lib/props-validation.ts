@@ -1,8 +1,8 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { isWithinAllowedScopes } from '../lambdas/vend-token/config';
-import { parseScopes } from '../lambdas/vend-token/scopes';
+import { parseScopes } from '../src/shared/scopes';
 import type { ServiceConfigDocument } from './service-config';
-import type { TokenVendingServiceProps } from './token-vending-service';
+import type { TokenVendingServiceProps } from './token-vending-service-props';
 
 /** API Gateway's integration timeout is 29 s; the function must answer, even with an error, well before. */
 const MAX_FUNCTION_TIMEOUT = Duration.seconds(25);

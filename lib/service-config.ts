@@ -6,7 +6,7 @@ import {
   parseServiceConfig,
   type ServiceConfig,
 } from '../lambdas/vend-token/config';
-import { ConfigError } from '../lambdas/vend-token/errors';
+import { ConfigError } from '../src/shared/errors';
 
 /** One configuration client, as written in the service configuration document (the function's own type). */
 export type ClientDocument = ClientConfig;

@@ -11,12 +11,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { bundleHandler, CONFIG_FILE_NAME } from './handler-bundle';
 import { assertValidProps } from './props-validation';
 import { accessLogFormat, addOAuthGatewayResponses, resourcePolicy } from './rest-api-parts';
 import { type ServiceConfigDocument, secretResourceArn, validateServiceConfig } from './service-config';
+import type { PrewarmSettings, TokenVendingServiceProps } from './token-vending-service-props';
 
 /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
 export const SERVICE_NAME = 'token-vending-service';
@@ -29,210 +29,13 @@ export const PREWARM_EVENT_SOURCE = 'tvs.prewarm';
 
 const HANDLER_SOURCE_DIR = fileURLToPath(new URL('../lambdas/vend-token', import.meta.url));
 
-/** Stage-wide throttling of the API (token bucket, per stage across all callers). */
-export interface ThrottleSettings {
-  /** Steady-state requests per second. */
-  readonly rateLimit: number;
-  /** Bucket size: requests accepted at once above the steady rate. */
-  readonly burstLimit: number;
-}
-
-/** One token the pre-warm schedule keeps fresh. */
-export interface PrewarmToken {
-  /** A client of the configuration. */
-  readonly client: string;
-  /** The scope string exactly as callers ask for it (the handler canonicalises it). */
-  readonly scope: string;
-}
-
-/** The scheduled pre-warm: refreshes listed tokens before callers would have to wait on the upstream. */
-export interface PrewarmSettings {
-  /**
-   * When to run. Keep it shorter than the refresh margin (the smaller of 300 s and a quarter of a token's
-   * lifetime) so a listed token is always refreshed before a caller sees it expire.
-   *
-   * @default Schedule.rate(Duration.minutes(5))
-   */
-  readonly schedule?: events.Schedule;
-  /** The (client, scope) pairs to keep fresh. */
-  readonly tokens: readonly PrewarmToken[];
-  /**
-   * How far ahead of its refresh margin a listed token is refreshed. Keep it longer than the interval of
-   * `schedule`, or a token can slip into its margin between two runs.
-   *
-   * @default - the handler's default, 10 minutes
-   */
-  readonly lookAhead?: Duration;
-}
-
-/** Log levels of Powertools Logger. */
-export type FunctionLogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'CRITICAL' | 'SILENT';
-
-/** Properties of {@link TokenVendingService}. */
-export interface TokenVendingServiceProps {
-  /**
-   * The service configuration document: clients and grants. Validated at synth with the parser the
-   * function runs at cold start, and shipped inside the bundle as `tvs-config.json`.
-   */
-  readonly config: ServiceConfigDocument;
-
-  /**
-   * AWS accounts whose principals the API's resource policy admits. Callers also need
-   * `execute-api:Invoke` in their own IAM policy: the resource policy opens the door, IAM lets them through.
-   *
-   * @default - none; then `allowedOrganizationId` is required
-   */
-  readonly allowedAccounts?: readonly string[];
-
-  /**
-   * An AWS Organizations id (`o-…`) whose principals the resource policy admits (`aws:PrincipalOrgID`).
-   *
-   * @default - none; then `allowedAccounts` is required
-   */
-  readonly allowedOrganizationId?: string;
-
-  /**
-   * VPC endpoint ids (`vpce-…`) of the `execute-api` interface endpoints the API may be called through.
-   * When set, the API is PRIVATE and the resource policy denies any request that does not come through
-   * one of them (`aws:SourceVpce`).
-   *
-   * @default - a REGIONAL API, reachable from any network by SigV4-signed, admitted principals
-   */
-  readonly vpcEndpointIds?: readonly string[];
-
-  /**
-   * Name of the API stage; the URL is `https://<api>.execute-api.<region>.amazonaws.com/<stage>/v1/token`.
-   *
-   * @default 'prod'
-   */
-  readonly stageName?: string;
-
-  /**
-   * Stage throttling. The function reaches the upstream at most once per cache key and token lifetime,
-   * so this protects the function and DynamoDB from a runaway caller, not Identity Cloud.
-   *
-   * @default { rateLimit: 50, burstLimit: 100 }
-   */
-  readonly throttle?: ThrottleSettings;
-
-  /**
-   * Function timeout; at most 25 s, so that the function answers before API Gateway's 29 s.
-   *
-   * @default Duration.seconds(10)
-   */
-  readonly timeout?: Duration;
-
-  /**
-   * Function memory in MiB. Lambda allots CPU in proportion to memory; 512 MiB halves the cold start's
-   * JavaScript parse and TLS handshakes compared with 256 MiB for the same cost per request.
-   *
-   * @default 512
-   */
-  readonly memorySize?: number;
-
-  /**
-   * Reserved concurrency of the function.
-   *
-   * @default - no reservation; the account's unreserved pool
-   */
-  readonly reservedConcurrency?: number;
-
-  /**
-   * Retention of the function's log group and of the API's access log group.
-   *
-   * @default RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-
-  /**
-   * What happens to the table, its KMS key and the two log groups when they leave the stack
-   * (see README.md, "On stack delete").
-   *
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly removalPolicy?: RemovalPolicy;
-
-  /**
-   * Point-in-time recovery of the table. The table is a cache of tokens that expire within the hour and
-   * are minted again on a miss, so a backup has nothing worth restoring.
-   *
-   * @default false
-   */
-  readonly pointInTimeRecovery?: boolean;
-
-  /**
-   * The KMS key the configured secrets are encrypted with, when it is not the AWS managed
-   * `aws/secretsmanager` key. The function may then decrypt with it through Secrets Manager only.
-   *
-   * @default - the secrets use `aws/secretsmanager`; no key permission is granted
-   */
-  readonly secretsKey?: kms.IKey;
-
-  /**
-   * CloudWatch namespace of the function's Embedded Metric Format metrics.
-   *
-   * @default 'TokenVendingService'
-   */
-  readonly metricsNamespace?: string;
-
-  /**
-   * Log level of the function (`POWERTOOLS_LOG_LEVEL`).
-   *
-   * @default 'INFO'
-   */
-  readonly logLevel?: FunctionLogLevel;
-
-  /**
-   * Overrides the refresh margin (`TVS_REFRESH_MARGIN_SECONDS`): a cached token this close to expiry is
-   * refreshed in the background while still being served.
-   *
-   * @default - the handler's own rule: the smaller of 300 s and a quarter of the token's lifetime
-   */
-  readonly refreshMargin?: Duration;
-
-  /**
-   * Topic that receives the alarms' ALARM and OK notifications.
-   *
-   * @default - alarms without actions (visible on the dashboard and in the console)
-   */
-  readonly alarmTopic?: sns.ITopic;
-
-  /**
-   * Failed calls to Identity Cloud (`UpstreamFailure`, sum over 5 minutes) that raise the upstream alarm.
-   *
-   * @default 5
-   */
-  readonly upstreamFailureThreshold?: number;
-
-  /**
-   * p99 of the API's latency over 5 minutes that raises the latency alarm.
-   *
-   * @default Duration.seconds(3)
-   */
-  readonly latencyAlarmThreshold?: Duration;
-
-  /**
-   * Scheduled pre-warm of listed tokens.
-   *
-   * @default - no schedule
-   */
-  readonly prewarm?: PrewarmSettings;
-
-  /**
-   * API Gateway execution logging. Needs the account's API Gateway CloudWatch Logs role (a regional,
-   * account-wide setting this construct leaves alone). Request and response bodies are never logged.
-   *
-   * @default MethodLoggingLevel.OFF
-   */
-  readonly executionLoggingLevel?: apigw.MethodLoggingLevel;
-
-  /**
-   * X-Ray tracing on the API stage.
-   *
-   * @default false
-   */
-  readonly apiTracing?: boolean;
-}
+export type {
+  FunctionLogLevel,
+  PrewarmSettings,
+  PrewarmToken,
+  ThrottleSettings,
+  TokenVendingServiceProps,
+} from './token-vending-service-props';
 
 /** The alarms of a {@link TokenVendingService}. */
 export interface TokenVendingAlarms {

@@ -1,5 +1,11 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { MethodNotAllowedError, NotFoundError, ServiceError, UpstreamRejectedError } from './errors';
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  ServiceError,
+  UpstreamRejectedError,
+} from '../../src/shared/errors';
+import { routeMethod } from '../../src/shared/routes';
 import { errorResponse, jsonResponse, parseTokenRequest } from './http';
 import type { VendingService, VendResult } from './vending-service';
 
@@ -42,8 +48,6 @@ function isPrewarmEvent(event: unknown): event is PrewarmEvent {
     Array.isArray((event as { tokens?: unknown }).tokens)
   );
 }
-
-const ROUTES: Record<string, string> = { '/v1/token': 'POST', '/v1/clients': 'GET' };
 
 function tokenBody(result: VendResult, nowMs: number) {
   const { token } = result;
@@ -98,7 +102,7 @@ export function createHandler(runtime: HandlerRuntime) {
     line: Record<string, unknown>,
   ): Promise<APIGatewayProxyResult> {
     const path = event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path;
-    const method = ROUTES[path];
+    const method = routeMethod(path);
     if (method === undefined) throw new NotFoundError('no such resource');
     if (event.httpMethod !== method) throw new MethodNotAllowedError(`use ${method} for ${path}`, method);
     if (path === '/v1/clients') return jsonResponse(200, { clients: service.listClients(caller) });

@@ -33,9 +33,9 @@
  * - Unknown keys are errors, except the top-level `local` (settings of the local server) and `$schema`.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './errors';
+import { ConfigError } from '../../src/shared/errors';
+import { canonicalScope, covers, parseScope, quoteForMessage, type Scope } from '../../src/shared/scopes';
 import { isValidPrincipalPattern, principalMatches } from './principals';
-import { canonicalScope, covers, parseScope, quoteForMessage, type Scope } from './scopes';
 
 /** One Identity Cloud configuration client the service holds the secret of. */
 export interface ClientConfig {

@@ -1,21 +1,11 @@
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CredentialsError } from '../../src/shared/errors';
 import type { ClientCredentials } from './identity-cloud';
 
 /** Where configuration-client secrets come from. */
 export interface SecretSource {
   /** The secret's JSON string (`{"client_id","client_secret"}`) for a `secretId`. */
   readSecret(secretId: string): Promise<string>;
-}
-
-/**
- * Thrown when a secret cannot be read or does not hold client credentials. Its message names the secret
- * id, never the secret's content.
- */
-export class CredentialsError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CredentialsError';
-  }
 }
 
 /** Parse a secret string into client credentials. */

@@ -5,8 +5,8 @@ import {
   ServiceError,
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
-} from './errors';
-import { MAX_SCOPE_STRING_LENGTH } from './scopes';
+} from '../../src/shared/errors';
+import { MAX_SCOPE_STRING_LENGTH } from '../../src/shared/scopes';
 
 /** Largest accepted request body, in bytes (DESIGN.md: "body over 8 KiB" → 400). */
 export const MAX_BODY_BYTES = 8 * 1024;

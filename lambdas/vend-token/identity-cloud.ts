@@ -1,5 +1,7 @@
 import type { Dispatcher } from 'undici';
-import { UpstreamRejectedError, UpstreamUnavailableError } from './errors';
+import { UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors';
+import { parseRetryAfter } from '../../src/shared/retry-after';
+import { sleep } from '../../src/shared/time';
 
 /** The credentials of one configuration client, as stored in Secrets Manager. */
 export interface ClientCredentials {
@@ -139,15 +141,6 @@ function parseJsonObject(body: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Seconds from a `Retry-After` header (delta-seconds or HTTP-date), or undefined. */
-export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  const date = Date.parse(trimmed);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
-}
-
 /** A failure worth another attempt, with how long the server asked us to wait. */
 class RetryableFailure extends Error {
   constructor(
@@ -285,7 +278,7 @@ export class IdentityCloudClient {
     this.policy = { ...DEFAULT_TOKEN_ENDPOINT_POLICY, ...options.policy };
     this.dispatcher = options.dispatcher;
     this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = options.sleep ?? sleep;
     this.random = options.random ?? Math.random;
   }
 

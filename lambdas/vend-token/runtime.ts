@@ -1,10 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConfigError } from '../../src/shared/errors';
 import { describeError, type HandlerRuntime, type RequestLog, type RequestMetrics } from './app';
 import { loadServiceConfig, type ServiceConfig } from './config';
 import { CredentialsCache, type SecretSource, SecretsManagerSource } from './credentials';
-import { ConfigError } from './errors';
 import { IdentityCloudClient } from './identity-cloud';
 import { type DataKeyProvider, KmsDataKeyProvider, TokenCipher } from './token-crypto';
 import { DynamoDbTokenStore } from './token-store';

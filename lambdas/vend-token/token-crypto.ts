@@ -1,16 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
-
-/**
- * A sealed token that cannot be opened with its data key: tampered, moved to another item, or sealed
- * under a KMS key this function cannot use. Unlike a KMS outage, retrying will not help: replace it.
- */
-export class SealedTokenError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SealedTokenError';
-  }
-}
+import { SealedTokenError } from '../../src/shared/errors';
 
 /** KMS errors that mean "this data key is not yours to open", not "KMS is unwell". */
 const FOREIGN_KEY_ERRORS = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);

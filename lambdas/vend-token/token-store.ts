@@ -4,7 +4,10 @@ import {
   GetItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { SealedTokenError, type TokenCipher } from './token-crypto';
+import { SealedTokenError, StoreUnavailableError } from '../../src/shared/errors';
+import type { TokenCipher } from './token-crypto';
+
+export { StoreUnavailableError };
 
 /** A token as the cache holds it. Times are epoch seconds. */
 export interface CachedToken {
@@ -64,14 +67,6 @@ export interface TokenStore {
   ): Promise<boolean>;
   /** Give the lease back early (a failed fetch), if `holder` still holds it. */
   releaseLease(cacheKey: string, holder: string): Promise<void>;
-}
-
-/** The shared store failed (throttled, unavailable, misconfigured): the service degrades to memory. */
-export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
 }
 
 /** How long a lease-only item (a fetch that never stored a token) lives before DynamoDB's TTL removes it. */

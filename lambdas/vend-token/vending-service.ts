@@ -1,17 +1,18 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { grantsForCaller, isAuthorized, isWithinAllowedScopes, type ServiceConfig } from './config';
-import type { CredentialsCache } from './credentials';
+import { randomUUID } from 'node:crypto';
 import {
   AccessDeniedError,
   InvalidRequestError,
   InvalidScopeError,
   UpstreamRejectedError,
   UpstreamUnavailableError,
-} from './errors';
+} from '../../src/shared/errors';
+import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
+import { canonicalScope, coversAll, parseScopes, type Scope } from '../../src/shared/scopes';
+import { grantsForCaller, isAuthorized, isWithinAllowedScopes, type ServiceConfig } from './config';
+import type { CredentialsCache } from './credentials';
 import type { TokenRequest } from './http';
 import type { IdentityCloudClient } from './identity-cloud';
 import { MemoryTokenCache } from './memory-cache';
-import { canonicalScope, coversAll, parseScopes, type Scope } from './scopes';
 import { type CachedToken, type StoredEntry, StoreUnavailableError, type TokenStore } from './token-store';
 
 /** Where a served token came from. */
@@ -91,16 +92,6 @@ export interface VendingServiceOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Identifies this container as a lease holder. */
   readonly holderId?: string;
-}
-
-/** SHA-256 hex: token fingerprints and the scope part of cache keys. */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
-/** The cache key of DESIGN.md: `<client>#<sha256 of canonical scope>`. */
-export function cacheKeyFor(client: string, canonical: string): string {
-  return `${client}#${sha256Hex(canonical)}`;
 }
 
 /** What one request needs from the cache. */

@@ -8,7 +8,11 @@
  * const { accessToken } = await tokens.getToken({ client: 'webhooks-us', scope: '.:webhooks/**' });
  * ```
  */
-import { createHash } from 'node:crypto';
+
+import { InvalidScopeError, TokenServiceError } from '../shared/errors';
+import { fingerprintOf } from '../shared/hashing';
+import { canonicalScopeText } from '../shared/scopes';
+import { sleep } from '../shared/time';
 import {
   type AwsCredentials,
   type ClientsAnswer,
@@ -18,7 +22,6 @@ import {
   type ServiceTarget,
   sendSigned,
   type TokenAnswer,
-  TokenServiceError,
 } from './signed-request';
 
 export {
@@ -32,8 +35,8 @@ export {
   type ServiceTarget,
   sendSigned,
   type TokenAnswer,
-  TokenServiceError,
 } from './signed-request';
+export { TokenServiceError };
 
 /** Options of {@link createTokenClient}. */
 export interface TokenClientOptions {
@@ -104,13 +107,18 @@ interface CacheEntry {
   readonly lifetime: number;
 }
 
-/** The canonical form of a scope string: scopes de-duplicated, sorted, joined by one space. */
-export function canonicalScope(scope: string): string {
-  return [...new Set(scope.split(/\s+/).filter((part) => part !== ''))].sort().join(' ');
-}
-
-function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+/**
+ * The canonical form of a scope string — scopes de-duplicated, sorted, joined by one space — by the
+ * service's own rule (the same function), or undefined for a string the service refuses: such a request
+ * is never answered from this client's cache, so the service's `invalid_scope` reaches the caller.
+ */
+export function canonicalScope(scope: string): string | undefined {
+  try {
+    return canonicalScopeText(scope);
+  } catch (error) {
+    if (error instanceof InvalidScopeError) return undefined;
+    throw error;
+  }
 }
 
 /** The region to sign for when none is given. */
@@ -197,7 +205,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const retry: RetryPolicy = {
     maxAttempts: options.maxAttempts ?? 3,
     maxRetryWaitMs: options.maxRetryWaitMs ?? 5_000,
-    sleep: options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    sleep: options.sleep ?? sleep,
   };
   const target: ServiceTarget = {
     endpoint: options.endpoint,
@@ -216,8 +224,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     remainingMs(entry) > Math.max(minTtl * 1000, Math.min(maxMarginMs, entry.lifetime / 4));
   const usable = (entry: CacheEntry, minTtl: number) => remainingMs(entry) > Math.max(minTtl * 1000, 0);
 
-  async function fetchToken(key: string, request: TokenRequestOptions): Promise<CacheEntry> {
-    const reject = rejected.get(key);
+  /** Ask the service; the answer is cached under `key` unless there is none. */
+  async function fetchToken(key: string | undefined, request: TokenRequestOptions): Promise<CacheEntry> {
+    const reject = key === undefined ? undefined : rejected.get(key);
     const body = JSON.stringify({
       client: request.client,
       scope: request.scope,
@@ -227,7 +236,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const answer: TokenAnswer = await retryUnavailable(retry, async () =>
       processTokenAnswer(await sendSigned(target, { method: 'POST', path: '/v1/token', body })),
     );
-    if (reject && rejected.get(key) === reject) rejected.delete(key);
+    if (key !== undefined && reject && rejected.get(key) === reject) rejected.delete(key);
     const entry: CacheEntry = {
       token: {
         accessToken: answer.access_token,
@@ -236,10 +245,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         client: answer.client,
         expiresAt: new Date(now() + answer.expires_in * 1000),
       },
-      fingerprint: sha256Hex(answer.access_token),
+      fingerprint: fingerprintOf(answer.access_token),
       lifetime: answer.expires_in * 1000,
     };
-    cache.set(key, entry);
+    if (key !== undefined) cache.set(key, entry);
     return entry;
   }
 
@@ -256,7 +265,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   return {
     async getToken(request) {
       const minTtl = request.minTtl ?? 0;
-      const key = `${request.client}\n${canonicalScope(request.scope)}`;
+      const canonical = canonicalScope(request.scope);
+      // A scope string the service refuses is sent as it is, never matched against the cache.
+      if (canonical === undefined) return (await fetchToken(undefined, request)).token;
+      const key = `${request.client}\n${canonical}`;
       const cached = cache.get(key);
       if (cached && fresh(cached, minTtl)) return cached.token;
       try {
@@ -274,7 +286,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
 
     reject(accessToken) {
-      const fingerprint = sha256Hex(accessToken);
+      const fingerprint = fingerprintOf(accessToken);
       let known = false;
       for (const [key, entry] of cache) {
         if (entry.fingerprint !== fingerprint) continue;

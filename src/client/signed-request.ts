@@ -4,7 +4,8 @@
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { parseRetryAfter } from '../../lambdas/vend-token/identity-cloud';
+import { TokenServiceError } from '../shared/errors';
+import { parseRetryAfter } from '../shared/retry-after';
 
 /** AWS credentials, as the SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -59,35 +60,6 @@ export interface TokenAnswer {
 /** The answer of `GET /v1/clients`. */
 export interface ClientsAnswer {
   readonly clients: readonly { readonly client: string; readonly scopes: readonly string[] }[];
-}
-
-/**
- * The service, or API Gateway in front of it, refused the request — or the answer could not be used.
- * Field names follow RFC 6749 §5.2 (as oauth4webapi's errors do). For API Gateway's own refusals (a bad
- * signature, an unknown access key), `error` is API Gateway's `x-amzn-ErrorType`, e.g.
- * `InvalidSignatureException`, and `error_description` its message.
- */
-export class TokenServiceError extends Error {
-  readonly status: number;
-  readonly error: string;
-  readonly error_description: string;
-  /** Seconds the service asked to wait (`Retry-After`, with 503). */
-  readonly retryAfter: number | undefined;
-
-  constructor(
-    status: number,
-    error: string,
-    errorDescription: string,
-    retryAfter?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(`${errorDescription} (${error}, HTTP ${status})`, options);
-    this.name = 'TokenServiceError';
-    this.status = status;
-    this.error = error;
-    this.error_description = errorDescription;
-    this.retryAfter = retryAfter;
-  }
 }
 
 function resolveCredentials(source: CredentialsSource): () => Promise<AwsCredentials> {

@@ -22,11 +22,10 @@ import {
   NotFoundException,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
+import { sleep } from '../shared/time';
 
 /** The alias of the key the local server creates when `TVS_KMS_KEY_ID` is not set. */
 export const LOCAL_KMS_ALIAS = 'alias/tvs-local';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitForActiveTable(
   dynamodb: DynamoDBClient,

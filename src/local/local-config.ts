@@ -11,6 +11,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { LocalConfigError } from '../shared/errors';
 import type { LocalCaller } from './sigv4-verifier';
 
 /** The validated `local` section. */
@@ -21,17 +22,6 @@ export interface LocalSection {
   readonly region: string;
   /** Callers by access key id. */
   readonly callers: ReadonlyMap<string, LocalCaller>;
-}
-
-/** The local section or the file is invalid; `problems` lists each fault as `path: message`. */
-export class LocalConfigError extends Error {
-  constructor(
-    readonly source: string,
-    readonly problems: readonly string[],
-  ) {
-    super(`invalid local configuration ${source}:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'LocalConfigError';
-  }
 }
 
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;

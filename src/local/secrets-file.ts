@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { CredentialsError, type SecretSource } from '../../lambdas/vend-token/credentials';
-import { LocalConfigError } from './local-config';
+import type { SecretSource } from '../../lambdas/vend-token/credentials';
+import { CredentialsError, LocalConfigError } from '../shared/errors';
 
 /**
  * Parse a secrets file: a JSON object of secret id → the secret, either as its JSON string (what Secrets

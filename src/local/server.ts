@@ -26,8 +26,10 @@ import {
   LocalDataKeyProvider,
 } from '../../lambdas/vend-token/token-crypto';
 import type { VendingSettings } from '../../lambdas/vend-token/vending-service';
+import { LocalConfigError } from '../shared/errors';
+import { routeMethod } from '../shared/routes';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources';
-import { LocalConfigError, type LocalSection, loadConfigFile, parseLocalSection } from './local-config';
+import { type LocalSection, loadConfigFile, parseLocalSection } from './local-config';
 import { SecretsFileSource } from './secrets-file';
 import { type SignatureRefusal, verifySigV4 } from './sigv4-verifier';
 
@@ -40,9 +42,6 @@ export const DEFAULT_TABLE_NAME = 'tvs-tokens';
  * with 400; reading a little past that lets the handler give that answer without buffering without bound.
  */
 export const MAX_LOCAL_BODY_BYTES = 64 * 1024;
-
-/** The routes API Gateway has; anything else is answered by API Gateway itself, never the Lambda. */
-const ROUTES: Readonly<Record<string, string>> = { '/v1/token': 'POST', '/v1/clients': 'GET' };
 
 /** How to start a local server. Give `configPath` or `config`. */
 export interface LocalServerOptions {
@@ -387,7 +386,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       const path = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
       const query = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
       const method = req.method ?? 'GET';
-      if (ROUTES[path] !== method) {
+      // The routes API Gateway has; anything else it answers itself, never reaching the Lambda.
+      if (routeMethod(path) !== method) {
         req.resume();
         writeGatewayError(
           res,

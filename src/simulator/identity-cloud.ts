@@ -11,7 +11,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import { covers, parseScopes, type Scope } from '../../lambdas/vend-token/scopes';
+import { covers, parseScopes, type Scope } from '../shared/scopes';
 
 /** The customer id used in the token endpoint path when none is given (the one in the seeds). */
 export const DEFAULT_CUSTOMER_ID = '01000000-0000-3000-9000-000000000000';

@@ -182,8 +182,13 @@ describe('createTokenClient', () => {
 });
 
 describe('canonicalScope and defaultRegion', () => {
-  it('de-duplicates, sorts and joins scopes by one space', () => {
-    expect(canonicalScope('  b:x a:y\tb:x ')).toBe('a:y b:x');
+  it('de-duplicates, sorts and joins scopes by one space, by the service rule', () => {
+    expect(canonicalScope('  *:b/** .:a/**  *:b/** ')).toBe('*:b/** .:a/**');
+  });
+
+  it('has no canonical form for a string the service refuses: a tab is not a separator', () => {
+    expect(canonicalScope('.:a/**\t.:b/**')).toBeUndefined();
+    expect(canonicalScope('b:x a:y')).toBeUndefined();
   });
 
   it('takes the region from an execute-api host, then AWS_REGION, then us-east-1', () => {

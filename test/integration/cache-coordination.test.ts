@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KmsDataKeyProvider, TokenCipher } from '../../lambdas/vend-token/token-crypto';
 import { DynamoDbTokenStore } from '../../lambdas/vend-token/token-store';
-import { cacheKeyFor, sha256Hex } from '../../lambdas/vend-token/vending-service';
+import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import { bodyOf, Harness, ROTATION_CALLER, tokenEvent } from '../support/harness';
 
 let harness: Harness;

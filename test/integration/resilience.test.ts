@@ -5,7 +5,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cacheKeyFor, sha256Hex } from '../../lambdas/vend-token/vending-service';
+import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import {
   bodyOf,
   CountingMetrics,

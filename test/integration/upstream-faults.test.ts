@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { UpstreamRejectedError, UpstreamUnavailableError } from '../../lambdas/vend-token/errors';
 import { IdentityCloudClient, type TokenEndpointPolicy } from '../../lambdas/vend-token/identity-cloud';
+import { UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { freePort } from '../support/moto';
 

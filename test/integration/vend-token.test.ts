@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cacheKeyFor, sha256Hex } from '../../lambdas/vend-token/vending-service';
+import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import {
   apiEvent,
   bodyOf,

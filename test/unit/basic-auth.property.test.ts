@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { basicAuthorization, parseRetryAfter } from '../../lambdas/vend-token/identity-cloud';
+import { basicAuthorization } from '../../lambdas/vend-token/identity-cloud';
+import { parseRetryAfter } from '../../src/shared/retry-after';
 
 /** How an RFC 6749 §2.3.1 server decodes the header: split on the first ':', then form-decode each part. */
 function decodeBasic(header: string): { id: string; secret: string } {

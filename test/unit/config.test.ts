@@ -10,8 +10,8 @@ import {
   parseServiceConfigText,
   type ServiceConfig,
 } from '../../lambdas/vend-token/config';
-import { ConfigError } from '../../lambdas/vend-token/errors';
-import { parseScopes } from '../../lambdas/vend-token/scopes';
+import { ConfigError } from '../../src/shared/errors';
+import { parseScopes } from '../../src/shared/scopes';
 
 const ACCOUNT = '123456789012';
 const ORDERS_ROLE = `arn:aws:iam::${ACCOUNT}:role/orders-service`;

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   CredentialsCache,
-  CredentialsError,
   parseClientCredentials,
   type SecretSource,
 } from '../../lambdas/vend-token/credentials';
+import { CredentialsError } from '../../src/shared/errors';
 
 class CountingSource implements SecretSource {
   reads = 0;

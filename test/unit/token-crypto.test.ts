@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   type DataKeyProvider,
   LocalDataKeyProvider,
-  SealedTokenError,
   TokenCipher,
 } from '../../lambdas/vend-token/token-crypto';
+import { SealedTokenError } from '../../src/shared/errors';
 
 /** Counts calls to a real local provider. */
 class CountingProvider implements DataKeyProvider {

@@ -137,6 +137,16 @@ export function canonicalScope(scopes: readonly Scope[]): string {
 }
 
 /**
+ * The canonical form of a scope string, as the service computes it for answers and cache keys: the
+ * string parsed by {@link parseScopes} (so exactly the strings the service accepts), then
+ * {@link canonicalScope}. Throws {@link InvalidScopeError} for a string the service refuses. The
+ * TypeScript client uses this very function, so both sides agree on every string.
+ */
+export function canonicalScopeText(scopeString: string): string {
+  return canonicalScope(parseScopes(scopeString));
+}
+
+/**
  * Whether `granting` contains `requested`: its access is no wider, and every concrete path that
  * `requested`'s glob can match is matched by `granting`'s glob (exact language inclusion). Sound: never
  * true when some path or method allowed by `requested` is not allowed by `granting`. Answers false for a

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidScopeError } from '../../lambdas/vend-token/errors';
+import { InvalidScopeError } from '../../src/shared/errors';
 import {
   allows,
   canonicalScope,
@@ -12,7 +12,7 @@ import {
   parseScopes,
   quoteForMessage,
   type Scope,
-} from '../../lambdas/vend-token/scopes';
+} from '../../src/shared/scopes';
 
 const LOGIN_POLICY = 'config/loginPolicies/1ab23c45-6789-0123-d4ef-5g678h90ijk1';
 const TOKEN_POLICY = 'config/tokenPolicies/a123bcde-4f56-7890-gh12-i34j567k8l90';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidScopeError } from '../../lambdas/vend-token/errors';
+import { InvalidScopeError } from '../../src/shared/errors';
 import {
   type Access,
   allows,
@@ -10,7 +10,7 @@ import {
   parseScope,
   parseScopes,
   type Scope,
-} from '../../lambdas/vend-token/scopes';
+} from '../../src/shared/scopes';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 

@@ -1,0 +1,20 @@
+/**
+ * The hashes the service and its callers must compute identically: a token's fingerprint (what `reject`
+ * carries, what logs show) and the cache key of DESIGN.md.
+ */
+import { createHash } from 'node:crypto';
+
+/** SHA-256 of `text` (UTF-8) as 64 lowercase hex digits. */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A token's fingerprint: its SHA-256 hex. The value `reject` carries and log lines show. */
+export function fingerprintOf(accessToken: string): string {
+  return sha256Hex(accessToken);
+}
+
+/** The cache key of DESIGN.md: `<client>#<sha256 hex of the canonical scope>`. */
+export function cacheKeyFor(client: string, canonicalScope: string): string {
+  return `${client}#${sha256Hex(canonicalScope)}`;
+}
