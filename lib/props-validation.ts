@@ -1,16 +1,38 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
-import { isWithinAllowedScopes } from '../lambdas/vend-token/config';
+import type { ServiceConfig } from '../lambdas/vend-token/config';
+import {
+  checkSettings,
+  DEFAULT_FUNCTION_TIMEOUT_SECONDS,
+  type VendingSettings,
+} from '../lambdas/vend-token/settings';
+import { MIN_FUNCTION_TIMEOUT_SECONDS } from '../lambdas/vend-token/timing';
+import { ConfigError } from '../src/shared/errors';
 import { parseScopes } from '../src/shared/scopes';
-import type { ServiceConfigDocument } from './service-config';
 import type { TokenVendingServiceProps } from './token-vending-service-props';
 
 /** API Gateway's integration timeout is 29 s; the function must answer, even with an error, well before. */
 const MAX_FUNCTION_TIMEOUT = Duration.seconds(25);
 
 /**
+ * The function's tunables from the properties: what the construct puts in the function's environment
+ * (`settingsEnvironment`), and what {@link assertValidProps} checks with the function's own rules.
+ */
+export function settingsOf(props: TokenVendingServiceProps) {
+  return {
+    functionTimeoutSeconds: (props.timeout ?? Duration.seconds(DEFAULT_FUNCTION_TIMEOUT_SECONDS)).toSeconds({
+      integral: false,
+    }),
+    refreshMarginSeconds: props.refreshMargin?.toSeconds({ integral: false }),
+    minMintIntervalSeconds: props.minMintInterval?.toSeconds({ integral: false }),
+    mintsPerMinute: props.mintsPerMinute,
+    mintsPerCallerPerMinute: props.mintsPerCallerPerMinute,
+  } satisfies VendingSettings;
+}
+
+/**
  * Checks the properties the configuration parser does not see, and fails with every problem at once.
  */
-export function assertValidProps(props: TokenVendingServiceProps, config: ServiceConfigDocument): void {
+export function assertValidProps(props: TokenVendingServiceProps, config: ServiceConfig): void {
   const problems: string[] = [];
   const accounts = props.allowedAccounts ?? [];
   if (accounts.length === 0 && !props.allowedOrganizationId) {
@@ -38,11 +60,20 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
   const timeout = props.timeout;
   if (
     timeout &&
-    (timeout.toMilliseconds() > MAX_FUNCTION_TIMEOUT.toMilliseconds() || timeout.toSeconds() < 1)
+    (timeout.toMilliseconds() > MAX_FUNCTION_TIMEOUT.toMilliseconds() ||
+      timeout.toMilliseconds() < MIN_FUNCTION_TIMEOUT_SECONDS * 1000)
   ) {
     problems.push(
-      `timeout: ${timeout.toHumanString()} is outside 1 to 25 seconds; the function must answer before API Gateway gives up at 29 seconds.`,
+      `timeout: ${timeout.toHumanString()} is outside ${MIN_FUNCTION_TIMEOUT_SECONDS} to 25 seconds; the function must answer before API Gateway gives up at 29 seconds, and a request needs a 3-second deadline and 2 seconds to answer.`,
     );
+  } else {
+    // The timing derived from the timeout and the bounds of upstream use, checked as the cold start will.
+    try {
+      checkSettings(settingsOf(props));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems.map((problem) => `${problem}.`));
+    }
   }
   const memorySize = props.memorySize;
   if (
@@ -59,12 +90,6 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
     const { rateLimit, burstLimit } = props.throttle;
     if (!(rateLimit > 0) || !(Number.isInteger(burstLimit) && burstLimit >= 1)) {
       problems.push('throttle: rateLimit must be above 0 and burstLimit a whole number of at least 1.');
-    }
-  }
-  if (props.refreshMargin) {
-    const seconds = props.refreshMargin.toSeconds({ integral: false });
-    if (!(seconds >= 1 && seconds < 3600 && Number.isInteger(seconds))) {
-      problems.push('refreshMargin: must be a whole number of seconds from 1 to 3599.');
     }
   }
   const removal = props.removalPolicy;
@@ -88,8 +113,7 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
       problems.push('prewarm.lookAhead: must be a whole number of seconds, at least 1.');
     }
     props.prewarm.tokens.forEach((token, index) => {
-      const client = Object.hasOwn(config.clients, token.client) ? config.clients[token.client] : undefined;
-      if (client === undefined) {
+      if (config.client(token.client) === undefined) {
         problems.push(
           `prewarm.tokens[${index}].client: "${token.client}" is not a client of the configuration.`,
         );
@@ -97,7 +121,7 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
       }
       // The same check the function makes on each pre-warm run, so a bad entry fails at synth.
       try {
-        if (!isWithinAllowedScopes(config, token.client, parseScopes(token.scope))) {
+        if (!config.withinAllowedScopes(token.client, parseScopes(token.scope))) {
           problems.push(
             `prewarm.tokens[${index}].scope: "${token.scope}" is outside the allowedScopes of client "${token.client}".`,
           );

@@ -1,33 +1,30 @@
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import {
-  type ClientConfig,
-  type Grant,
+  type ClientDocument,
+  type GrantDocument,
   parseServiceConfig,
   type ServiceConfig,
+  type ServiceConfigDocument,
 } from '../lambdas/vend-token/config';
 import { ConfigError } from '../src/shared/errors';
 
-/** One configuration client, as written in the service configuration document (the function's own type). */
-export type ClientDocument = ClientConfig;
-
-/** One grant: which IAM principal may ask for which scopes of which client. */
-export type GrantDocument = Grant;
-
 /**
- * The service configuration document (DESIGN.md, "Configuration"). It is validated at synth by the same
- * parser the function runs at cold start, and shipped inside the function bundle as `tvs-config.json`.
+ * The JSON shapes of the service configuration document (DESIGN.md, "Configuration"): plain interfaces,
+ * what a user writes as the construct's `config`. It is validated at synth by the same parser the
+ * function runs at cold start, and shipped inside the function bundle as `tvs-config.json`.
  */
-export type ServiceConfigDocument = ServiceConfig;
+export type { ClientDocument, GrantDocument, ServiceConfigDocument };
 
 /**
- * Validates a configuration document with the function's own parser and returns it unchanged.
+ * Validates a configuration document with the function's own parser and returns the parsed
+ * {@link ServiceConfig}: its `document` is what the bundle ships, its clients what the function may read.
  *
  * @throws Error whose message lists every problem as `path: message` when the document is invalid.
  */
-export function validateServiceConfig(document: unknown): ServiceConfigDocument {
+export function validateServiceConfig(document: unknown): ServiceConfig {
   try {
-    parseServiceConfig(document);
+    return parseServiceConfig(document);
   } catch (error) {
     if (error instanceof ConfigError) {
       throw new Error(
@@ -37,7 +34,6 @@ export function validateServiceConfig(document: unknown): ServiceConfigDocument 
     }
     throw error;
   }
-  return document as ServiceConfigDocument;
 }
 
 /** Secrets Manager appends a hyphen and six characters to a secret's name to form its ARN. */

@@ -172,6 +172,31 @@ export interface TokenVendingServiceProps {
   readonly refreshMargin?: Duration;
 
   /**
+   * Two mints of one token (client and scope) that a caller forces — by `reject`, or a `min_ttl` the
+   * current token cannot meet — are at least this far apart; inside it the caller gets 503 with
+   * `Retry-After`. Ordinary refreshes never meet it (a token lives at least a minute).
+   *
+   * @default Duration.seconds(30)
+   */
+  readonly minMintInterval?: Duration;
+
+  /**
+   * Upstream token requests per configuration client per minute, across all tokens and containers,
+   * counted in the table. Past it, mints wait (503 with `Retry-After`; a still-valid token is served).
+   *
+   * @default 30
+   */
+  readonly mintsPerMinute?: number;
+
+  /**
+   * Of a client's `mintsPerMinute`, how many one caller may cause (new tokens and forced refreshes; the
+   * refresh of a token in use is charged to no caller), so no caller can spend the budget of the others.
+   *
+   * @default 5
+   */
+  readonly mintsPerCallerPerMinute?: number;
+
+  /**
    * Topic that receives the alarms' ALARM and OK notifications.
    *
    * @default - alarms without actions (visible on the dashboard and in the console)

@@ -12,10 +12,12 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { ServiceConfig } from '../lambdas/vend-token/config';
+import { settingsEnvironment } from '../lambdas/vend-token/settings';
 import { bundleHandler, CONFIG_FILE_NAME } from './handler-bundle';
-import { assertValidProps } from './props-validation';
+import { assertValidProps, settingsOf } from './props-validation';
 import { accessLogFormat, addOAuthGatewayResponses, resourcePolicy } from './rest-api-parts';
-import { type ServiceConfigDocument, secretResourceArn, validateServiceConfig } from './service-config';
+import { secretResourceArn, validateServiceConfig } from './service-config';
 import type { PrewarmSettings, TokenVendingServiceProps } from './token-vending-service-props';
 
 /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
@@ -126,7 +128,7 @@ export class TokenVendingService extends Construct {
 
   private createFunction(
     props: TokenVendingServiceProps,
-    config: ServiceConfigDocument,
+    config: ServiceConfig,
     role: iam.IRole,
     metricsNamespace: string,
   ): lambda.Function {
@@ -139,13 +141,10 @@ export class TokenVendingService extends Construct {
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
     };
-    if (props.refreshMargin) {
-      environment.TVS_REFRESH_MARGIN_SECONDS = String(props.refreshMargin.toSeconds());
-    }
-    // Every request ends 2 s before the function's timeout, so a slow upstream is a 503 with Retry-After,
-    // never a timed-out invocation (API Gateway's bare 502).
-    const timeoutSeconds = (props.timeout ?? Duration.seconds(10)).toSeconds();
-    environment.TVS_REQUEST_DEADLINE_SECONDS = String(Math.max(3, timeoutSeconds - 2));
+    // The function derives its timing from its timeout (every request ends 2 s before it, so a slow
+    // upstream is a 503 with Retry-After, never a timed-out invocation) and reads the bounds of upstream
+    // use; both were checked with the function's own rules by assertValidProps.
+    Object.assign(environment, settingsEnvironment(settingsOf(props)));
 
     return new lambda.Function(this, 'Function', {
       description: 'Token Vending Service: vends narrowed-scope, cached Identity Cloud tokens',
@@ -159,7 +158,7 @@ export class TokenVendingService extends Construct {
           image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
           local: {
             tryBundle(outputDir: string) {
-              bundleHandler(outputDir, { configDocument: config });
+              bundleHandler(outputDir, { configDocument: config.document });
               return true;
             },
           },
@@ -180,11 +179,7 @@ export class TokenVendingService extends Construct {
   /**
    * Least privilege, each grant named: nothing here has a `*` resource.
    */
-  private grantFunction(
-    props: TokenVendingServiceProps,
-    config: ServiceConfigDocument,
-    role: iam.Role,
-  ): void {
+  private grantFunction(props: TokenVendingServiceProps, config: ServiceConfig, role: iam.Role): void {
     this.logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
 
     // Not grantReadWriteData: that adds BatchWriteItem, DeleteItem, Query, Scan, … and, for the key,
@@ -198,9 +193,7 @@ export class TokenVendingService extends Construct {
     this.key.grant(role, 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey');
 
     // Not secret.grantRead: that adds DescribeSecret, which the function never calls.
-    const secretArns = [
-      ...new Set(Object.values(config.clients).map((client) => secretResourceArn(this, client.secretId))),
-    ];
+    const secretArns = [...new Set(config.clients.map((client) => secretResourceArn(this, client.secretId)))];
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secretArns }),
     );

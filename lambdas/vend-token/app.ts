@@ -19,7 +19,14 @@ export interface RequestLog {
 /** Counters for CloudWatch (EMF in Lambda). */
 export interface RequestMetrics {
   count(
-    name: 'TokenVended' | 'CacheHit' | 'UpstreamCall' | 'UpstreamFailure' | 'StoreFailure' | 'Error',
+    name:
+      | 'TokenVended'
+      | 'CacheHit'
+      | 'UpstreamCall'
+      | 'UpstreamFailure'
+      | 'StoreFailure'
+      | 'MintThrottled'
+      | 'Error',
   ): void;
   flush(): void;
 }

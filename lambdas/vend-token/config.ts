@@ -35,10 +35,10 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../src/shared/errors';
 import { canonicalScope, covers, parseScope, quoteForMessage, type Scope } from '../../src/shared/scopes';
-import { isValidPrincipalPattern, principalMatches } from './principals';
+import { callerPrincipal, type PrincipalPattern, parsePrincipalPattern } from './principals';
 
-/** One Identity Cloud configuration client the service holds the secret of. */
-export interface ClientConfig {
+/** One configuration client as written in the document: plain JSON. */
+export interface ClientDocument {
   /** `https://v1.api.<region>.janrain.com/<customer-id>/login/token`. */
   readonly tokenEndpoint: string;
   /** Secrets Manager name or ARN of `{"client_id","client_secret"}`. */
@@ -47,8 +47,11 @@ export interface ClientConfig {
   readonly allowedScopes: readonly string[];
 }
 
-/** Permission for callers matching `principal` to obtain tokens of `client` within `scopes`. */
-export interface Grant {
+/**
+ * One grant as written in the document: callers matching `principal` may obtain tokens of `client`
+ * within `scopes`.
+ */
+export interface GrantDocument {
   /** IAM role or user ARN; `*` may appear in a role name. */
   readonly principal: string;
   /** Name of a configured client. */
@@ -57,19 +60,215 @@ export interface Grant {
   readonly scopes: readonly string[];
 }
 
-/** The validated configuration; a plain, deeply frozen, JSON-compatible object. */
-export interface ServiceConfig {
-  readonly clients: Readonly<Record<string, ClientConfig>>;
-  readonly grants: readonly Grant[];
+/** The configuration document (see the module comment): plain, JSON-compatible. */
+export interface ServiceConfigDocument {
+  readonly clients: Readonly<Record<string, ClientDocument>>;
+  readonly grants: readonly GrantDocument[];
 }
 
-/** The scopes of a configuration, parsed once at load so a request never re-parses them. */
-interface ParsedScopes {
-  readonly allowedScopes: ReadonlyMap<string, readonly Scope[]>;
-  readonly grantScopes: readonly (readonly Scope[])[];
+/** A configured client, its allowed scopes parsed. Frozen. */
+export interface ConfiguredClient {
+  /** The client's name: its key in the document's `clients`. */
+  readonly name: string;
+  /** `https://v1.api.<region>.janrain.com/<customer-id>/login/token`. */
+  readonly tokenEndpoint: string;
+  /** Secrets Manager name or ARN of `{"client_id","client_secret"}`. */
+  readonly secretId: string;
+  /** The widest scopes the service will ask this client for; each scope's text is `scope.text`. */
+  readonly allowedScopes: readonly Scope[];
 }
 
-const parsedScopesByConfig = new WeakMap<ServiceConfig, ParsedScopes>();
+/** A grant with its principal and scopes parsed. */
+interface ConfiguredGrant {
+  readonly principal: PrincipalPattern;
+  readonly client: string;
+  readonly scopes: readonly Scope[];
+}
+
+/** What {@link parseServiceConfig} validated, handed to the {@link ServiceConfig} constructor. */
+interface ValidatedConfiguration {
+  readonly document: ServiceConfigDocument;
+  readonly clients: ReadonlyMap<string, ConfiguredClient>;
+  readonly grants: readonly ConfiguredGrant[];
+  readonly maxRememberedDecisions: number;
+}
+
+/** How a {@link ServiceConfig} works, apart from the document; the defaults are for the service. */
+export interface ServiceConfigOptions {
+  /**
+   * Most authorization decisions remembered (see {@link ServiceConfig.authorize}); 0 remembers none.
+   *
+   * @default 256
+   */
+  readonly maxRememberedDecisions?: number;
+}
+
+/**
+ * A decision is a pure function of the caller's principal, the client and the set of requested scopes;
+ * a few hundred distinct questions cover a container's callers many times over, and even at the longest
+ * ARN and scope string the memo stays within a few MB.
+ */
+const DEFAULT_MAX_REMEMBERED_DECISIONS = 256;
+
+/**
+ * Builds a {@link ServiceConfig} from what the parser validated. Assigned in the class's static block,
+ * which may call the private constructor: that makes {@link parseServiceConfig} the only way to get one.
+ */
+let createServiceConfig: (validated: ValidatedConfiguration) => ServiceConfig;
+
+/**
+ * The validated configuration, its principals and scopes parsed once at load: answering a request
+ * compares parsed values and never re-validates the configuration.
+ *
+ * Only {@link parseServiceConfig} (and so {@link parseServiceConfigText} and {@link loadServiceConfig})
+ * makes one. A plain object is not a `ServiceConfig`, to the type checker (the class has private
+ * members) or at run time (its methods read `#` fields a plain object does not have), so no function
+ * that takes one ever needs to validate it again. Immutable: its answers never change (it remembers
+ * recent authorization decisions, which shows only in speed).
+ */
+export class ServiceConfig {
+  /**
+   * The validated document, deeply frozen: `clients` and `grants` as written, without the ignored
+   * top-level keys (`local`, `$schema`). JSON-compatible; the construct ships it as `tvs-config.json`.
+   */
+  readonly document: ServiceConfigDocument;
+  /** Every configured client, in document order. */
+  readonly clients: readonly ConfiguredClient[];
+  readonly #clients: ReadonlyMap<string, ConfiguredClient>;
+  readonly #grants: readonly ConfiguredGrant[];
+  readonly #grantsByClient: ReadonlyMap<string, readonly ConfiguredGrant[]>;
+  /** Recent decisions of {@link ServiceConfig.authorize}, least recently used first. */
+  readonly #decisions = new Map<string, boolean>();
+  readonly #maxRememberedDecisions: number;
+
+  static {
+    createServiceConfig = (validated) => new ServiceConfig(validated);
+  }
+
+  private constructor({ document, clients, grants, maxRememberedDecisions }: ValidatedConfiguration) {
+    this.document = document;
+    this.#maxRememberedDecisions = maxRememberedDecisions;
+    this.clients = Object.freeze([...clients.values()]);
+    this.#clients = clients;
+    this.#grants = grants;
+    const grantsByClient = new Map<string, ConfiguredGrant[]>();
+    for (const grant of grants) {
+      grantsByClient.set(grant.client, [...(grantsByClient.get(grant.client) ?? []), grant]);
+    }
+    this.#grantsByClient = grantsByClient;
+    Object.freeze(this);
+  }
+
+  /** What `JSON.stringify` writes of a configuration: its {@link ServiceConfig.document}. */
+  toJSON(): ServiceConfigDocument {
+    return this.document;
+  }
+
+  /** The client named `name`, or `undefined` when there is none (as for `constructor` or `__proto__`). */
+  client(name: string): ConfiguredClient | undefined {
+    return this.#clients.get(name);
+  }
+
+  /**
+   * The clients and scopes the caller `callerArn` may ask for (for `GET /v1/clients`): one entry per
+   * client with a matching grant, sorted by client name; its scopes are the union of the matching grants'
+   * scopes, de-duplicated and in canonical order.
+   */
+  clientsFor(callerArn: string): { client: string; scopes: string[] }[] {
+    const principal = callerPrincipal(callerArn);
+    if (principal === undefined) {
+      return [];
+    }
+    const scopesByClient = new Map<string, Scope[]>();
+    for (const grant of this.#grants) {
+      if (grant.principal.matches(principal)) {
+        scopesByClient.set(grant.client, [...(scopesByClient.get(grant.client) ?? []), ...grant.scopes]);
+      }
+    }
+    return [...scopesByClient.keys()]
+      .sort((left, right) => (left < right ? -1 : left > right ? 1 : 0))
+      .map((client) => ({ client, scopes: canonicalScope(scopesByClient.get(client) ?? []).split(' ') }));
+  }
+
+  /**
+   * Whether the caller `callerArn` (API Gateway's `userArn`) may obtain a token of `client` for
+   * `requested`: the client exists, and every requested scope is covered by some scope of some grant
+   * that matches the caller for this client, and by some scope of the client's `allowedScopes`. False
+   * for an empty request.
+   *
+   * Nothing of the configuration is parsed here: the caller's principal is derived once and compared
+   * with the grants' parsed patterns. Scope containment is the costly part (tens to hundreds of µs with
+   * globs), so recent decisions are remembered, keyed by exactly what a decision depends on — the
+   * caller's principal, the client, and the set of requested scopes (access and path) — so a remembered
+   * answer is the one that would be computed again: never wider.
+   */
+  authorize(callerArn: string, client: string, requested: readonly Scope[]): boolean {
+    const configured = this.#clients.get(client);
+    if (configured === undefined || requested.length === 0) {
+      return false;
+    }
+    const principal = callerPrincipal(callerArn);
+    if (principal === undefined) {
+      return false;
+    }
+    if (this.#maxRememberedDecisions === 0) {
+      return this.#decide(principal, configured, requested);
+    }
+    const key = decisionKey(principal, client, requested);
+    const remembered = this.#decisions.get(key);
+    if (remembered !== undefined) {
+      this.#decisions.delete(key);
+      this.#decisions.set(key, remembered);
+      return remembered;
+    }
+    const decision = this.#decide(principal, configured, requested);
+    if (this.#decisions.size >= this.#maxRememberedDecisions) {
+      const leastRecent = this.#decisions.keys().next();
+      if (leastRecent.done !== true) {
+        this.#decisions.delete(leastRecent.value);
+      }
+    }
+    this.#decisions.set(key, decision);
+    return decision;
+  }
+
+  /**
+   * True only if the client exists and every requested scope is covered by one of its `allowedScopes`
+   * (no caller involved: the scheduled pre-warm, and its check at synth). False for an empty request.
+   */
+  withinAllowedScopes(client: string, requested: readonly Scope[]): boolean {
+    const configured = this.#clients.get(client);
+    if (configured === undefined || requested.length === 0) {
+      return false;
+    }
+    return requested.every((scope) => configured.allowedScopes.some((held) => covers(held, scope)));
+  }
+
+  /** {@link ServiceConfig.authorize} for a known client and a recognised caller, computed. */
+  #decide(principal: string, client: ConfiguredClient, requested: readonly Scope[]): boolean {
+    const granted: Scope[] = [];
+    for (const grant of this.#grantsByClient.get(client.name) ?? []) {
+      if (grant.principal.matches(principal)) {
+        granted.push(...grant.scopes);
+      }
+    }
+    return requested.every(
+      (scope) =>
+        granted.some((held) => covers(held, scope)) &&
+        client.allowedScopes.some((held) => covers(held, scope)),
+    );
+  }
+}
+
+/**
+ * The key of a remembered decision: the principal, the client, and the set of requested scopes, each
+ * scope as its `[access, path]` (what containment reads, not the `text` beside them). Everything is
+ * JSON-encoded, so two different questions never share a key.
+ */
+function decisionKey(principal: string, client: string, requested: readonly Scope[]): string {
+  const scopes = [...new Set(requested.map((scope) => JSON.stringify([scope.access, scope.path])))].sort();
+  return JSON.stringify([principal, client, scopes]);
+}
 
 const CLIENT_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
@@ -85,11 +284,15 @@ const GRANT_KEYS = ['principal', 'client', 'scopes'];
 const DOCUMENT = '(document)';
 
 /**
- * Validate an already-parsed JSON document and return it as a {@link ServiceConfig}. Throws
- * {@link ConfigError} listing every problem, each as `path: message`, e.g. `grants[3].scopes[0]: …` or
- * `clients.webhooks-us.tokenEndpoint: …`.
+ * Validate an already-parsed JSON document and return it as a {@link ServiceConfig}, its principals and
+ * scopes parsed. Throws {@link ConfigError} listing every problem, each as `path: message`, e.g.
+ * `grants[3].scopes[0]: …` or `clients.webhooks-us.tokenEndpoint: …`.
  */
-export function parseServiceConfig(document: unknown): ServiceConfig {
+export function parseServiceConfig(document: unknown, options: ServiceConfigOptions = {}): ServiceConfig {
+  const maxRememberedDecisions = options.maxRememberedDecisions ?? DEFAULT_MAX_REMEMBERED_DECISIONS;
+  if (!Number.isInteger(maxRememberedDecisions) || maxRememberedDecisions < 0) {
+    throw new RangeError('maxRememberedDecisions must be a whole number, 0 or more');
+  }
   const problems: string[] = [];
   if (!isPlainObject(document)) {
     throw new ConfigError([`${DOCUMENT}: expected a JSON object with "clients" and "grants"`]);
@@ -99,7 +302,8 @@ export function parseServiceConfig(document: unknown): ServiceConfig {
     problems.push('$schema: expected a string');
   }
 
-  const clients: Record<string, ClientConfig> = Object.create(null);
+  const clientDocuments: Record<string, ClientDocument> = Object.create(null);
+  const clients = new Map<string, ConfiguredClient>();
   const allowedScopes = new Map<string, readonly Scope[]>();
   if (!isPlainObject(document.clients)) {
     problems.push('clients: required; expected an object of client name to client');
@@ -111,8 +315,17 @@ export function parseServiceConfig(document: unknown): ServiceConfig {
       if (client.allowedScopes !== undefined) {
         allowedScopes.set(name, client.allowedScopes);
       }
-      if (client.config !== undefined) {
-        clients[name] = client.config;
+      if (client.document !== undefined && client.allowedScopes !== undefined) {
+        clientDocuments[name] = client.document;
+        clients.set(
+          name,
+          Object.freeze({
+            name,
+            tokenEndpoint: client.document.tokenEndpoint,
+            secretId: client.document.secretId,
+            allowedScopes: Object.freeze(client.allowedScopes),
+          }),
+        );
       }
     }
   }
@@ -122,16 +335,16 @@ export function parseServiceConfig(document: unknown): ServiceConfig {
     isPlainObject(document.clients) && Object.keys(document.clients).length > 0
       ? document.clients
       : undefined;
-  const grants: Grant[] = [];
-  const grantScopes: Scope[][] = [];
+  const grantDocuments: GrantDocument[] = [];
+  const grants: ConfiguredGrant[] = [];
   if (!Array.isArray(document.grants)) {
     problems.push('grants: required; expected an array of grants (it may be empty)');
   } else {
     document.grants.forEach((candidate: unknown, index: number) => {
       const grant = parseGrant(`grants[${index}]`, candidate, allowedScopes, declaredClients, problems);
       if (grant !== undefined) {
-        grants.push(grant.config);
-        grantScopes.push(grant.scopes);
+        grantDocuments.push(grant.document);
+        grants.push(grant.parsed);
       }
     });
   }
@@ -139,12 +352,15 @@ export function parseServiceConfig(document: unknown): ServiceConfig {
   if (problems.length > 0) {
     throw new ConfigError(problems);
   }
-  const config: ServiceConfig = Object.freeze({
-    clients: Object.freeze(clients),
+  return createServiceConfig({
+    document: Object.freeze({
+      clients: Object.freeze(clientDocuments),
+      grants: Object.freeze(grantDocuments),
+    }),
+    clients,
     grants: Object.freeze(grants),
+    maxRememberedDecisions,
   });
-  parsedScopesByConfig.set(config, { allowedScopes, grantScopes });
-  return config;
 }
 
 /** Parse JSON `text`, then validate it with {@link parseServiceConfig}; invalid JSON is a {@link ConfigError}. */
@@ -190,93 +406,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   return parseServiceConfigText(text);
 }
 
-/**
- * The clients and scopes the caller `userArn` may ask for (for `GET /v1/clients`): one entry per client
- * with a matching grant, sorted by client name; its scopes are the union of the matching grants' scopes,
- * de-duplicated and in canonical order.
- */
-export function grantsForCaller(
-  config: ServiceConfig,
-  userArn: string,
-): { client: string; scopes: string[] }[] {
-  const { grants, parsed } = resolveConfig(config);
-  const scopesByClient = new Map<string, Scope[]>();
-  grants.forEach((grant, index) => {
-    if (principalMatches(grant.principal, userArn)) {
-      const scopes = scopesByClient.get(grant.client) ?? [];
-      scopes.push(...(parsed.grantScopes[index] ?? []));
-      scopesByClient.set(grant.client, scopes);
-    }
-  });
-  return [...scopesByClient.keys()]
-    .sort((left, right) => (left < right ? -1 : left > right ? 1 : 0))
-    .map((client) => ({ client, scopes: canonicalScope(scopesByClient.get(client) ?? []).split(' ') }));
-}
-
-/**
- * Whether the caller `userArn` may obtain a token of `client` for `requested`: the client exists, and
- * every requested scope is covered by some scope of some grant that matches the caller for this client,
- * and by some scope of the client's `allowedScopes`. False for an empty request.
- */
-export function isAuthorized(
-  config: ServiceConfig,
-  userArn: string,
-  client: string,
-  requested: readonly Scope[],
-): boolean {
-  const { clients, grants, parsed } = resolveConfig(config);
-  if (requested.length === 0 || !Object.hasOwn(clients, client)) {
-    return false;
-  }
-  const allowed = parsed.allowedScopes.get(client);
-  if (allowed === undefined) {
-    return false;
-  }
-  const granted: Scope[] = [];
-  grants.forEach((grant, index) => {
-    if (grant.client === client && principalMatches(grant.principal, userArn)) {
-      granted.push(...(parsed.grantScopes[index] ?? []));
-    }
-  });
-  return requested.every(
-    (scope) => granted.some((held) => covers(held, scope)) && allowed.some((held) => covers(held, scope)),
-  );
-}
-
-/**
- * True only if the client exists and every requested scope is covered by one of its `allowedScopes`
- * (no caller involved: the scheduled pre-warm, and its check at synth). False for an empty request.
- */
-export function isWithinAllowedScopes(
-  config: ServiceConfig,
-  client: string,
-  requested: readonly Scope[],
-): boolean {
-  const { clients, parsed } = resolveConfig(config);
-  const allowed = Object.hasOwn(clients, client) ? parsed.allowedScopes.get(client) : undefined;
-  if (allowed === undefined || requested.length === 0) return false;
-  return requested.every((scope) => allowed.some((held) => covers(held, scope)));
-}
-
 // ---------------------------------------------------------------------------------------------------
-
-/**
- * `config` with its parsed scopes. A configuration that did not come from {@link parseServiceConfig}
- * (built by hand, e.g. in a test) is validated now and the validated copy is used, so an invalid one
- * throws {@link ConfigError} rather than being trusted, and later changes to it cannot go stale.
- */
-function resolveConfig(config: ServiceConfig): ServiceConfig & { parsed: ParsedScopes } {
-  const parsed = parsedScopesByConfig.get(config);
-  if (parsed !== undefined) {
-    return { clients: config.clients, grants: config.grants, parsed };
-  }
-  const validated = parseServiceConfig(config);
-  const validatedScopes = parsedScopesByConfig.get(validated);
-  if (validatedScopes === undefined) {
-    throw new ConfigError([`${DOCUMENT}: internal error: configuration scopes were not parsed`]);
-  }
-  return { clients: validated.clients, grants: validated.grants, parsed: validatedScopes };
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -307,7 +437,7 @@ function parseClient(
   name: string,
   candidate: unknown,
   problems: string[],
-): { config?: ClientConfig; allowedScopes?: Scope[] } {
+): { document?: ClientDocument; allowedScopes?: Scope[] } {
   const path = keyPath('clients', name);
   const before = problems.length;
   if (!CLIENT_NAME.test(name)) {
@@ -337,7 +467,7 @@ function parseClient(
     return { allowedScopes };
   }
   return {
-    config: Object.freeze({
+    document: Object.freeze({
       tokenEndpoint: candidate.tokenEndpoint as string,
       secretId: candidate.secretId as string,
       allowedScopes: Object.freeze(allowedScopes.map((scope) => scope.text)),
@@ -425,7 +555,7 @@ function parseGrant(
   allowedScopes: ReadonlyMap<string, readonly Scope[]>,
   declaredClients: Record<string, unknown> | undefined,
   problems: string[],
-): { config: Grant; scopes: Scope[] } | undefined {
+): { document: GrantDocument; parsed: ConfiguredGrant } | undefined {
   if (!isPlainObject(candidate)) {
     problems.push(`${path}: expected an object with "principal", "client" and "scopes"`);
     return undefined;
@@ -434,12 +564,12 @@ function parseGrant(
   checkKeys(candidate, path, GRANT_KEYS, problems);
 
   const { principal, client } = candidate;
-  const principalProblem =
+  const principalPattern =
     typeof principal === 'string'
-      ? isValidPrincipalPattern(principal)
+      ? parsePrincipalPattern(principal)
       : 'required; expected an IAM role or user ARN';
-  if (principalProblem !== undefined) {
-    problems.push(`${path}.principal: ${principalProblem}`);
+  if (typeof principalPattern === 'string') {
+    problems.push(`${path}.principal: ${principalPattern}`);
   }
   if (typeof client !== 'string') {
     problems.push(`${path}.client: required; expected the name of a client`);
@@ -461,15 +591,19 @@ function parseGrant(
     });
   }
 
-  if (problems.length > before || scopes === undefined) {
+  if (problems.length > before || scopes === undefined || typeof principalPattern === 'string') {
     return undefined;
   }
   return {
-    config: Object.freeze({
-      principal: principal as string,
+    document: Object.freeze({
+      principal: principalPattern.text,
       client: client as string,
       scopes: Object.freeze(scopes.map((scope) => scope.text)),
     }),
-    scopes,
+    parsed: Object.freeze({
+      principal: principalPattern,
+      client: client as string,
+      scopes: Object.freeze(scopes),
+    }),
   };
 }

@@ -1,4 +1,4 @@
-import type { CachedToken } from './token-store';
+import type { CachedToken } from './cache-record';
 
 /**
  * A bounded cache of tokens in the warm container, in front of the table. Entries expire with their

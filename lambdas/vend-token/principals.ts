@@ -28,6 +28,7 @@ const ASSUMED_ROLE_ARN = new RegExp(
 const IAM_PRINCIPAL_ARN = new RegExp(
   `^arn:${PARTITION}:iam::${ACCOUNT}:(?:role|user)/(?:${NAME}+/)*${NAME}{1,64}$`,
 );
+const ACCOUNT_ID = new RegExp(`^${ACCOUNT}$`);
 const ROLE_NAME_PATTERN = new RegExp(`^(?:${NAME}|\\*){1,64}$`);
 const USER_RESOURCE = new RegExp(`^user/(?:${NAME}+/)*${NAME}{1,64}$`);
 
@@ -49,11 +50,25 @@ export function callerPrincipal(userArn: string): string | undefined {
 }
 
 /**
- * Why `pattern` is not a valid grant principal, or `undefined` when it is. Valid: an IAM role ARN
- * `arn:<partition>:iam::<account>:role/<name>` whose name may contain `*`, or an IAM user ARN
- * `arn:<partition>:iam::<account>:user/[<path>/]<name>` without `*`.
+ * A grant's principal, parsed once when the configuration is loaded, so a request compares strings and
+ * never re-validates the pattern. Build it with {@link parsePrincipalPattern}.
  */
-export function isValidPrincipalPattern(pattern: string): string | undefined {
+export interface PrincipalPattern {
+  /** The pattern as written in the configuration, e.g. `arn:aws:iam::123456789012:role/orders-*`. */
+  readonly text: string;
+  /**
+   * Whether `principal` — a caller's principal as {@link callerPrincipal} returns it, not a raw
+   * `userArn` — is the one this pattern names.
+   */
+  matches(principal: string): boolean;
+}
+
+/**
+ * Parse a grant's principal pattern: the {@link PrincipalPattern}, or why `pattern` is not a valid one.
+ * Valid: an IAM role ARN `arn:<partition>:iam::<account>:role/<name>` whose name may contain `*`, or an
+ * IAM user ARN `arn:<partition>:iam::<account>:user/[<path>/]<name>` without `*`.
+ */
+export function parsePrincipalPattern(pattern: string): PrincipalPattern | string {
   if (typeof pattern !== 'string') {
     return 'expected a string';
   }
@@ -79,7 +94,7 @@ export function isValidPrincipalPattern(pattern: string): string | undefined {
   if (region !== '') {
     return 'an IAM ARN has no region; expected "arn:<partition>:iam::<account>:…"';
   }
-  if (account === undefined || !new RegExp(`^${ACCOUNT}$`).test(account)) {
+  if (account === undefined || !ACCOUNT_ID.test(account)) {
     return 'account must be 12 digits';
   }
   if (resource.startsWith('role/')) {
@@ -93,14 +108,16 @@ export function isValidPrincipalPattern(pattern: string): string | undefined {
     if (!ROLE_NAME_PATTERN.test(roleName)) {
       return 'role name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ - (and "*")';
     }
-    return undefined;
+    return roleName.includes('*')
+      ? new RoleNamePattern(pattern, pattern.slice(0, pattern.length - roleName.length), roleName)
+      : new ExactPrincipal(pattern);
   }
   if (resource.startsWith('user/')) {
     if (resource.includes('*')) {
       return '"*" may appear only in the role name';
     }
     return USER_RESOURCE.test(resource)
-      ? undefined
+      ? new ExactPrincipal(pattern)
       : 'user name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ -';
   }
   return resource.includes('*')
@@ -109,60 +126,83 @@ export function isValidPrincipalPattern(pattern: string): string | undefined {
 }
 
 /**
- * Whether the caller `userArn` (API Gateway's `identity.userArn`) is the principal named by a grant's
- * `pattern`. Compares {@link callerPrincipal} of the caller with the pattern; `*` in a role name matches
- * any run of role-name characters. An invalid pattern or an unrecognised caller never matches.
+ * Why `pattern` is not a valid grant principal, or `undefined` when it is (see
+ * {@link parsePrincipalPattern}).
  */
-export function principalMatches(pattern: string, userArn: string): boolean {
-  if (isValidPrincipalPattern(pattern) !== undefined) {
-    return false;
-  }
-  const principal = callerPrincipal(userArn);
-  if (principal === undefined) {
-    return false;
-  }
-  if (!pattern.includes('*')) {
-    return principal === pattern;
-  }
-  // A valid pattern with `*` is a role pattern without a path: the caller must be a role of the same
-  // partition and account whose name (never containing `/`) the name pattern matches.
-  const rolePrefixEnd = pattern.indexOf(':role/') + ':role/'.length;
-  const roleName = principal.slice(rolePrefixEnd);
-  return (
-    principal.slice(0, rolePrefixEnd) === pattern.slice(0, rolePrefixEnd) &&
-    !roleName.includes('/') &&
-    wildcardMatches(pattern.slice(rolePrefixEnd), roleName)
-  );
+export function isValidPrincipalPattern(pattern: string): string | undefined {
+  const parsed = parsePrincipalPattern(pattern);
+  return typeof parsed === 'string' ? parsed : undefined;
 }
 
 /**
- * Whether `name` matches `namePattern`, where `*` matches any run of characters. Greedy with one
- * backtrack point (the last `*`), so it runs in O(length × length) at worst and never backtracks
- * exponentially as a regular expression with many `*` could.
+ * Whether the caller `userArn` (API Gateway's `identity.userArn`) is the principal named by a grant's
+ * `pattern`. An invalid pattern or an unrecognised caller never matches. A convenience that parses
+ * `pattern` on every call: the request path uses a {@link PrincipalPattern} parsed once instead.
  */
-function wildcardMatches(namePattern: string, name: string): boolean {
-  let patternIndex = 0;
-  let nameIndex = 0;
-  let starIndex = -1;
-  let resumeIndex = 0;
-  while (nameIndex < name.length) {
-    if (patternIndex < namePattern.length && namePattern[patternIndex] === '*') {
-      starIndex = patternIndex;
-      resumeIndex = nameIndex;
-      patternIndex += 1;
-    } else if (patternIndex < namePattern.length && namePattern[patternIndex] === name[nameIndex]) {
-      patternIndex += 1;
-      nameIndex += 1;
-    } else if (starIndex !== -1) {
-      patternIndex = starIndex + 1;
-      resumeIndex += 1;
-      nameIndex = resumeIndex;
-    } else {
+export function principalMatches(pattern: string, userArn: string): boolean {
+  const parsed = parsePrincipalPattern(pattern);
+  const principal = callerPrincipal(userArn);
+  return typeof parsed !== 'string' && principal !== undefined && parsed.matches(principal);
+}
+
+/** A user ARN, or a role ARN without `*`: matches that one principal, exactly and case-sensitively. */
+class ExactPrincipal implements PrincipalPattern {
+  constructor(readonly text: string) {
+    Object.freeze(this);
+  }
+
+  matches(principal: string): boolean {
+    return principal === this.text;
+  }
+}
+
+/**
+ * A role ARN with `*` in its name: matches a role of the same partition and account (`rolePrefix`,
+ * `arn:<partition>:iam::<account>:role/`) whose name — never containing `/`, so never a role with a
+ * path — the name pattern matches, `*` standing for any run of role-name characters.
+ */
+class RoleNamePattern implements PrincipalPattern {
+  /** The name pattern split at each `*`: the first literal run anchored at the start, the last at the end. */
+  private readonly literals: readonly string[];
+
+  constructor(
+    readonly text: string,
+    private readonly rolePrefix: string,
+    namePattern: string,
+  ) {
+    this.literals = Object.freeze(namePattern.split('*'));
+    Object.freeze(this);
+  }
+
+  matches(principal: string): boolean {
+    if (!principal.startsWith(this.rolePrefix)) {
       return false;
     }
+    const roleName = principal.slice(this.rolePrefix.length);
+    return !roleName.includes('/') && this.nameMatches(roleName);
   }
-  while (namePattern[patternIndex] === '*') {
-    patternIndex += 1;
+
+  /**
+   * Anchored first and last literals, and the ones between found leftmost, each after the previous: with
+   * `*` as the only wildcard, the leftmost placement never loses a match. Linear scans, no backtracking,
+   * so a pattern full of `*` costs no more than a few `indexOf` calls.
+   */
+  private nameMatches(roleName: string): boolean {
+    const first = this.literals[0] ?? '';
+    const last = this.literals[this.literals.length - 1] ?? '';
+    const end = roleName.length - last.length;
+    if (end < first.length || !roleName.startsWith(first) || !roleName.endsWith(last)) {
+      return false;
+    }
+    let position = first.length;
+    for (let index = 1; index < this.literals.length - 1; index += 1) {
+      const literal = this.literals[index] ?? '';
+      const found = roleName.indexOf(literal, position);
+      if (found === -1 || found + literal.length > end) {
+        return false;
+      }
+      position = found + literal.length;
+    }
+    return true;
   }
-  return patternIndex === namePattern.length;
 }

@@ -6,9 +6,12 @@ import { describeError, type HandlerRuntime, type RequestLog, type RequestMetric
 import { loadServiceConfig, type ServiceConfig } from './config';
 import { CredentialsCache, type SecretSource, SecretsManagerSource } from './credentials';
 import { IdentityCloudClient } from './identity-cloud';
+import { Minter } from './minter';
+import { settingsFromEnv, type VendingSettings } from './settings';
+import { DynamoDbRecordStore } from './stores/dynamodb-store';
+import { SealingStore } from './stores/sealing-store';
 import { type DataKeyProvider, KmsDataKeyProvider, TokenCipher } from './token-crypto';
-import { DynamoDbTokenStore } from './token-store';
-import { VendingService, type VendingSettings } from './vending-service';
+import { VendingService } from './vending-service';
 
 /** Everything a runtime can be built from; each part has a production default. */
 export interface RuntimeParts {
@@ -42,21 +45,16 @@ export function powertoolsMetrics(
 export function createRuntime(parts: RuntimeParts): HandlerRuntime {
   const log = parts.log ?? new Logger({ serviceName: 'token-vending-service' });
   const metrics = parts.metrics ?? powertoolsMetrics();
-  const cipher = new TokenCipher(parts.dataKeys);
-  const store = new DynamoDbTokenStore(
-    parts.dynamodb ?? new DynamoDBClient({ maxAttempts: 2 }),
-    parts.tableName,
-    cipher,
+  const store = new SealingStore(
+    new DynamoDbRecordStore(parts.dynamodb ?? new DynamoDBClient({ maxAttempts: 2 }), parts.tableName),
+    new TokenCipher(parts.dataKeys),
     (cacheKey) => log.warn('cached token did not decrypt; replacing it', { cache_key: cacheKey }),
   );
-  const service = new VendingService({
-    config: parts.config,
-    store,
+  const minter = new Minter({
     credentials: new CredentialsCache(parts.secrets ?? new SecretsManagerSource(), parts.secretCacheMs),
     identityCloud: parts.identityCloud ?? new IdentityCloudClient(),
-    ...(parts.settings ? { settings: parts.settings } : {}),
     ...(parts.now ? { now: parts.now } : {}),
-    observer: {
+    events: {
       upstreamCall: (outcome, detail) => {
         metrics.count('UpstreamCall');
         if (outcome !== 'ok') {
@@ -64,13 +62,26 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
           log.warn('upstream failure', { client: detail.client, outcome, reason: detail.reason });
         }
       },
+      secretReread: (client) => log.info('invalid_client: re-reading the secret once', { client }),
+    },
+  });
+  const service = new VendingService({
+    config: parts.config,
+    store,
+    minter,
+    ...(parts.settings ? { settings: parts.settings } : {}),
+    ...(parts.now ? { now: parts.now } : {}),
+    observer: {
       storeFailed: (error) => {
         metrics.count('StoreFailure');
         log.warn('token table unavailable; serving from memory and Identity Cloud', { error: error.message });
       },
-      secretReread: (client) => log.info('invalid_client: re-reading the secret once', { client }),
       refreshFailed: (client, error) =>
         log.warn('refresh failed; serving the still-valid token', { client, error: describeError(error) }),
+      mintThrottled: ({ client, caller, reason, retryAfterSeconds }) => {
+        metrics.count('MintThrottled');
+        log.warn('mint throttled', { client, caller, reason, retry_after: retryAfterSeconds });
+      },
     },
   });
   return { service, log, metrics, ...(parts.now ? { now: parts.now } : {}) };
@@ -82,32 +93,18 @@ function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   return value;
 }
 
-function optionalSeconds(env: NodeJS.ProcessEnv, name: string): number | undefined {
-  const value = env[name];
-  if (value === undefined || value === '') return undefined;
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0)
-    throw new ConfigError([`${name} must be a number of seconds ≥ 0`]);
-  return seconds;
-}
-
 /**
  * The Lambda's runtime from its environment, at cold start: `TVS_CONFIG` or `TVS_CONFIG_FILE` (the
- * configuration document), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, optional `TVS_REFRESH_MARGIN_SECONDS` and
- * `TVS_REQUEST_DEADLINE_SECONDS` (default 8).
- * Anything missing or invalid throws a `ConfigError`, failing the cold start loudly.
+ * configuration document), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, and the optional tunables of
+ * `SETTINGS_ENVIRONMENT` (`settings.ts`) (the function timeout the timing derives from, default 10 s; the refresh
+ * margin; the bounds of upstream use). Anything missing or invalid — including a timing or policy that
+ * breaks its rules — throws a `ConfigError`, failing the cold start loudly.
  */
 export function createRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): HandlerRuntime {
-  const config = loadServiceConfig(env);
-  const refreshMarginSeconds = optionalSeconds(env, 'TVS_REFRESH_MARGIN_SECONDS');
-  const requestDeadlineSeconds = optionalSeconds(env, 'TVS_REQUEST_DEADLINE_SECONDS');
   return createRuntime({
-    config,
+    config: loadServiceConfig(env),
     tableName: requiredEnv(env, 'TVS_TABLE_NAME'),
     dataKeys: new KmsDataKeyProvider(requiredEnv(env, 'TVS_KMS_KEY_ID')),
-    settings: {
-      ...(refreshMarginSeconds === undefined ? {} : { refreshMarginSeconds }),
-      ...(requestDeadlineSeconds === undefined ? {} : { requestDeadlineMs: requestDeadlineSeconds * 1000 }),
-    },
+    settings: settingsFromEnv(env),
   });
 }

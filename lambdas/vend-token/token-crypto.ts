@@ -2,9 +2,6 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SealedTokenError } from '../../src/shared/errors';
 
-/** KMS errors that mean "this data key is not yours to open", not "KMS is unwell". */
-const FOREIGN_KEY_ERRORS = new Set(['InvalidCiphertextException', 'IncorrectKeyException']);
-
 /** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
 export interface DataKey {
   readonly plaintext: Buffer;
@@ -43,13 +40,28 @@ export class KmsDataKeyProvider implements DataKeyProvider {
     return { plaintext: Buffer.from(answer.Plaintext), encrypted: Buffer.from(answer.CiphertextBlob) };
   }
 
+  /**
+   * Throws {@link SealedTokenError} when KMS says the data key is not this key's to open (a foreign or
+   * garbled ciphertext); any other failure (throttled, unreachable, denied) is passed on as it is.
+   */
   async decrypt(encrypted: Buffer): Promise<Buffer> {
-    const { DecryptCommand } = await import('@aws-sdk/client-kms');
-    const answer = await (await this.kms()).send(
-      new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: encrypted }),
+    const { DecryptCommand, IncorrectKeyException, InvalidCiphertextException } = await import(
+      '@aws-sdk/client-kms'
     );
-    if (!answer.Plaintext) throw new Error('KMS Decrypt answered without a key');
-    return Buffer.from(answer.Plaintext);
+    let plaintext: Uint8Array | undefined;
+    try {
+      const answer = await (await this.kms()).send(
+        new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: encrypted }),
+      );
+      plaintext = answer.Plaintext;
+    } catch (error) {
+      if (error instanceof InvalidCiphertextException || error instanceof IncorrectKeyException) {
+        throw new SealedTokenError('KMS refused to open the data key of a sealed token', { cause: error });
+      }
+      throw error;
+    }
+    if (!plaintext) throw new Error('KMS Decrypt answered without a key');
+    return Buffer.from(plaintext);
   }
 }
 
@@ -97,10 +109,14 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   ]);
 }
 
-/** An encrypted token as stored: the sealed token and the encrypted data key that opens it. */
+/** The format of tokens this version seals: AES-256-GCM, the cache key as additional authenticated data. */
+export const SEAL_FORMAT = 1;
+
+/** An encrypted token as stored: the sealed token, the encrypted data key that opens it, and its format. */
 export interface SealedToken {
   readonly ciphertext: Buffer;
   readonly encryptedKey: Buffer;
+  readonly format: number;
 }
 
 /**
@@ -148,6 +164,7 @@ export class TokenCipher {
     return {
       ciphertext: seal(key.plaintext, Buffer.from(accessToken, 'utf8'), Buffer.from(cacheKey, 'utf8')),
       encryptedKey: key.encrypted,
+      format: SEAL_FORMAT,
     };
   }
 
@@ -156,6 +173,9 @@ export class TokenCipher {
    * (KMS throttled or unreachable) is passed on as it is, since a later attempt may succeed.
    */
   async open(sealed: SealedToken, cacheKey: string): Promise<string> {
+    if (sealed.format !== SEAL_FORMAT) {
+      throw new SealedTokenError(`a token sealed in format ${sealed.format} is not opened by this version`);
+    }
     const id = createHash('sha256').update(sealed.encryptedKey).digest('base64');
     let plaintext = this.opened.get(id);
     if (!plaintext) {
@@ -167,10 +187,7 @@ export class TokenCipher {
     try {
       key = await plaintext;
     } catch (error) {
-      if (
-        error instanceof SealedTokenError ||
-        FOREIGN_KEY_ERRORS.has((error as { name?: string }).name ?? '')
-      ) {
+      if (error instanceof SealedTokenError) {
         throw new SealedTokenError('the data key of a sealed token does not open', { cause: error });
       }
       throw error;

@@ -20,12 +20,12 @@ import { parseServiceConfig } from '../../lambdas/vend-token/config';
 import { type SecretSource, SecretsManagerSource } from '../../lambdas/vend-token/credentials';
 import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
 import { createRuntime } from '../../lambdas/vend-token/runtime';
+import { settingsFromEnv, type VendingSettings } from '../../lambdas/vend-token/settings';
 import {
   type DataKeyProvider,
   KmsDataKeyProvider,
   LocalDataKeyProvider,
 } from '../../lambdas/vend-token/token-crypto';
-import type { VendingSettings } from '../../lambdas/vend-token/vending-service';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources';
@@ -63,7 +63,11 @@ export interface LocalServerOptions {
   readonly log?: RequestLog;
   /** Counters; default none (no EMF output locally). */
   readonly metrics?: RequestMetrics;
-  readonly settings?: Partial<VendingSettings>;
+  /**
+   * Tunables (timing, refresh margin, bounds of upstream use). @default those set in `env` by the same
+   * variables the Lambda reads (`TVS_FUNCTION_TIMEOUT_SECONDS`, `TVS_MIN_MINT_INTERVAL_SECONDS`, …)
+   */
+  readonly settings?: VendingSettings;
 }
 
 /** A running local server. */
@@ -365,7 +369,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       identityCloud,
       log,
       metrics: options.metrics ?? noMetrics,
-      ...(options.settings ? { settings: options.settings } : {}),
+      settings: options.settings ?? settingsFromEnv(env),
     });
     const handler = createHandler(runtime);
     let stopping = false;

@@ -157,15 +157,15 @@ export function covers(granting: Scope, requested: Scope): boolean {
   if (!accessCovers(granting.access, requested.access)) {
     return false;
   }
-  const grantingGlob = tokenizeValidPath(granting.path);
-  const requestedGlob = tokenizeValidPath(requested.path);
+  const grantingGlob = globOf(granting);
+  const requestedGlob = globOf(requested);
   if (grantingGlob === undefined || requestedGlob === undefined) {
     return false;
   }
   if (granting.path === requested.path) {
     return true;
   }
-  return globIncludes(grantingGlob, requestedGlob);
+  return prefixGlobIncludes(grantingGlob, requestedGlob) ?? globIncludes(grantingGlob, requestedGlob);
 }
 
 /**
@@ -271,6 +271,19 @@ function pathProblem(path: string, offset: number): string | undefined {
   return undefined;
 }
 
+/**
+ * The tokens of a scope's glob, or undefined when its path is not a valid path glob. Scopes made by the
+ * parser are frozen, so their tokens are computed once and remembered; any other object is checked anew.
+ */
+const globs = new WeakMap<Scope, readonly GlobToken[]>();
+function globOf(scope: Scope): readonly GlobToken[] | undefined {
+  const known = globs.get(scope);
+  if (known !== undefined) return known;
+  const glob = tokenizeValidPath(scope.path);
+  if (glob !== undefined && Object.isFrozen(scope)) globs.set(scope, Object.freeze(glob));
+  return glob;
+}
+
 /** The glob's tokens, or undefined when `path` is not a valid path glob. */
 function tokenizeValidPath(path: unknown): GlobToken[] | undefined {
   if (typeof path !== 'string' || pathProblem(path, 0) !== undefined) {
@@ -345,6 +358,30 @@ function globMatches(glob: readonly GlobToken[], path: string): boolean {
     }
   }
   return positions[glob.length] === true;
+}
+
+/**
+ * The answer of {@link globIncludes} when `granting` is the commonest grant shape, literal characters
+ * followed by one final `**` (`webhooks/**`, `config/clients/**`), and the answer shows in `requested`'s
+ * first characters; undefined when it does not (then the full search decides). Such a granting glob
+ * matches exactly the strings that start with its literal prefix, so: if `requested` starts with that
+ * prefix in literal characters, every string it matches does (covered); if a literal of `requested`
+ * differs within the prefix before any wildcard, none does (not covered).
+ */
+function prefixGlobIncludes(
+  granting: readonly GlobToken[],
+  requested: readonly GlobToken[],
+): boolean | undefined {
+  const prefixLength = granting.length - 1;
+  if (granting[prefixLength] !== GLOBSTAR) return undefined;
+  for (let index = 0; index < prefixLength; index += 1) {
+    const literal = granting[index];
+    if (literal === STAR || literal === GLOBSTAR) return undefined;
+    const wanted = requested[index];
+    if (wanted === STAR || wanted === GLOBSTAR) return undefined;
+    if (wanted !== literal) return false;
+  }
+  return true;
 }
 
 /**

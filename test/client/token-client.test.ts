@@ -15,6 +15,7 @@ import {
   testDocument,
   writeJson,
 } from '../e2e/support';
+import { UNBOUNDED_MINTS } from '../support/mint-bounds';
 
 /** Counts what the server handled, from its structured log. */
 class LogCounter {
@@ -50,7 +51,7 @@ beforeAll(async () => {
     downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
     secretsFile: 'secrets.json',
   });
-  server = await startLocalServer({ config, configDir, port: 0, env: {}, log });
+  server = await startLocalServer({ config, configDir, port: 0, env: {}, log, settings: UNBOUNDED_MINTS });
 });
 
 afterAll(async () => {

@@ -7,6 +7,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenClient, sendSigned, TokenServiceError } from '../../src/client/index';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
@@ -52,7 +53,8 @@ beforeAll(async () => {
   });
   expect(secretsFile.endsWith('secrets.json')).toBe(true);
   const configPath = await writeJson(dir.path, 'tvs.config.json', document);
-  serve = await startServe(configPath, childEnv());
+  // Set as a deployment would set them, in the environment.
+  serve = await startServe(configPath, childEnv(UNBOUNDED_MINTS_ENV));
 });
 
 afterAll(async () => {

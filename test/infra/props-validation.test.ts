@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import type { ServiceConfigDocument } from '../../lib/service-config';
+import { ServiceConfig } from '../../lambdas/vend-token/config';
+import { type ServiceConfigDocument, validateServiceConfig } from '../../lib/service-config';
 import { TokenVendingService, type TokenVendingServiceProps } from '../../lib/token-vending-service';
 import { exampleConfig, testStack } from './support';
 
@@ -22,6 +23,30 @@ function withClient(change: (client: Record<string, unknown>) => void): ServiceC
   change(config.clients['webhooks-us'] as Record<string, unknown>);
   return config as unknown as ServiceConfigDocument;
 }
+
+describe('validateServiceConfig', () => {
+  it('returns the parsed configuration, whose document is the input’s clients and grants', () => {
+    // Arrange
+    const document = exampleConfig();
+
+    // Act
+    const config = validateServiceConfig({ $schema: './config.schema.json', ...document });
+
+    // Assert
+    expect(config).toBeInstanceOf(ServiceConfig);
+    expect(config.document).toEqual({ clients: document.clients, grants: document.grants });
+    expect(JSON.parse(JSON.stringify(config.document))).toEqual(document);
+    expect(config.clients.map((client) => client.secretId)).toEqual(
+      Object.values(document.clients).map((client) => client.secretId),
+    );
+  });
+
+  it('names every problem of an invalid document', () => {
+    expect(() => validateServiceConfig({ clients: {}, grants: {} })).toThrow(
+      'The service configuration given to TokenVendingService is invalid:\n  - clients: expected at least one client\n  - grants: required; expected an array of grants (it may be empty)',
+    );
+  });
+});
 
 describe('TokenVendingService props validation', () => {
   it('accepts the example configuration', () => {
@@ -66,9 +91,31 @@ describe('TokenVendingService props validation', () => {
 
   it('refuses a timeout API Gateway would cut short', () => {
     expect(build({ timeout: Duration.seconds(26) })).toThrow(
-      /timeout: 26 seconds is outside 1 to 25 seconds; the function must answer before API Gateway gives up at 29 seconds/,
+      /timeout: 26 seconds is outside 5 to 25 seconds; the function must answer before API Gateway gives up at 29 seconds/,
     );
     expect(build({ timeout: Duration.seconds(25) })).not.toThrow();
+  });
+
+  it('refuses a timeout too short for a request deadline, as the cold start would', () => {
+    expect(build({ timeout: Duration.seconds(4) })).toThrow(
+      /timeout: 4 seconds is outside 5 to 25 seconds[^\n]*a request needs a 3-second deadline and 2 seconds to answer/,
+    );
+    expect(build({ timeout: Duration.seconds(5) })).not.toThrow();
+  });
+
+  it('checks the bounds of upstream use with the function’s own rules', () => {
+    expect(build({ mintsPerMinute: 4 })).toThrow(
+      /policy: mintsPerCallerPerMinute must not be above mintsPerMinute/,
+    );
+    expect(build({ minMintInterval: Duration.millis(1500) })).toThrow(
+      /policy: minMintIntervalSeconds must be a whole number from 0 to 3600, not 1.5/,
+    );
+    expect(build({ refreshMargin: Duration.hours(1) })).toThrow(
+      /policy: refreshMarginSeconds must be a whole number from 1 to 3599, not 3600/,
+    );
+    expect(
+      build({ mintsPerMinute: 60, mintsPerCallerPerMinute: 10, minMintInterval: Duration.minutes(1) }),
+    ).not.toThrow();
   });
 
   it('refuses to pre-warm a client the configuration does not have', () => {

@@ -147,7 +147,7 @@ describe('TokenVendingStack with the example configuration', () => {
             POWERTOOLS_METRICS_NAMESPACE: 'TokenVendingService',
             POWERTOOLS_LOG_LEVEL: 'INFO',
             NODE_OPTIONS: '--enable-source-maps',
-            TVS_REQUEST_DEADLINE_SECONDS: '8',
+            TVS_FUNCTION_TIMEOUT_SECONDS: '10',
           },
         },
         LoggingConfig: { LogGroup: { Ref: logicalId(stack.service.logGroup) } },
@@ -283,6 +283,10 @@ describe('TokenVendingService with an organization, VPC endpoints and every opti
       secretsKey: kms.Key.fromKeyArn(stack, 'SecretsKey', secretsKeyArn),
       alarmTopic: new sns.Topic(stack, 'Alarms', { enforceSSL: true }),
       refreshMargin: Duration.seconds(120),
+      timeout: Duration.seconds(20),
+      minMintInterval: Duration.seconds(60),
+      mintsPerMinute: 100,
+      mintsPerCallerPerMinute: 20,
       removalPolicy: RemovalPolicy.DESTROY,
       prewarm: {
         schedule: events.Schedule.rate(Duration.minutes(4)),
@@ -368,7 +372,16 @@ describe('TokenVendingService with an organization, VPC endpoints and every opti
       expect(alarm.Properties.OKActions).toHaveLength(1);
     }
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ TVS_REFRESH_MARGIN_SECONDS: '120' }) },
+      Timeout: 20,
+      Environment: {
+        Variables: Match.objectLike({
+          TVS_FUNCTION_TIMEOUT_SECONDS: '20',
+          TVS_REFRESH_MARGIN_SECONDS: '120',
+          TVS_MIN_MINT_INTERVAL_SECONDS: '60',
+          TVS_MINTS_PER_MINUTE: '100',
+          TVS_MINTS_PER_CALLER_PER_MINUTE: '20',
+        }),
+      },
     });
     for (const type of ['AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::Logs::LogGroup']) {
       for (const resource of resourcesOf(template, type)) expect(resource.DeletionPolicy).toBe('Delete');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KmsDataKeyProvider, TokenCipher } from '../../lambdas/vend-token/token-crypto';
-import { DynamoDbTokenStore } from '../../lambdas/vend-token/token-store';
+import { DynamoDbRecordStore } from '../../lambdas/vend-token/stores/dynamodb-store';
+import { timingFor } from '../../lambdas/vend-token/timing';
 import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import { bodyOf, Harness, ROTATION_CALLER, tokenEvent } from '../support/harness';
 
@@ -9,7 +9,7 @@ let harness: Harness;
 
 beforeAll(async () => {
   harness = await Harness.start({
-    settings: { leaseWaitMs: 1_500, pollInitialMs: 10, pollMaxMs: 50 },
+    settings: { pollInitialMs: 10, pollMaxMs: 50 },
     configure: (config) => {
       // More allowed scopes than one scope string may hold (32): pre-warm must still work.
       const client = config.clients['config-us'] as { allowedScopes: string[] };
@@ -102,26 +102,19 @@ describe('one fetcher per cache key', () => {
 
     expect(harness.sim.tokenRequests).toBe(0);
   });
-
-  it('uses a quarter of the lifetime as margin for short-lived tokens', async () => {
-    // config-us tokens live 1200 s: margin = min(300, 300) = 300; a 60 s token would get 15 s.
-    const service = harness.container().service;
-    const token = { accessToken: 'x', scope: 's', issuedAt: 0, expiresAt: 60, fingerprint: 'f' };
-    expect(service.marginOf(token)).toBe(15);
-    expect(service.marginOf({ ...token, expiresAt: 3600 })).toBe(300);
-    const fixed = harness.container({ settings: { refreshMarginSeconds: 42 } }).service;
-    expect(fixed.marginOf(token)).toBe(42);
-  });
 });
 
 describe('reject', () => {
   it('replaces a rejected token once, however many callers report it, and serves the new one to late reporters', async () => {
     const scope = freshScope();
-    const containers = Array.from({ length: 3 }, () => harness.container());
+    let clock = Date.now();
+    const containers = Array.from({ length: 3 }, () => harness.container({ now: () => clock }));
     const first = bodyOf(
       await containers[0]!.handle(tokenEvent({ client: 'webhooks-us', scope }, ROTATION_CALLER)),
     );
     const dead = sha256Hex(first.access_token as string);
+    // A token may be replaced on request once the minimum mint interval (30 s) has passed since its mint.
+    clock += 31_000;
     harness.sim.resetCounters();
     harness.sim.injectFaults({ kind: 'slow-headers', delayMs: 200 });
 
@@ -165,38 +158,53 @@ describe('reject', () => {
 });
 
 describe('lease holder failure', () => {
-  function store() {
-    return new DynamoDbTokenStore(
-      harness.dynamodb,
-      harness.tableName,
-      new TokenCipher(new KmsDataKeyProvider(harness.keyId)),
-    );
+  const store = () => new DynamoDbRecordStore(harness.dynamodb, harness.tableName);
+
+  /** What a container killed mid-fetch leaves behind: its lease on the key, and no token. */
+  async function leaveLease(cacheKey: string, until: number): Promise<void> {
+    const taken = await store().replace(await store().read(cacheKey), {
+      lease: { holder: 'dead-container', until },
+    });
+    expect(taken).toBeDefined();
   }
 
-  it('falls back to fetching itself when the lease holder dies without storing a token', async () => {
+  it('waits for a dead holder only while its lease is live, answers 503 with Retry-After, then fetches once it has ended', async () => {
     const scope = freshScope();
     const cacheKey = cacheKeyFor('webhooks-us', scope);
-    const now = Date.now();
-    // A holder that took the lease and vanished (a container killed mid-fetch).
-    expect(await store().acquireLease(cacheKey, 'dead-container', now, now + 10_000)).toBe(true);
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    // The lease of a holder whose request started now: its deadline plus the slack that outlives it.
+    const { requestDeadlineMs, leaseSlackMs } = timingFor(10);
+    const leaseEnds = now() + requestDeadlineMs + leaseSlackMs;
+    await leaveLease(cacheKey, leaseEnds);
+    // A waiter with a 1 s deadline, so the test need not wait 8 s for the answer.
+    const container = harness.container({ now, settings: { requestDeadlineMs: 1_000, fetchReserveMs: 500 } });
 
     const started = Date.now();
-    const response = await harness
-      .container()
-      .handle(tokenEvent({ client: 'webhooks-us', scope }, ROTATION_CALLER));
+    const during = await container.handle(tokenEvent({ client: 'webhooks-us', scope }, ROTATION_CALLER));
+    const waited = Date.now() - started;
+    offset = leaseEnds + 1 - Date.now();
+    const after = await container.handle(tokenEvent({ client: 'webhooks-us', scope }, ROTATION_CALLER));
 
-    expect(response.statusCode).toBe(200);
+    // Never a second fetcher while the lease is live: the holder might still be fetching.
+    expect(during.statusCode).toBe(503);
+    expect(bodyOf(during)).toMatchObject({ error: 'temporarily_unavailable' });
+    expect(waited).toBeGreaterThanOrEqual(500); // it polled for the holder's token first
+    expect(waited).toBeLessThan(1_000 + 500); // and answered by its deadline
+    const retryAfter = Number(during.headers?.['Retry-After']);
+    expect(retryAfter).toBeGreaterThanOrEqual(Math.floor((requestDeadlineMs + leaseSlackMs - waited) / 1000));
+    expect(retryAfter).toBeLessThanOrEqual(Math.ceil((requestDeadlineMs + leaseSlackMs) / 1000));
+    expect(after.statusCode).toBe(200);
     expect(harness.sim.tokenRequests).toBe(1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400); // it waited for the holder first
     const item = await harness.rawItem(cacheKey);
-    expect(item?.fingerprint?.S).toBe(sha256Hex(bodyOf(response).access_token as string));
+    expect(item?.fingerprint?.S).toBe(sha256Hex(bodyOf(after).access_token as string));
+    expect(item?.lease_holder).toBeUndefined();
   });
 
   it('takes over an expired lease at once', async () => {
     const scope = freshScope();
     const cacheKey = cacheKeyFor('webhooks-us', scope);
-    const now = Date.now();
-    expect(await store().acquireLease(cacheKey, 'dead-container', now - 20_000, now - 10_000)).toBe(true);
+    await leaveLease(cacheKey, Date.now() - 10_000);
 
     const started = Date.now();
     const response = await harness
@@ -210,10 +218,11 @@ describe('lease holder failure', () => {
 
   it('lets only one of two racing holders take the lease', async () => {
     const cacheKey = cacheKeyFor('webhooks-us', freshScope());
-    const now = Date.now();
+    const until = Date.now() + 10_000;
+    const seen = await store().read(cacheKey);
     const results = await Promise.all([
-      store().acquireLease(cacheKey, 'a', now, now + 10_000),
-      store().acquireLease(cacheKey, 'b', now, now + 10_000),
+      store().replace(seen, { lease: { holder: 'a', until } }),
+      store().replace(seen, { lease: { holder: 'b', until } }),
     ]);
     expect(results.filter(Boolean)).toHaveLength(1);
   });

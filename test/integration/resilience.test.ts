@@ -170,16 +170,22 @@ describe('secret rotation', () => {
     await Promise.all(containers.map((c) => c.handle(request(freshScope()))));
     const statuses: number[] = [];
     let rotated = false;
+    let before = 0;
+    // Each container keeps asking until it has made five requests after the rotation (at most 20 s).
     const traffic = async (container: (typeof containers)[number]) => {
-      const until = Date.now() + 1_500;
-      while (Date.now() < until) {
+      const giveUp = Date.now() + 20_000;
+      let afterRotation = 0;
+      while (afterRotation < 5 && Date.now() < giveUp) {
+        if (rotated) afterRotation += 1;
+        else before += 1;
         // A fresh scope each time forces a real upstream request with the cached credentials.
         statuses.push((await container.handle(request(freshScope()))).statusCode);
       }
     };
     const rotation = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      // Rotation as Secrets Manager and Identity Cloud do it: the new version becomes AWSCURRENT, then the
+      // Once traffic is running (nine requests begun with the old secret)…
+      while (before < 9) await new Promise((resolve) => setTimeout(resolve, 10));
+      // …rotate as Secrets Manager and Identity Cloud do it: the new version becomes AWSCURRENT, then the
       // old secret stops working upstream.
       await harness.putSecret('webhooks-us', WEBHOOKS_CLIENT.clientId, 'rotated-secret-value-2');
       harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, 'rotated-secret-value-2');
@@ -189,7 +195,7 @@ describe('secret rotation', () => {
     try {
       await Promise.all([...containers.map(traffic), rotation]);
       expect(rotated).toBe(true);
-      expect(statuses.length).toBeGreaterThan(20);
+      expect(statuses.length).toBeGreaterThan(20); // nine before, some during, fifteen after the rotation
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
       const rereads = harness.capture.lines.filter((l) =>
         String(l.message).includes('re-reading the secret'),

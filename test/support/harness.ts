@@ -15,8 +15,8 @@ import {
   type IdentityCloudClientOptions,
 } from '../../lambdas/vend-token/identity-cloud';
 import { createRuntime } from '../../lambdas/vend-token/runtime';
+import type { VendingSettings } from '../../lambdas/vend-token/settings';
 import { KmsDataKeyProvider } from '../../lambdas/vend-token/token-crypto';
-import type { VendingSettings } from '../../lambdas/vend-token/vending-service';
 import { ensureTokenTable } from '../../src/local/aws-resources';
 import { toApiGatewayEvent } from '../../src/local/server';
 import {
@@ -24,6 +24,7 @@ import {
   type SimulatedClient,
   startIdentityCloudSimulator,
 } from '../../src/simulator/identity-cloud';
+import { UNBOUNDED_MINTS } from './mint-bounds';
 import { recordTraffic } from './traffic-log';
 
 /** Point every AWS SDK client made from here on at the run's moto server, and return its URL. */
@@ -256,7 +257,7 @@ export class Harness {
       },
     });
     this.closers.push(() => identityCloud.close());
-    const settings = { ...this.settings, ...options.settings };
+    const settings = { ...UNBOUNDED_MINTS, ...this.settings, ...options.settings };
     const runtime = createRuntime({
       config: this.config,
       tableName: this.tableName,
@@ -265,7 +266,7 @@ export class Harness {
       ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
-      ...(Object.keys(settings).length ? { settings } : {}),
+      settings,
       secretCacheMs: 60_000,
     });
     const handler = createHandler(runtime);

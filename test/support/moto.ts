@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/** moto's own server application with one lock around each request: see the file for why. */
+const SERIALIZED_MOTO = fileURLToPath(new URL('./moto_serialized.py', import.meta.url));
 
 /** A moto server this process started. */
 export interface MotoServer {
@@ -31,11 +35,15 @@ export function assertMotoInstalled(): void {
   if (probe.error || probe.status !== 0) throw new Error(INSTALL_HINT);
 }
 
-/** Start `moto_server -H 127.0.0.1 -p PORT` and wait until it answers. Stop it by its process id. */
+/**
+ * Start moto's server on 127.0.0.1 — the application `moto_server` runs, with its requests serialized so
+ * that conditional writes are atomic as in DynamoDB (`moto_serialized.py`) — and wait until it answers.
+ * Stop it by its process id.
+ */
 export async function startMoto(): Promise<MotoServer> {
   assertMotoInstalled();
   const port = await freePort();
-  const child: ChildProcess = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn('python3', [SERIALIZED_MOTO, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: false,
   });

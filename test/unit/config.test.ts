@@ -1,17 +1,44 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
-  grantsForCaller,
-  isAuthorized,
   loadServiceConfig,
   parseServiceConfig,
   parseServiceConfigText,
-  type ServiceConfig,
+  ServiceConfig,
 } from '../../lambdas/vend-token/config';
+import {
+  callerPrincipal,
+  isValidPrincipalPattern,
+  parsePrincipalPattern,
+  principalMatches,
+} from '../../lambdas/vend-token/principals';
 import { ConfigError } from '../../src/shared/errors';
-import { parseScopes } from '../../src/shared/scopes';
+import { covers, parseScope, parseScopes, type Scope } from '../../src/shared/scopes';
+
+// Every parser of principals and scopes, wrapped in a spy that counts calls and does what the original
+// does, for every module that imports it: the test that authorizing parses nothing of the configuration.
+vi.mock('../../lambdas/vend-token/principals', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../lambdas/vend-token/principals')>();
+  return {
+    ...original,
+    callerPrincipal: vi.fn(original.callerPrincipal),
+    isValidPrincipalPattern: vi.fn(original.isValidPrincipalPattern),
+    parsePrincipalPattern: vi.fn(original.parsePrincipalPattern),
+    principalMatches: vi.fn(original.principalMatches),
+  };
+});
+vi.mock('../../src/shared/scopes', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../src/shared/scopes')>();
+  return {
+    ...original,
+    covers: vi.fn(original.covers),
+    parseScope: vi.fn(original.parseScope),
+    parseScopes: vi.fn(original.parseScopes),
+  };
+});
 
 const ACCOUNT = '123456789012';
 const ORDERS_ROLE = `arn:aws:iam::${ACCOUNT}:role/orders-service`;
@@ -86,9 +113,9 @@ describe('parseServiceConfig', () => {
 
     // Assert
     const { $schema: _schema, local: _local, ...expected } = validDocument();
-    expect(JSON.parse(JSON.stringify(config))).toEqual(expected);
-    expect(Object.isFrozen(config.clients['webhooks-us']?.allowedScopes)).toBe(true);
-    expect(Object.isFrozen(config.grants[0])).toBe(true);
+    expect(JSON.parse(JSON.stringify(config.document))).toEqual(expected);
+    expect(Object.isFrozen(config.document.clients['webhooks-us']?.allowedScopes)).toBe(true);
+    expect(Object.isFrozen(config.document.grants[0])).toBe(true);
   });
 
   it('accepts an empty grants array and loopback http endpoints', () => {
@@ -97,12 +124,14 @@ describe('parseServiceConfig', () => {
       d.clients['webhooks-us'].tokenEndpoint = 'http://127.0.0.1:8443/customer/login/token';
       d.clients['config-eu'].tokenEndpoint = 'http://localhost/customer/login/token';
     });
-    expect(parseServiceConfig(document).grants).toEqual([]);
+    expect(parseServiceConfig(document).document.grants).toEqual([]);
   });
 
   it('does not expose an inherited property as a client', () => {
     const config = parseServiceConfig(validDocument());
-    expect(config.clients.constructor).toBeUndefined();
+    expect(config.document.clients.constructor).toBeUndefined();
+    expect(config.client('constructor')).toBeUndefined();
+    expect(config.client('__proto__')).toBeUndefined();
   });
 
   const failures: { rule: string; change: (d: ConfigDocument) => void; problem: string }[] = [
@@ -346,7 +375,7 @@ describe('parseServiceConfig', () => {
 describe('parseServiceConfigText', () => {
   it('parses and validates JSON text', () => {
     const config = parseServiceConfigText(JSON.stringify(validDocument()));
-    expect(Object.keys(config.clients).sort()).toEqual(['config-eu', 'config-us', 'webhooks-us']);
+    expect(Object.keys(config.document.clients).sort()).toEqual(['config-eu', 'config-us', 'webhooks-us']);
   });
 
   it('reports a JSON syntax error as a ConfigError', () => {
@@ -365,7 +394,7 @@ describe('loadServiceConfig', () => {
 
   it('reads inline JSON from TVS_CONFIG', () => {
     const config = loadServiceConfig({ TVS_CONFIG: JSON.stringify(validDocument()) });
-    expect(config.grants).toHaveLength(4);
+    expect(config.document.grants).toHaveLength(4);
   });
 
   it('reads the file named by TVS_CONFIG_FILE when TVS_CONFIG is unset or empty', () => {
@@ -377,7 +406,7 @@ describe('loadServiceConfig', () => {
     const config = loadServiceConfig({ TVS_CONFIG: '', TVS_CONFIG_FILE: file });
 
     // Assert
-    expect(config.grants).toEqual([]);
+    expect(config.document.grants).toEqual([]);
   });
 
   it('prefers TVS_CONFIG over TVS_CONFIG_FILE', () => {
@@ -385,7 +414,7 @@ describe('loadServiceConfig', () => {
       TVS_CONFIG: JSON.stringify(validDocument()),
       TVS_CONFIG_FILE: join(directory, 'missing.json'),
     });
-    expect(config.grants).toHaveLength(4);
+    expect(config.document.grants).toHaveLength(4);
   });
 
   it('says how to configure when neither variable is set', () => {
@@ -409,7 +438,7 @@ describe('loadServiceConfig', () => {
     const saved = { inline: process.env.TVS_CONFIG, file: process.env.TVS_CONFIG_FILE };
     process.env.TVS_CONFIG = JSON.stringify(validDocument());
     try {
-      expect(loadServiceConfig().grants).toHaveLength(4);
+      expect(loadServiceConfig().document.grants).toHaveLength(4);
     } finally {
       if (saved.inline === undefined) delete process.env.TVS_CONFIG;
       else process.env.TVS_CONFIG = saved.inline;
@@ -418,29 +447,27 @@ describe('loadServiceConfig', () => {
   });
 });
 
-describe('grantsForCaller', () => {
+describe('ServiceConfig.clientsFor', () => {
   const config = parseServiceConfig(validDocument());
 
   it('lists one entry per client, sorted, with the union of the matching grants in canonical order', () => {
-    expect(grantsForCaller(config, ORDERS_SESSION)).toEqual([
+    expect(config.clientsFor(ORDERS_SESSION)).toEqual([
       { client: 'config-eu', scopes: ['.:config/loginPolicies**', '.:config/tokenPolicies**'] },
       { client: 'webhooks-us', scopes: ['.:webhooks/**'] },
     ]);
   });
 
   it('matches wildcard principals', () => {
-    expect(grantsForCaller(config, ROTATION_SESSION)).toEqual([
-      { client: 'config-eu', scopes: ['*:config/**'] },
-    ]);
+    expect(config.clientsFor(ROTATION_SESSION)).toEqual([{ client: 'config-eu', scopes: ['*:config/**'] }]);
   });
 
   it('lists nothing for a caller without grants or with a malformed ARN', () => {
-    expect(grantsForCaller(config, STRANGER_SESSION)).toEqual([]);
-    expect(grantsForCaller(config, 'not an arn')).toEqual([]);
+    expect(config.clientsFor(STRANGER_SESSION)).toEqual([]);
+    expect(config.clientsFor('not an arn')).toEqual([]);
   });
 });
 
-describe('isAuthorized', () => {
+describe('ServiceConfig.authorize', () => {
   const config = parseServiceConfig(validDocument());
 
   const cases: { caller: string; client: string; scope: string; authorized: boolean }[] = [
@@ -481,17 +508,17 @@ describe('isAuthorized', () => {
   it.each(cases)(
     'answers $authorized for $scope of $client to $caller',
     ({ caller, client, scope, authorized }) => {
-      expect(isAuthorized(config, caller, client, parseScopes(scope))).toBe(authorized);
+      expect(config.authorize(caller, client, parseScopes(scope))).toBe(authorized);
     },
   );
 
   it('refuses an empty request', () => {
-    expect(isAuthorized(config, ORDERS_SESSION, 'webhooks-us', [])).toBe(false);
+    expect(config.authorize(ORDERS_SESSION, 'webhooks-us', [])).toBe(false);
   });
 
-  it('validates a configuration that did not come from parseServiceConfig instead of trusting it', () => {
-    // Arrange: a configuration that never went through validation, whose grant is wider than allowed.
-    const unchecked: ServiceConfig = {
+  it('refuses a hand-written configuration whose grant is wider than its client, and needs it parsed', () => {
+    // Arrange: a document that never went through validation, whose grant is wider than allowed.
+    const unchecked = {
       clients: {
         'webhooks-us': {
           tokenEndpoint: 'https://v1.api.us.janrain.com/c/login/token',
@@ -502,14 +529,15 @@ describe('isAuthorized', () => {
       grants: [{ principal: ORDERS_ROLE, client: 'webhooks-us', scopes: ['*:webhooks/**'] }],
     };
 
-    // Act / Assert: it is validated on first use rather than trusted.
-    expect(() => isAuthorized(unchecked, ORDERS_SESSION, 'webhooks-us', parseScopes('*:webhooks/x'))).toThrow(
-      ConfigError,
-    );
+    // Act / Assert: the only way to a ServiceConfig is the parser, and it refuses the document.
+    expect(() => parseServiceConfig(unchecked)).toThrow(ConfigError);
+    // @ts-expect-error a plain object lacks the private members of ServiceConfig
+    const trusted: ServiceConfig = unchecked;
+    expect(trusted).not.toBeInstanceOf(ServiceConfig);
   });
 
-  it('works with a valid configuration that was built by hand', () => {
-    const byHand: ServiceConfig = {
+  it('works with a valid configuration that was written by hand and parsed', () => {
+    const byHand = parseServiceConfig({
       clients: {
         'webhooks-us': {
           tokenEndpoint: 'https://v1.api.us.janrain.com/c/login/token',
@@ -518,8 +546,213 @@ describe('isAuthorized', () => {
         },
       },
       grants: [{ principal: ORDERS_ROLE, client: 'webhooks-us', scopes: ['.:webhooks/**'] }],
+    });
+    expect(byHand.authorize(ORDERS_SESSION, 'webhooks-us', parseScopes('.:webhooks/x'))).toBe(true);
+    expect(byHand.authorize(ORDERS_SESSION, 'webhooks-us', parseScopes('*:webhooks/x'))).toBe(false);
+  });
+
+  it('parses no principal pattern and no scope of the configuration, and the caller once, per call', () => {
+    // Arrange: the parsers are wrapped in counting spies (vi.mock at the top of this file). Parsing a
+    // configuration goes through them, which shows they see what the configuration module calls.
+    const config = parseServiceConfig(validDocument());
+    expect(vi.mocked(parsePrincipalPattern).mock.calls.length).toBeGreaterThan(0);
+    expect(vi.mocked(parseScope).mock.calls.length).toBeGreaterThan(0);
+    const requests = cases.map(({ caller, client, scope }) => ({
+      caller,
+      client,
+      scopes: parseScopes(scope),
+    }));
+    vi.clearAllMocks();
+
+    // Act
+    for (const { caller, client, scopes } of requests) {
+      config.authorize(caller, client, scopes);
+      config.clientsFor(caller);
+      config.withinAllowedScopes(client, scopes);
+    }
+
+    // Assert
+    for (const parser of [
+      parsePrincipalPattern,
+      isValidPrincipalPattern,
+      principalMatches,
+      parseScope,
+      parseScopes,
+    ]) {
+      expect(vi.mocked(parser)).not.toHaveBeenCalled();
+    }
+    // One principal per authorize and per clientsFor, except for requests refused before the caller
+    // matters (an unknown client).
+    const unknownClients = requests.filter(({ client }) => config.client(client) === undefined).length;
+    expect(vi.mocked(callerPrincipal)).toHaveBeenCalledTimes(2 * requests.length - unknownClients);
+  });
+});
+
+describe('ServiceConfig.authorize, remembering decisions', () => {
+  const callers = [ORDERS_SESSION, ROTATION_SESSION, STRANGER_SESSION, `${ORDERS_SESSION}-other-session`];
+  const clients = ['webhooks-us', 'config-eu', 'config-us'];
+  const scopeTexts = [
+    '.:webhooks/**',
+    '*:webhooks/**',
+    '.:webhooks/subscriptions/*',
+    '*:config/**',
+    '.:config/**',
+    `.:${LOGIN_POLICY}`,
+    `*:${LOGIN_POLICY}`,
+    '.:config/tokenPolicies**',
+    '*:config/clients/x',
+  ];
+
+  it('answers every sequence of questions as a configuration that remembers nothing does', () => {
+    const computing = parseServiceConfig(validDocument(), { maxRememberedDecisions: 0 });
+    const question = fc.record({
+      caller: fc.constantFrom(...callers),
+      client: fc.constantFrom(...clients),
+      scope: fc
+        .array(fc.constantFrom(...scopeTexts), { minLength: 1, maxLength: 3 })
+        .map((texts) => texts.join(' ')),
+    });
+    fc.assert(
+      fc.property(fc.array(question, { minLength: 1, maxLength: 40 }), (questions) => {
+        // A small memo, so questions evict each other too.
+        const remembering = parseServiceConfig(validDocument(), { maxRememberedDecisions: 4 });
+        for (const { caller, client, scope } of questions) {
+          const scopes = parseScopes(scope);
+          expect(remembering.authorize(caller, client, scopes)).toBe(
+            computing.authorize(caller, client, scopes),
+          );
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('remembers at most maxRememberedDecisions, forgetting the least recently used first', () => {
+    // Arrange: a computed decision checks containment; a remembered one does not.
+    const config = parseServiceConfig(validDocument(), { maxRememberedDecisions: 2 });
+    const computes = (scope: string): boolean => {
+      vi.mocked(covers).mockClear();
+      config.authorize(ORDERS_SESSION, 'config-eu', parseScopes(scope));
+      return vi.mocked(covers).mock.calls.length > 0;
     };
-    expect(isAuthorized(byHand, ORDERS_SESSION, 'webhooks-us', parseScopes('.:webhooks/x'))).toBe(true);
-    expect(isAuthorized(byHand, ORDERS_SESSION, 'webhooks-us', parseScopes('*:webhooks/x'))).toBe(false);
+
+    // Act / Assert
+    expect(computes(`.:${LOGIN_POLICY}`)).toBe(true);
+    expect(computes('.:config/tokenPolicies/x')).toBe(true);
+    expect(computes(`.:${LOGIN_POLICY}`)).toBe(false);
+    expect(computes('.:config/**')).toBe(true); // the memo is full: forgets tokenPolicies/x
+    expect(computes(`.:${LOGIN_POLICY}`)).toBe(false);
+    expect(computes('.:config/tokenPolicies/x')).toBe(true);
+  });
+
+  it('shares a decision between sessions of one role, and between spellings of one set of scopes', () => {
+    const config = parseServiceConfig(validDocument());
+    const computes = (caller: string, scope: string): boolean => {
+      vi.mocked(covers).mockClear();
+      config.authorize(caller, 'config-eu', parseScopes(scope));
+      return vi.mocked(covers).mock.calls.length > 0;
+    };
+    expect(computes(ORDERS_SESSION, '.:config/tokenPolicies/x .:config/loginPolicies/y')).toBe(true);
+    expect(
+      computes(
+        `${ORDERS_SESSION}-2`,
+        ' .:config/loginPolicies/y  .:config/tokenPolicies/x .:config/loginPolicies/y',
+      ),
+    ).toBe(false);
+  });
+
+  it('keys a decision by what containment reads: a scope whose text says otherwise cannot widen one', () => {
+    // Arrange: a scope whose text claims more than its access and path, which containment reads.
+    const config = parseServiceConfig(validDocument());
+    const misleading: Scope = { access: '.', path: 'webhooks/x', text: '*:webhooks/**' };
+    expect(config.authorize(ORDERS_SESSION, 'webhooks-us', [misleading])).toBe(true);
+
+    // Act / Assert: the question its text spells is still answered on its own.
+    expect(config.authorize(ORDERS_SESSION, 'webhooks-us', parseScopes('*:webhooks/**'))).toBe(false);
+  });
+
+  it('refuses a bound that is not a whole number, 0 or more', () => {
+    expect(() => parseServiceConfig(validDocument(), { maxRememberedDecisions: -1 })).toThrow(RangeError);
+    expect(() => parseServiceConfig(validDocument(), { maxRememberedDecisions: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('ServiceConfig', () => {
+  const config = parseServiceConfig(validDocument());
+
+  it('cannot be forged from a plain object, to the type checker or at run time', () => {
+    // Arrange: an object with every public member of a ServiceConfig.
+    const forged = {
+      document: config.document,
+      clients: config.clients,
+      client: () => undefined,
+      clientsFor: () => [],
+      authorize: () => true,
+      withinAllowedScopes: () => true,
+    };
+
+    // Act / Assert
+    // @ts-expect-error the class has private members, so it is nominal: a look-alike is not one
+    const accepted: ServiceConfig = forged;
+    expect(accepted).not.toBeInstanceOf(ServiceConfig);
+    expect(() =>
+      ServiceConfig.prototype.authorize.call(
+        forged,
+        ORDERS_SESSION,
+        'webhooks-us',
+        parseScopes('.:webhooks/x'),
+      ),
+    ).toThrow(TypeError);
+    // Type-level only: the constructor is private, so `new` does not compile outside the class.
+    const _constructDirectly = (): ServiceConfig =>
+      // @ts-expect-error only parseServiceConfig may construct one
+      new ServiceConfig({ document: config.document, clients: new Map(), grants: [] });
+  });
+
+  it('is immutable', () => {
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.clients)).toBe(true);
+    expect(
+      config.clients.every((client) => Object.isFrozen(client) && Object.isFrozen(client.allowedScopes)),
+    ).toBe(true);
+  });
+
+  it('holds each client with its allowed scopes parsed, in document order', () => {
+    expect(config.clients.map((client) => client.name)).toEqual(['webhooks-us', 'config-eu', 'config-us']);
+    expect(config.client('config-eu')).toEqual({
+      name: 'config-eu',
+      tokenEndpoint: 'https://v1.api.eu.janrain.com/12345678-1234-1234-1234-123456789012/login/token',
+      secretId: `arn:aws:secretsmanager:eu-west-1:${ACCOUNT}:secret:tvs/config-eu-AbCdEf`,
+      allowedScopes: parseScopes('*:config/**'),
+    });
+    expect(config.client('webhooks-eu')).toBeUndefined();
+  });
+
+  it('keeps a deeply frozen document that round-trips through JSON to an equal configuration', () => {
+    // Act
+    const reparsed = parseServiceConfigText(JSON.stringify(config.document));
+
+    // Assert
+    const { $schema: _schema, local: _local, ...expected } = validDocument();
+    expect(reparsed.document).toEqual(expected);
+    expect(JSON.stringify(reparsed.document)).toBe(JSON.stringify(config.document));
+    expect(JSON.stringify(config)).toBe(JSON.stringify(config.document));
+    expect(reparsed.clients).toEqual(config.clients);
+    const callers = [ORDERS_SESSION, ROTATION_SESSION, STRANGER_SESSION];
+    expect(callers.map((caller) => reparsed.clientsFor(caller))).toEqual(
+      callers.map((caller) => config.clientsFor(caller)),
+    );
+    const frozenThroughout = (value: unknown): boolean =>
+      typeof value !== 'object' ||
+      value === null ||
+      (Object.isFrozen(value) && Object.values(value).every(frozenThroughout));
+    expect(frozenThroughout(config.document)).toBe(true);
+  });
+
+  it('checks a request against the client’s allowedScopes alone for the pre-warm', () => {
+    expect(config.withinAllowedScopes('config-us', parseScopes('*:config/** .:config/clients/x'))).toBe(true);
+    expect(config.withinAllowedScopes('config-us', parseScopes('*:webhooks/**'))).toBe(false);
+    expect(config.withinAllowedScopes('config-us', [])).toBe(false);
+    expect(config.withinAllowedScopes('constructor', parseScopes('*:config/**'))).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import type { CachedToken } from '../../lambdas/vend-token/cache-record';
 import { MemoryTokenCache } from '../../lambdas/vend-token/memory-cache';
-import type { CachedToken } from '../../lambdas/vend-token/token-store';
 
 function token(name: string, expiresAt = 1_000): CachedToken {
   return { accessToken: name, scope: '*:**', issuedAt: 0, expiresAt, fingerprint: name };

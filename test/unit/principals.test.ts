@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   callerPrincipal,
   isValidPrincipalPattern,
+  type PrincipalPattern,
+  parsePrincipalPattern,
   principalMatches,
 } from '../../lambdas/vend-token/principals';
 
@@ -98,6 +100,25 @@ describe('isValidPrincipalPattern', () => {
 
   it('rejects a value that is not a string', () => {
     expect(isValidPrincipalPattern(42 as unknown as string)).toBe('expected a string');
+  });
+});
+
+describe('parsePrincipalPattern', () => {
+  it('returns a pattern that keeps its text and matches callers’ principals', () => {
+    // Act
+    const pattern = parsePrincipalPattern(`arn:aws:iam::${ACCOUNT}:role/orders-*`) as PrincipalPattern;
+
+    // Assert
+    expect(pattern.text).toBe(`arn:aws:iam::${ACCOUNT}:role/orders-*`);
+    expect(pattern.matches(ORDERS_ROLE)).toBe(true);
+    expect(pattern.matches(`arn:aws:iam::${ACCOUNT}:role/payments-service`)).toBe(false);
+    expect(pattern.matches(`arn:aws:iam::${ACCOUNT}:user/orders-service`)).toBe(false);
+  });
+
+  it('returns the problem of an invalid pattern, as isValidPrincipalPattern words it', () => {
+    const pattern = `arn:aws:iam::${ACCOUNT}:role/team/app`;
+    expect(parsePrincipalPattern(pattern)).toBe(isValidPrincipalPattern(pattern));
+    expect(parsePrincipalPattern(pattern)).toContain('role paths are not part of assumed-role ARNs');
   });
 });
 

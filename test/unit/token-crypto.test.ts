@@ -44,10 +44,12 @@ describe('TokenCipher', () => {
         throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
       },
     });
+    // A provider says "not yours to open" with SealedTokenError (KmsDataKeyProvider maps KMS's
+    // InvalidCiphertextException and IncorrectKeyException to it: test/integration/kms-data-keys.test.ts).
     const foreign = new TokenCipher({
       generate: () => master.generate(),
       decrypt: async () => {
-        throw Object.assign(new Error('wrong key'), { name: 'IncorrectKeyException' });
+        throw new SealedTokenError('wrong key');
       },
     });
 

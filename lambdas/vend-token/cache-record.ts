@@ -1,0 +1,113 @@
+/**
+ * The one record the cache protocol reads and writes, and the store interface it goes through.
+ *
+ * Like Powertools Idempotency's `IdempotencyRecord`, a whole record crosses the boundary between the
+ * protocol (the lease coordinator, the mint budget) and the stores. A store does I/O only; it knows one
+ * condition: {@link RecordStore.replace} lands only if the stored record is still the one that was read
+ * (the same `version`). Every rule of the protocol — is the lease free, is the stored token still the one
+ * a caller rejected, is there budget left — is decided in TypeScript on the record that was read, and the
+ * version makes that decision atomic: if anything changed in between, the write does not land and the
+ * protocol reads again. So no rule lives in a DynamoDB expression string, and the in-memory store has
+ * exactly the semantics of the DynamoDB one.
+ */
+
+/** What is known of a token without opening it. Times are epoch seconds. */
+export interface TokenFacts {
+  /** The canonical scope the token was granted for. */
+  readonly scope: string;
+  /** When the token was requested (so expiry errs early). */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  /** SHA-256 hex of the access token: what `reject` carries, what logs show. */
+  readonly fingerprint: string;
+}
+
+/** A token as the cache holds it once opened. */
+export interface CachedToken extends TokenFacts {
+  readonly accessToken: string;
+}
+
+/** The refresh lease on a cache key: one fetcher per key across all containers. */
+export interface Lease {
+  /** The container holding it. */
+  readonly holder: string;
+  /** Epoch milliseconds by the holder's clock; see `timing.ts` for why it outlives the holder. */
+  readonly until: number;
+}
+
+/** One upstream mint counted against a client's budget. */
+export interface Mint {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  /** A short tag of the caller the mint was charged to; empty for the service's own upkeep. */
+  readonly by: string;
+}
+
+/**
+ * The record of one key. A token key (`<client>#<sha256>`) uses `token` and `lease`; a client's budget key
+ * (`<client>#mints`) uses `mints`. `T` is the token's form in the store: opened ({@link CachedToken}) above
+ * the sealing wrapper, sealed below it.
+ */
+export interface CacheRecord<T extends TokenFacts = CachedToken> {
+  readonly key: string;
+  /** Counts the writes of this record; 0 when there is none. Set by the store, never by the protocol. */
+  readonly version: number;
+  readonly token?: T;
+  readonly lease?: Lease;
+  readonly mints?: readonly Mint[];
+}
+
+/** What a write sets: every part of a record but its key and version. An absent part is removed. */
+export type RecordContent<T extends TokenFacts = CachedToken> = Omit<CacheRecord<T>, 'key' | 'version'>;
+
+/**
+ * Where records live: DynamoDB in AWS, memory in tests and as the per-container fallback, and a sealing
+ * wrapper around either. Implementations throw `StoreUnavailableError` when the store itself fails.
+ */
+export interface RecordStore<T extends TokenFacts = CachedToken> {
+  /** The record of `key` (strongly consistent); version 0 and no parts when there is none. */
+  read(key: string): Promise<CacheRecord<T>>;
+  /**
+   * Replace `current` (a record as read) by `next`, only if the store still holds `current` — the same
+   * version. Answers the stored record (its version one higher), or undefined when another writer came
+   * first (then nothing was written).
+   */
+  replace(current: CacheRecord<T>, next: RecordContent<T>): Promise<CacheRecord<T> | undefined>;
+}
+
+/** An empty record of `key`, as a store answers for a key it has nothing for. */
+export function absentRecord<T extends TokenFacts>(key: string): CacheRecord<T> {
+  return { key, version: 0 };
+}
+
+/** How long a record without a token is kept after its last lease or mint, seconds. */
+const KEEP_AFTER_LAST_USE_SECONDS = 3_600;
+
+/**
+ * Until when a record is worth keeping (epoch seconds): the table's TTL attribute. With only a token it
+ * is `expires_at` (DESIGN.md); a lease or a counted mint keeps the record an hour past them, so DynamoDB's
+ * TTL deletion never removes a live lease or a budget still being counted.
+ */
+export function keepUntil(content: RecordContent<TokenFacts>): number {
+  let until = content.token?.expiresAt ?? 0;
+  const lastUse = Math.max(content.lease?.until ?? 0, ...(content.mints ?? []).map((mint) => mint.at));
+  if (lastUse > 0) {
+    until = Math.max(until, Math.ceil(lastUse / 1000) + KEEP_AFTER_LAST_USE_SECONDS);
+  }
+  return until;
+}
+
+/** The record a store holds after writing `content` to `key` at `version`; absent parts are left out. */
+export function storedRecord<T extends TokenFacts>(
+  key: string,
+  version: number,
+  content: RecordContent<T>,
+): CacheRecord<T> {
+  return Object.freeze({
+    key,
+    version,
+    ...(content.token === undefined ? {} : { token: content.token }),
+    ...(content.lease === undefined ? {} : { lease: content.lease }),
+    ...(content.mints === undefined || content.mints.length === 0 ? {} : { mints: content.mints }),
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * How many upstream mints a client may spend (DESIGN.md "Bounded upstream use"): at most
+ * `mintsPerMinute` per client across every key and container, counted in one record per client in the
+ * store (`<client>#mints`: the mints of the last minute), and of those at most `mintsPerCallerPerMinute`
+ * caused by one caller, so no caller can spend the budget of the others. A sliding window, so the bound
+ * holds for any 60 s, not only within fixed minutes.
+ */
+import { MintThrottledError } from '../../src/shared/errors';
+import { sha256Hex } from '../../src/shared/hashing';
+import type { Clock } from '../../src/shared/time';
+import { decideBudget, type PolicySettings } from './cache-policy';
+import type { RecordStore } from './cache-record';
+
+/** The key of a client's budget record. Client names never contain `#`, so it cannot meet a token key. */
+export function budgetKey(client: string): string {
+  return `${client}#mints`;
+}
+
+/** A short, stable tag of a caller's principal: what the budget record stores instead of the ARN. */
+export function callerTag(principal: string): string {
+  return sha256Hex(principal).slice(0, 16);
+}
+
+/** Concurrent charges of one client that lose the race read again; this many tries in all. */
+const MAX_TRIES = 8;
+
+/** Counts mints per client in a store; see the module comment. */
+export class MintBudget {
+  constructor(
+    private readonly store: RecordStore,
+    private readonly policy: PolicySettings,
+    private readonly now: Clock = Date.now,
+  ) {}
+
+  /**
+   * Count one mint of `client`, charged to the caller tagged `chargedTo`, or to nobody for the service's
+   * own upkeep (refreshing a key already in use). Throws {@link MintThrottledError} when the client's
+   * budget, or that caller's share of it, is spent for the current minute.
+   */
+  async charge(client: string, chargedTo: string | undefined): Promise<void> {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      const record = await this.store.read(budgetKey(client));
+      const decision = decideBudget(record.mints ?? [], chargedTo, this.now(), this.policy);
+      if (!decision.allowed) {
+        const whose = decision.reason === 'caller_budget' ? "this caller's share of " : '';
+        throw new MintThrottledError(
+          `${whose}the upstream budget of client ${client} is spent for this minute; try again in ${decision.retryAfterSeconds} s`,
+          decision.reason,
+          decision.retryAfterSeconds,
+        );
+      }
+      if (await this.store.replace(record, { mints: decision.mints })) return;
+    }
+    throw new MintThrottledError(`too many mints of client ${client} at once; try again`, 'client_budget', 1);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Mints one token: the client's credentials from Secrets Manager, the client-credentials request to
+ * Identity Cloud, the answer's checks (in `identity-cloud.ts`), and the check that the granted scope is
+ * exactly the requested one. Knows nothing of caches, leases or callers.
+ */
+import { InvalidScopeError, UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors';
+import { fingerprintOf } from '../../src/shared/hashing';
+import { coversAll, parseScopes, type Scope } from '../../src/shared/scopes';
+import type { Clock } from '../../src/shared/time';
+import type { CachedToken } from './cache-record';
+import type { CredentialsCache } from './credentials';
+import type { ClientCredentials, IdentityCloudClient, TokenResponse } from './identity-cloud';
+
+/** What to mint. */
+export interface MintRequest {
+  /** The configured client's name (for reports). */
+  readonly client: string;
+  readonly tokenEndpoint: string;
+  readonly secretId: string;
+  /** The requested scopes, parsed, and their canonical form (sent upstream and stored with the token). */
+  readonly scopes: readonly Scope[];
+  readonly canonical: string;
+  /** Epoch ms: every step (secret read, upstream attempts, the retry after a rotation) ends by then. */
+  readonly deadline: number;
+}
+
+/** Outcomes the minter reports; it neither logs nor counts by itself. */
+export interface MinterEvents {
+  upstreamCall?(
+    outcome: 'ok' | 'rejected' | 'unavailable',
+    detail: { client: string; reason?: string },
+  ): void;
+  /** Identity Cloud refused the credentials; the secret is read again (a rotation looks like this). */
+  secretReread?(client: string): void;
+}
+
+/** Dependencies of a {@link Minter}. */
+export interface MinterOptions {
+  readonly credentials: CredentialsCache;
+  readonly identityCloud: Pick<IdentityCloudClient, 'requestToken'>;
+  readonly events?: MinterEvents;
+  readonly now?: Clock;
+}
+
+/** Mints tokens; see the module comment. */
+export class Minter {
+  private readonly credentials: CredentialsCache;
+  private readonly identityCloud: Pick<IdentityCloudClient, 'requestToken'>;
+  private readonly events: MinterEvents;
+  private readonly now: Clock;
+
+  constructor(options: MinterOptions) {
+    this.credentials = options.credentials;
+    this.identityCloud = options.identityCloud;
+    this.events = options.events ?? {};
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * A new token for `request`. Throws `UpstreamRejectedError` (502) when Identity Cloud refuses or grants
+   * another scope, `UpstreamUnavailableError` (503) when it cannot be reached in time, and
+   * `CredentialsError` when the secret cannot be read.
+   */
+  async mint(request: MintRequest): Promise<CachedToken> {
+    const issuedAt = Math.floor(this.now() / 1000);
+    let answer: TokenResponse;
+    try {
+      answer = await this.requestToken(request);
+    } catch (error) {
+      if (error instanceof UpstreamRejectedError) this.report('rejected', request, error.reason);
+      if (error instanceof UpstreamUnavailableError) this.report('unavailable', request, error.reason);
+      throw error;
+    }
+    this.checkGrantedScope(request, answer.grantedScope);
+    this.report('ok', request);
+    return {
+      accessToken: answer.accessToken,
+      scope: request.canonical,
+      issuedAt,
+      expiresAt: issuedAt + answer.expiresIn,
+      fingerprint: fingerprintOf(answer.accessToken),
+    };
+  }
+
+  /**
+   * Ask Identity Cloud. On `invalid_client` (what a rotated secret looks like) the secret is read again,
+   * bypassing the cache, and the request made once more.
+   */
+  private async requestToken(request: MintRequest): Promise<TokenResponse> {
+    const first = this.credentials.get(request.secretId);
+    try {
+      return await this.send(request, first);
+    } catch (error) {
+      if (!(error instanceof UpstreamRejectedError && error.reason === 'invalid_client')) throw error;
+    }
+    this.events.secretReread?.(request.client);
+    this.credentials.invalidate(request.secretId, first);
+    return this.send(request, this.credentials.get(request.secretId));
+  }
+
+  private async send(request: MintRequest, credentials: Promise<ClientCredentials>): Promise<TokenResponse> {
+    return this.identityCloud.requestToken(
+      request.tokenEndpoint,
+      await this.beforeDeadline(credentials, request.deadline),
+      request.canonical,
+      request.deadline,
+    );
+  }
+
+  /** `work`, or a 503 `timeout` when the deadline passes first. */
+  private async beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new UpstreamUnavailableError('the request deadline passed', 'timeout', 1)),
+        Math.max(0, deadline - this.now()),
+      );
+    });
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The token must carry exactly the requested scope: less fails the caller, more is more power than the
+   * caller was granted.
+   */
+  private checkGrantedScope(request: MintRequest, grantedScope: string): void {
+    let granted: Scope[];
+    try {
+      granted = parseScopes(grantedScope);
+    } catch (error) {
+      if (!(error instanceof InvalidScopeError)) throw error;
+      this.report('rejected', request, 'invalid_response');
+      throw new UpstreamRejectedError(
+        'Identity Cloud granted a scope that does not parse',
+        'invalid_response',
+      );
+    }
+    if (!coversAll(granted, request.scopes) || !coversAll(request.scopes, granted)) {
+      this.report('rejected', request, 'insufficient_scope');
+      throw new UpstreamRejectedError(
+        'Identity Cloud granted a different scope than requested',
+        'insufficient_scope',
+      );
+    }
+  }
+
+  private report(outcome: 'ok' | 'rejected' | 'unavailable', request: MintRequest, reason?: string): void {
+    this.events.upstreamCall?.(outcome, { client: request.client, ...(reason ? { reason } : {}) });
+  }
+}
