@@ -4,14 +4,20 @@
  * (form-urlencoded before Base64, RFC 6749 §2.3.1), a form body `grant_type=client_credentials&scope=…`,
  * and the answer `{"access_token","expires_in","token_type":"Bearer","scope"}`.
  *
+ * It also serves the client-secret reset endpoint of DESIGN.md's "Central credential rotation"
+ * (`POST /<customer-id>/config/clients/<client_id>/secret`, a bearer token whose scope covers
+ * `*:config/clients/<client_id>`, answer `201 {"secret":"…"}`): the new secret takes effect at once, with
+ * no grace period, and tokens already issued stay valid until they expire.
+ *
  * It is a real HTTP server on 127.0.0.1 so that the service's real HTTP client (undici) is exercised,
- * including the failure modes a network peer can produce (see {@link Fault}). It never logs.
+ * including the failure modes a network peer can produce (see {@link Fault} and {@link ResetFault}). It
+ * never logs.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-import { covers, parseScopes, type Scope } from '../shared/scopes';
+import { covers, parseScope, parseScopes, type Scope } from '../shared/scopes';
 
 /** The customer id used in the token endpoint path when none is given (the one in the seeds). */
 export const DEFAULT_CUSTOMER_ID = '01000000-0000-3000-9000-000000000000';
@@ -35,8 +41,16 @@ export interface SimulatorOptions {
   /** Customer id in the token endpoint path; default {@link DEFAULT_CUSTOMER_ID}. */
   customerId?: string;
   clients: SimulatedClient[];
-  /** Delay in milliseconds before answering each token request (a realistic upstream takes 50–200 ms). */
+  /**
+   * Delay in milliseconds before answering each token or secret-reset request (a realistic upstream
+   * takes 50–200 ms).
+   */
   latencyMs?: number;
+  /**
+   * The clock, in epoch milliseconds, that issued access tokens expire by (after the issuing client's
+   * `accessTokenLifetime`) when they are presented to the secret-reset endpoint; default `Date.now`.
+   */
+  now?: () => number;
 }
 
 /** A misbehaviour of the token endpoint, applied to one token request (or to all, when persistent). */
@@ -58,6 +72,32 @@ export type Fault =
   /** Destroy the connection right after reading the request, without answering. */
   | { kind: 'close-without-answer' };
 
+/**
+ * A misbehaviour of the secret-reset endpoint, applied to one reset request (or to all, when
+ * persistent). What matters to a rotation is whether the secret changed, so each kind says so.
+ */
+export type ResetFault =
+  /**
+   * Answer this status without resetting anything (the secret is unchanged); without `body`, an
+   * RFC 6750 / RFC 6749 JSON error body fitting the status.
+   */
+  | { kind: 'status'; status: number; body?: string; headers?: Record<string, string> }
+  /** Destroy the connection right after reading the request: no answer, and the secret is unchanged. */
+  | { kind: 'close-before-reset' }
+  /**
+   * Handle the request normally — an authorized reset takes effect and its secret is recorded in
+   * `issuedSecrets` — then destroy the connection without answering: the secret changed, and the caller
+   * never saw the new one.
+   */
+  | { kind: 'close-after-reset' }
+  /** Handle the request normally (an authorized reset takes effect at once), then wait `delayMs` before answering. */
+  | { kind: 'slow-headers'; delayMs: number }
+  /**
+   * Handle the request normally (an authorized reset takes effect), write the headers and part of the
+   * body, then reset the connection: the caller sees a 201 but not the whole secret.
+   */
+  | { kind: 'reset-mid-body' };
+
 /** A running simulator. */
 export interface IdentityCloudSimulator {
   /** `http://127.0.0.1:PORT` */
@@ -72,15 +112,41 @@ export interface IdentityCloudSimulator {
    * cannot hide a leak.
    */
   readonly issuedTokens: readonly string[];
+  /**
+   * Count of POSTs to a secret-reset endpoint (any client id), whatever their outcome, since start or
+   * the last {@link resetCounters}.
+   */
+  readonly resetRequests: number;
+  /**
+   * Count of secret resets that took effect — answered 201, or with the answer withheld or cut short by
+   * a `close-after-reset`, `slow-headers` or `reset-mid-body` fault — since start or the last
+   * {@link resetCounters}.
+   */
+  readonly secretResets: number;
+  /**
+   * Every client secret a reset generated, in order, since start, so tests can learn a secret a caller
+   * never saw and search logs for them. {@link resetCounters} does not clear it, so a reset cannot hide a
+   * leak. (Secrets given through options, {@link setClientSecret} or {@link upsertClient} are not in it.)
+   */
+  readonly issuedSecrets: readonly string[];
+  /** `${url}/${customerId}/config/clients/${clientId}/secret`, the secret-reset endpoint of a client. */
+  secretEndpoint(clientId: string): string;
   /** Queue faults: each of the next token requests takes the next fault; queued faults come before a persistent one. */
   injectFaults(...faults: Fault[]): void;
   /** Every token request (with no queued fault left) gets this fault until cleared with `undefined`. */
   setPersistentFault(fault: Fault | undefined): void;
+  /**
+   * Queue faults for the secret-reset endpoint: each of the next reset requests (to any client) takes
+   * the next fault; queued faults come before a persistent one. Token requests are not affected.
+   */
+  injectResetFaults(...faults: ResetFault[]): void;
+  /** Every reset request (with no queued reset fault left) gets this fault until cleared with `undefined`. */
+  setPersistentResetFault(fault: ResetFault | undefined): void;
   /** Change a client's secret (rotation): the old secret stops working at once. */
   setClientSecret(clientId: string, newSecret: string): void;
   /** Add a client or replace the one with the same id. */
   upsertClient(client: SimulatedClient): void;
-  /** Reset `tokenRequests` and the issued count of `/_sim/stats` to 0. */
+  /** Reset `tokenRequests`, `resetRequests`, `secretResets` and the issued count of `/_sim/stats` to 0. */
   resetCounters(): void;
   /** Close the server and destroy every open connection, stalled ones too. */
   close(): Promise<void>;
@@ -91,6 +157,23 @@ interface ClientRecord {
   secretHash: Buffer;
   allowedScopes: Scope[];
   accessTokenLifetime: number;
+}
+
+/** What the simulator remembers of an access token it issued, to check it as a bearer token. */
+interface IssuedToken {
+  /** The granted scope: empty when the request asked for more than the token policy allows. */
+  scopes: Scope[];
+  /** Epoch milliseconds from which the token is expired. */
+  expiresAt: number;
+}
+
+/** The endpoints faults can target. */
+type FaultedEndpoint = 'token' | 'reset';
+
+/** The answer of `POST /_sim/fault`: which endpoint's persistent fault is now what. */
+interface AdminFaultAnswer {
+  endpoint: FaultedEndpoint;
+  fault: Fault | ResetFault | null;
 }
 
 interface Answer {
@@ -133,14 +216,28 @@ function invalidClient(description: string): Answer {
   return errorAnswer(401, 'invalid_client', description, { 'WWW-Authenticate': `Basic realm="${REALM}"` });
 }
 
-function defaultErrorCode(status: number): string {
+/** The `WWW-Authenticate` value of RFC 6750 §3; without `error` when the request carried no token (§3.1). */
+function bearerChallenge(error?: string, scope?: string): string {
+  const params = [`realm="${REALM}"`];
+  if (error !== undefined) params.push(`error="${error}"`);
+  if (scope !== undefined) params.push(`scope="${scope}"`);
+  return `Bearer ${params.join(', ')}`;
+}
+
+function invalidToken(description: string, tokenPresented: boolean): Answer {
+  return errorAnswer(401, 'invalid_token', description, {
+    'WWW-Authenticate': bearerChallenge(tokenPresented ? 'invalid_token' : undefined),
+  });
+}
+
+function defaultErrorCode(status: number, endpoint: FaultedEndpoint): string {
   switch (status) {
     case 400:
       return 'invalid_request';
     case 401:
-      return 'invalid_client';
+      return endpoint === 'token' ? 'invalid_client' : 'invalid_token';
     case 403:
-      return 'access_denied';
+      return endpoint === 'token' ? 'access_denied' : 'insufficient_scope';
     case 429:
       return 'too_many_requests';
     case 503:
@@ -174,25 +271,86 @@ function parseBasic(header: string | undefined): { clientId: string; clientSecre
   return { clientId, clientSecret };
 }
 
+/** Parses `Authorization: Bearer …` (RFC 6750 §2.1); `undefined` if absent or not a Bearer token. */
+function parseBearer(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  return /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header)?.[1];
+}
+
+/**
+ * A new client secret: 40 random base64url characters with a `+`, a `%` and a `:` inserted at random
+ * places. Every secret needs form-urlencoding in a Basic header (RFC 6749 §2.3.1): sent raw, the `+`
+ * decodes to a space and the `%` to something else or nothing, so a caller that skips the encoding fails
+ * every time, not once in a while.
+ */
+function newClientSecret(): string {
+  const characters = [...randomBytes(30).toString('base64url')];
+  for (const special of ['+', '%', ':']) characters.splice(randomInt(characters.length + 1), 0, special);
+  return characters.join('');
+}
+
+/**
+ * The scope a reset of the client whose id is `clientId` needs, `*:config/clients/<client_id>`; undefined
+ * when the id cannot stand in a scope path (a character outside the scope grammar, or a `*`, which would
+ * make it a glob): no token can cover that, so such a reset is refused (fail closed).
+ */
+function resetScope(clientId: string): Scope | undefined {
+  if (clientId.includes('*')) return undefined;
+  try {
+    return parseScope(`*:config/clients/${clientId}`);
+  } catch {
+    return undefined;
+  }
+}
+
+function isStatusFault(f: Partial<Record<string, unknown>>): boolean {
+  return (
+    Number.isInteger(f.status) &&
+    (f.status as number) >= 200 &&
+    (f.status as number) <= 599 &&
+    (f.body === undefined || typeof f.body === 'string') &&
+    (f.headers === undefined ||
+      (typeof f.headers === 'object' &&
+        f.headers !== null &&
+        Object.values(f.headers).every((v) => typeof v === 'string')))
+  );
+}
+
+function isDelay(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function validateResetFault(fault: unknown): ResetFault {
+  const f = fault as Partial<Record<string, unknown>> | null;
+  const ok = (() => {
+    if (typeof f !== 'object' || f === null) return false;
+    switch (f.kind) {
+      case 'status':
+        return isStatusFault(f);
+      case 'slow-headers':
+        return isDelay(f.delayMs);
+      case 'close-before-reset':
+      case 'close-after-reset':
+      case 'reset-mid-body':
+        return true;
+      default:
+        return false;
+    }
+  })();
+  if (!ok) throw new TypeError(`invalid reset fault: ${JSON.stringify(fault)}`);
+  return fault as ResetFault;
+}
+
 function validateFault(fault: unknown): Fault {
   const f = fault as Partial<Record<string, unknown>> | null;
   const ok = (() => {
     if (typeof f !== 'object' || f === null) return false;
     switch (f.kind) {
       case 'status':
-        return (
-          Number.isInteger(f.status) &&
-          (f.status as number) >= 200 &&
-          (f.status as number) <= 599 &&
-          (f.body === undefined || typeof f.body === 'string') &&
-          (f.headers === undefined ||
-            (typeof f.headers === 'object' &&
-              f.headers !== null &&
-              Object.values(f.headers).every((v) => typeof v === 'string')))
-        );
+        return isStatusFault(f);
       case 'slow-headers':
       case 'slow-body':
-        return typeof f.delayMs === 'number' && Number.isFinite(f.delayMs) && f.delayMs >= 0;
+        return isDelay(f.delayMs);
       case 'json-200':
         return 'body' in f;
       case 'reset-mid-body':
@@ -206,6 +364,34 @@ function validateFault(fault: unknown): Fault {
   })();
   if (!ok) throw new TypeError(`invalid fault: ${JSON.stringify(fault)}`);
   return fault as Fault;
+}
+
+/** The answer of a `status` fault: the given body as is, or a JSON error fitting the status and endpoint. */
+function statusFaultAnswer(
+  fault: { status: number; body?: string; headers?: Record<string, string> },
+  endpoint: FaultedEndpoint,
+): Answer {
+  const challenge = endpoint === 'token' ? `Basic realm="${REALM}"` : bearerChallenge('invalid_token');
+  const headers = { ...NO_STORE, ...(fault.status === 401 ? { 'WWW-Authenticate': challenge } : {}) };
+  if (fault.body === undefined) {
+    const code = defaultErrorCode(fault.status, endpoint);
+    return errorAnswer(fault.status, code, `simulated HTTP ${fault.status}`, {
+      ...headers,
+      ...fault.headers,
+    });
+  }
+  let isJson = true;
+  try {
+    JSON.parse(fault.body);
+  } catch {
+    isJson = false;
+  }
+  const type = isJson ? JSON_TYPE : 'text/plain;charset=UTF-8';
+  return {
+    status: fault.status,
+    headers: { 'Content-Type': type, ...headers, ...fault.headers },
+    body: fault.body,
+  };
 }
 
 function toRecord(client: SimulatedClient): ClientRecord {
@@ -225,9 +411,11 @@ function toRecord(client: SimulatedClient): ClientRecord {
 /**
  * Starts a simulator listening on `options.host` (127.0.0.1) and `options.port` (a free one).
  *
- * Besides the token endpoint it serves, for other processes: `GET /_sim/stats` →
- * `{"tokenRequests":N,"issued":N}`, `POST /_sim/reset` (counters), and `POST /_sim/fault` with a JSON
- * {@link Fault} (or `{}` to clear) as the persistent fault.
+ * Besides the token and secret-reset endpoints it serves, for other processes: `GET /_sim/stats` →
+ * `{"tokenRequests":N,"issued":N,"resetRequests":N,"secretResets":N}`, `POST /_sim/reset` (counters),
+ * and `POST /_sim/fault` with a JSON {@link Fault} (or `{}` to clear) as the token endpoint's persistent
+ * fault; with `"endpoint":"reset"` among its fields, a {@link ResetFault} (or `{"endpoint":"reset"}` to
+ * clear) as the reset endpoint's.
  */
 export async function startIdentityCloudSimulator(
   options: SimulatorOptions,
@@ -235,15 +423,24 @@ export async function startIdentityCloudSimulator(
   const host = options.host ?? '127.0.0.1';
   const customerId = options.customerId ?? DEFAULT_CUSTOMER_ID;
   const tokenPath = `/${customerId}/login/token`;
+  const clientsPath = `/${customerId}/config/clients/`;
   const latencyMs = options.latencyMs ?? 0;
+  const now = options.now ?? Date.now;
   const clients = new Map<string, ClientRecord>();
   for (const client of options.clients) clients.set(client.clientId, toRecord(client));
 
   const faultQueue: Fault[] = [];
   let persistentFault: Fault | undefined;
+  const resetFaultQueue: ResetFault[] = [];
+  let persistentResetFault: ResetFault | undefined;
   let tokenRequests = 0;
   let issuedCount = 0;
+  let resetRequests = 0;
+  let secretResets = 0;
   const issuedTokens: string[] = [];
+  // Only tokens minted by tokenAnswer: a json-200 fault's planted token was never issued by the service.
+  const bearerTokens = new Map<string, IssuedToken>();
+  const issuedSecrets: string[] = [];
   let closing = false;
   const sockets = new Set<Socket>();
   const sleepers = new Set<() => void>();
@@ -325,6 +522,10 @@ export async function startIdentityCloudSimulator(
     const allowed = requested.every((r) => client.allowedScopes.some((a) => covers(a, r)));
     const token = randomBytes(48).toString('base64url');
     issue(token);
+    bearerTokens.set(token, {
+      scopes: allowed ? requested : [],
+      expiresAt: now() + client.accessTokenLifetime * 1000,
+    });
     // Identity Cloud's quirk: a scope outside the token policy yields a token with no scope, not an error.
     return jsonAnswer(200, {
       access_token: token,
@@ -343,13 +544,17 @@ export async function startIdentityCloudSimulator(
     res.end(answer.body);
   }
 
-  async function writeInTwoParts(res: ServerResponse, answer: Answer, fault: Fault): Promise<void> {
+  /**
+   * Writes the headers and half the body, then stalls `stallMs` and writes the rest or, without
+   * `stallMs`, resets the connection.
+   */
+  async function writeInTwoParts(res: ServerResponse, answer: Answer, stallMs?: number): Promise<void> {
     const body = Buffer.from(answer.body, 'utf8');
     const half = Math.floor(body.length / 2);
     res.writeHead(answer.status, { ...answer.headers, 'Content-Length': String(body.length) });
     await new Promise<void>((resolve) => res.write(body.subarray(0, half), () => resolve()));
-    if (fault.kind === 'slow-body') {
-      if (!(await sleep(fault.delayMs)) || res.destroyed) return;
+    if (stallMs !== undefined) {
+      if (!(await sleep(stallMs)) || res.destroyed) return;
       res.end(body.subarray(half));
       return;
     }
@@ -372,43 +577,18 @@ export async function startIdentityCloudSimulator(
       return;
     }
     switch (fault.kind) {
-      case 'status': {
-        const headers = {
-          ...NO_STORE,
-          ...(fault.status === 401 ? { 'WWW-Authenticate': `Basic realm="${REALM}"` } : {}),
-        };
-        if (fault.body === undefined) {
-          const code = defaultErrorCode(fault.status);
-          writeAnswer(
-            res,
-            errorAnswer(fault.status, code, `simulated HTTP ${fault.status}`, {
-              ...headers,
-              ...fault.headers,
-            }),
-          );
-          return;
-        }
-        let isJson = true;
-        try {
-          JSON.parse(fault.body);
-        } catch {
-          isJson = false;
-        }
-        const type = isJson ? JSON_TYPE : 'text/plain;charset=UTF-8';
-        writeAnswer(res, {
-          status: fault.status,
-          headers: { 'Content-Type': type, ...headers, ...fault.headers },
-          body: fault.body,
-        });
+      case 'status':
+        writeAnswer(res, statusFaultAnswer(fault, 'token'));
         return;
-      }
       case 'slow-headers':
         if (!(await sleep(fault.delayMs))) return;
         writeAnswer(res, tokenAnswer(req, rawBody));
         return;
       case 'slow-body':
+        await writeInTwoParts(res, tokenAnswer(req, rawBody), fault.delayMs);
+        return;
       case 'reset-mid-body':
-        await writeInTwoParts(res, tokenAnswer(req, rawBody), fault);
+        await writeInTwoParts(res, tokenAnswer(req, rawBody));
         return;
       case 'empty-200':
         writeAnswer(res, { status: 200, headers: { 'Content-Type': JSON_TYPE, ...NO_STORE }, body: '' });
@@ -434,6 +614,103 @@ export async function startIdentityCloudSimulator(
     }
   }
 
+  /**
+   * The answer Identity Cloud would give to a reset of `clientId`'s secret; when authorized, the reset
+   * takes effect here, at once.
+   */
+  function resetAnswer(req: IncomingMessage, clientId: string): Answer {
+    const token = parseBearer(req.headers.authorization);
+    // RFC 6750 §3.1: no error code when the request has no token or uses another scheme.
+    if (token === undefined) return invalidToken('a bearer access token is required', false);
+    const issued = bearerTokens.get(token);
+    if (issued === undefined) return invalidToken('the access token is not recognised', true);
+    if (now() >= issued.expiresAt) return invalidToken('the access token expired', true);
+
+    const required = resetScope(clientId);
+    if (required === undefined || !issued.scopes.some((granted) => covers(granted, required))) {
+      return errorAnswer(403, 'insufficient_scope', 'the token’s scope does not cover this client', {
+        'WWW-Authenticate': bearerChallenge('insufficient_scope', required?.text),
+      });
+    }
+    const client = clients.get(clientId);
+    if (client === undefined) return errorAnswer(404, 'not_found', 'no such client');
+
+    const secret = newClientSecret();
+    client.secretHash = sha256(secret);
+    issuedSecrets.push(secret);
+    secretResets += 1;
+    return jsonAnswer(201, { secret });
+  }
+
+  async function handleReset(req: IncomingMessage, res: ServerResponse, clientId: string): Promise<void> {
+    resetRequests += 1;
+    const fault = resetFaultQueue.shift() ?? persistentResetFault;
+    await readBody(req);
+    if (!(await sleep(latencyMs))) return;
+
+    switch (fault?.kind) {
+      case undefined:
+        writeAnswer(res, resetAnswer(req, clientId));
+        return;
+      case 'status':
+        writeAnswer(res, statusFaultAnswer(fault, 'reset'));
+        return;
+      case 'close-before-reset':
+        req.socket.destroy();
+        return;
+      case 'close-after-reset':
+        resetAnswer(req, clientId);
+        req.socket.destroy();
+        return;
+      case 'slow-headers': {
+        const answer = resetAnswer(req, clientId);
+        if (!(await sleep(fault.delayMs))) return;
+        writeAnswer(res, answer);
+        return;
+      }
+      case 'reset-mid-body':
+        await writeInTwoParts(res, resetAnswer(req, clientId));
+        return;
+    }
+  }
+
+  /** The client id in a secret-reset path `/<customer-id>/config/clients/<client_id>/secret`, else undefined. */
+  function resetClientId(path: string): string | undefined {
+    const suffix = '/secret';
+    if (!path.startsWith(clientsPath) || !path.endsWith(suffix)) return undefined;
+    const clientId = path.slice(clientsPath.length, path.length - suffix.length);
+    return clientId !== '' && !clientId.includes('/') ? clientId : undefined;
+  }
+
+  function stats() {
+    return { tokenRequests, issued: issuedCount, resetRequests, secretResets };
+  }
+
+  function resetAllCounters(): void {
+    tokenRequests = 0;
+    issuedCount = 0;
+    resetRequests = 0;
+    secretResets = 0;
+  }
+
+  /** Sets or clears an endpoint's persistent fault from a `/_sim/fault` body; throws if it is malformed. */
+  function setFaultFromAdmin(parsed: unknown): AdminFaultAnswer {
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new TypeError('not an object');
+    }
+    const { endpoint = 'token', ...rest } = parsed as Record<string, unknown>;
+    const empty = Object.keys(rest).length === 0;
+    if (endpoint === 'token') {
+      persistentFault = empty ? undefined : validateFault(rest);
+      return { endpoint, fault: persistentFault ?? null };
+    }
+    if (endpoint === 'reset') {
+      persistentResetFault = empty ? undefined : validateResetFault(rest);
+      return { endpoint, fault: persistentResetFault ?? null };
+    }
+    throw new TypeError('endpoint must be "token" or "reset"');
+  }
+
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const expected = path === '/_sim/stats' ? 'GET' : 'POST';
     if (req.method !== expected) {
@@ -441,33 +718,41 @@ export async function startIdentityCloudSimulator(
       return;
     }
     if (path === '/_sim/stats') {
-      writeAnswer(res, jsonAnswer(200, { tokenRequests, issued: issuedCount }));
+      writeAnswer(res, jsonAnswer(200, stats()));
       return;
     }
     if (path === '/_sim/reset') {
-      tokenRequests = 0;
-      issuedCount = 0;
-      writeAnswer(res, jsonAnswer(200, { tokenRequests, issued: issuedCount }));
+      resetAllCounters();
+      writeAnswer(res, jsonAnswer(200, stats()));
       return;
     }
     const raw = await readBody(req);
-    let fault: Fault | undefined;
+    let result: AdminFaultAnswer;
     try {
-      const parsed: unknown = JSON.parse(raw ?? '');
-      const empty = typeof parsed === 'object' && parsed !== null && Object.keys(parsed).length === 0;
-      fault = empty ? undefined : validateFault(parsed);
+      result = setFaultFromAdmin(JSON.parse(raw ?? ''));
     } catch {
-      writeAnswer(res, errorAnswer(400, 'invalid_request', 'body must be a JSON fault or {}'));
+      writeAnswer(
+        res,
+        errorAnswer(400, 'invalid_request', 'body must be a JSON fault or {}, with an optional endpoint'),
+      );
       return;
     }
-    persistentFault = fault;
-    writeAnswer(res, jsonAnswer(200, { fault: fault ?? null }));
+    writeAnswer(res, jsonAnswer(200, result));
   }
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     let handled: Promise<void>;
-    if (path === tokenPath) {
+    const resetClient = resetClientId(path);
+    if (resetClient !== undefined) {
+      if (req.method === 'POST') {
+        handled = handleReset(req, res, resetClient);
+      } else {
+        req.resume();
+        writeAnswer(res, errorAnswer(405, 'invalid_request', 'only POST is allowed', { Allow: 'POST' }));
+        return;
+      }
+    } else if (path === tokenPath) {
       if (req.method === 'POST') {
         handled = handleToken(req, res);
       } else {
@@ -513,11 +798,29 @@ export async function startIdentityCloudSimulator(
     get issuedTokens() {
       return issuedTokens;
     },
+    get resetRequests() {
+      return resetRequests;
+    },
+    get secretResets() {
+      return secretResets;
+    },
+    get issuedSecrets() {
+      return issuedSecrets;
+    },
+    secretEndpoint(clientId) {
+      return `${url}${clientsPath}${clientId}/secret`;
+    },
     injectFaults(...faults) {
       faultQueue.push(...faults.map(validateFault));
     },
     setPersistentFault(fault) {
       persistentFault = fault === undefined ? undefined : validateFault(fault);
+    },
+    injectResetFaults(...faults) {
+      resetFaultQueue.push(...faults.map(validateResetFault));
+    },
+    setPersistentResetFault(fault) {
+      persistentResetFault = fault === undefined ? undefined : validateResetFault(fault);
     },
     setClientSecret(clientId, newSecret) {
       const client = clients.get(clientId);
@@ -528,8 +831,7 @@ export async function startIdentityCloudSimulator(
       clients.set(client.clientId, toRecord(client));
     },
     resetCounters() {
-      tokenRequests = 0;
-      issuedCount = 0;
+      resetAllCounters();
     },
     close() {
       if (!closed) {

@@ -385,10 +385,20 @@ describe('admin endpoints', () => {
     await postJson({ secret: 'bad' });
     const stats = await admin('GET', '/_sim/stats');
     expect(stats.status).toBe(200);
-    expect(JSON.parse(stats.text)).toEqual({ tokenRequests: 2, issued: 1 });
+    expect(JSON.parse(stats.text)).toEqual({
+      tokenRequests: 2,
+      issued: 1,
+      resetRequests: 0,
+      secretResets: 0,
+    });
     expect(stats.text).not.toContain(token);
     expect((await admin('POST', '/_sim/reset')).status).toBe(200);
-    expect(JSON.parse((await admin('GET', '/_sim/stats')).text)).toEqual({ tokenRequests: 0, issued: 0 });
+    expect(JSON.parse((await admin('GET', '/_sim/stats')).text)).toEqual({
+      tokenRequests: 0,
+      issued: 0,
+      resetRequests: 0,
+      secretResets: 0,
+    });
     expect(sim.tokenRequests).toBe(0);
   });
 
@@ -408,6 +418,399 @@ describe('admin endpoints', () => {
     expect((await admin('GET', '/_sim/fault')).status).toBe(405);
     expect((await admin('POST', '/_sim/stats')).status).toBe(405);
     expect((await postJson()).status).toBe(200);
+  });
+});
+
+describe('secret reset', () => {
+  const ROTATOR = { id: 'rotator', secret: 'rotator-secret' };
+  const LIFETIME_S = 600;
+  let clock: number;
+
+  beforeEach(async () => {
+    await sim.close();
+    clock = Date.UTC(2030, 0, 1);
+    sim = await startIdentityCloudSimulator({
+      now: () => clock,
+      clients: [
+        { clientId: 'webhooks', clientSecret: 'webhooks-secret', allowedScopes: ['*:webhooks/**'] },
+        { clientId: 'other', clientSecret: 'other-secret', allowedScopes: ['*:webhooks/**'] },
+        {
+          clientId: ROTATOR.id,
+          clientSecret: ROTATOR.secret,
+          allowedScopes: ['*:config/**'],
+          accessTokenLifetime: LIFETIME_S,
+        },
+      ],
+    });
+  });
+
+  /** A token from the token endpoint, granted exactly `scope`. */
+  async function mint(scope: string, client = ROTATOR): Promise<string> {
+    const res = await postJson({ id: client.id, secret: client.secret, scope });
+    expect(res.status).toBe(200);
+    expect(res.body.scope).toBe(scope);
+    return res.body.access_token as string;
+  }
+
+  async function resetSecret(clientId: string, authorization: string | null) {
+    const res = await request(sim.secretEndpoint(clientId), {
+      method: 'POST',
+      headers: authorization === null ? {} : { authorization },
+    });
+    const text = await res.body.text();
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: JSON.parse(text) as Record<string, unknown>,
+    };
+  }
+
+  /** The status the token endpoint answers to `webhooks` with this secret. */
+  async function webhooksLogin(secret: string): Promise<number> {
+    return (await postJson({ id: 'webhooks', secret })).status;
+  }
+
+  it('answers 201 with a new secret, not to be cached, to a token scoped *:config/**', async () => {
+    const token = await mint('*:config/**');
+    const res = await resetSecret('webhooks', `Bearer ${token}`);
+    expect(sim.secretEndpoint('webhooks')).toBe(
+      `${sim.url}/${DEFAULT_CUSTOMER_ID}/config/clients/webhooks/secret`,
+    );
+    expect(res.status).toBe(201);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(Object.keys(res.body)).toEqual(['secret']);
+    const secret = res.body.secret as string;
+    expect(secret).toHaveLength(43);
+    // Every generated secret needs form-urlencoding in a Basic header.
+    expect(secret).toMatch(/\+/);
+    expect(secret).toMatch(/%/);
+    expect(secret).toMatch(/:/);
+    expect(sim.issuedSecrets).toEqual([secret]);
+  });
+
+  it('makes the old secret fail with invalid_client at once and the new one work, form-urlencoded', async () => {
+    const token = await mint('*:config/**');
+    const secret = (await resetSecret('webhooks', `Bearer ${token}`)).body.secret as string;
+    const old = await postJson({ id: 'webhooks', secret: 'webhooks-secret' });
+    expect(old.status).toBe(401);
+    expect(old.body.error).toBe('invalid_client');
+    expect(await webhooksLogin(secret)).toBe(200);
+    const raw = await postJson({ id: 'webhooks', secret, encode: false });
+    expect(raw.status).toBe(401);
+    // The other clients keep their secrets.
+    expect((await postJson({ id: 'other', secret: 'other-secret' })).status).toBe(200);
+  });
+
+  it('gives a different secret on each reset', async () => {
+    const token = await mint('*:config/**');
+    const first = (await resetSecret('webhooks', `Bearer ${token}`)).body.secret as string;
+    const second = (await resetSecret('webhooks', `Bearer ${token}`)).body.secret as string;
+    expect(second).not.toBe(first);
+    expect(sim.issuedSecrets).toEqual([first, second]);
+    expect(await webhooksLogin(first)).toBe(401);
+    expect(await webhooksLogin(second)).toBe(200);
+  });
+
+  it('keeps tokens minted before a reset valid: they reset again, even after their own client’s reset', async () => {
+    const token = await mint('*:config/**');
+    expect((await resetSecret('webhooks', `Bearer ${token}`)).status).toBe(201);
+    // The rotator's own secret: its token stays valid although the secret that minted it is gone.
+    const own = await resetSecret(ROTATOR.id, `Bearer ${token}`);
+    expect(own.status).toBe(201);
+    expect((await postJson({ id: ROTATOR.id, secret: ROTATOR.secret, scope: '*:config/**' })).status).toBe(
+      401,
+    );
+    const again = await resetSecret('webhooks', `Bearer ${token}`);
+    expect(again.status).toBe(201);
+    expect(await webhooksLogin(again.body.secret as string)).toBe(200);
+    expect(sim.secretResets).toBe(3);
+  });
+
+  it('answers 403 insufficient_scope to a read-only .:config/** token and leaves the secret', async () => {
+    const token = await mint('.:config/**');
+    const res = await resetSecret('webhooks', `Bearer ${token}`);
+    expect(res.status).toBe(403);
+    expect(res.body.error).toBe('insufficient_scope');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="identity-cloud-simulator", error="insufficient_scope", scope="*:config/clients/webhooks"',
+    );
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    expect(sim.issuedSecrets).toEqual([]);
+  });
+
+  it('answers 403 to a token for *:config/clients/other, which resets other but not webhooks', async () => {
+    const token = await mint('*:config/clients/other');
+    const webhooks = await resetSecret('webhooks', `Bearer ${token}`);
+    expect(webhooks.status).toBe(403);
+    expect(webhooks.body.error).toBe('insufficient_scope');
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    expect((await resetSecret('other', `Bearer ${token}`)).status).toBe(201);
+  });
+
+  it('answers 403 to a token whose scope the token policy refused (it was granted no scope)', async () => {
+    const res = await postJson({ id: 'webhooks', secret: 'webhooks-secret', scope: '*:config/**' });
+    expect(res.body.scope).toBe('');
+    expect((await resetSecret('other', `Bearer ${res.body.access_token as string}`)).status).toBe(403);
+  });
+
+  it('refuses, fail closed, a client id that cannot stand in a scope path, even to *:config/**', async () => {
+    sim.upsertClient({ clientId: 'a*', clientSecret: 'glob-secret', allowedScopes: ['*:webhooks/**'] });
+    const token = await mint('*:config/**');
+    const res = await resetSecret('a*', `Bearer ${token}`);
+    expect(res.status).toBe(403);
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="identity-cloud-simulator", error="insufficient_scope"',
+    );
+    expect(sim.issuedSecrets).toEqual([]);
+  });
+
+  it.each([
+    ['no Authorization header', null, 'Bearer realm="identity-cloud-simulator"'],
+    ['a Basic header', basic(ROTATOR.id, ROTATOR.secret), 'Bearer realm="identity-cloud-simulator"'],
+    [
+      'a token it never issued',
+      'Bearer bm90LWEtdG9rZW4tdGhpcy1zaW11bGF0b3ItaXNzdWVk',
+      'Bearer realm="identity-cloud-simulator", error="invalid_token"',
+    ],
+  ])('answers 401 invalid_token to %s', async (_name, authorization, challenge) => {
+    await mint('*:config/**');
+    const res = await resetSecret('webhooks', authorization);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_token');
+    expect(typeof res.body.error_description).toBe('string');
+    expect(res.headers['www-authenticate']).toBe(challenge);
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+  });
+
+  it('answers 401 invalid_token once the token’s lifetime has passed on the injected clock', async () => {
+    const token = await mint('*:config/**');
+    clock += LIFETIME_S * 1000 - 1;
+    expect((await resetSecret('other', `Bearer ${token}`)).status).toBe(201);
+    clock += 1;
+    const res = await resetSecret('webhooks', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe('invalid_token');
+    expect(res.headers['www-authenticate']).toBe(
+      'Bearer realm="identity-cloud-simulator", error="invalid_token"',
+    );
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    // A token minted now lives from now.
+    expect((await resetSecret('webhooks', `Bearer ${await mint('*:config/**')}`)).status).toBe(201);
+  });
+
+  it('answers 404 to a reset of an unknown client by a token that covers it', async () => {
+    const token = await mint('*:config/**');
+    const res = await resetSecret('ghost', `Bearer ${token}`);
+    expect(res.status).toBe(404);
+    expect(res.body.error).toBeTypeOf('string');
+    expect(sim.issuedSecrets).toEqual([]);
+  });
+
+  it('answers 405 to other methods, without counting them', async () => {
+    const token = await mint('*:config/**');
+    for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+      const res = await request(sim.secretEndpoint('webhooks'), {
+        method,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(res.statusCode).toBe(405);
+      expect(res.headers.allow).toBe('POST');
+      await res.body.dump();
+    }
+    expect(sim.resetRequests).toBe(0);
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+  });
+
+  it('counts every reset request and, apart, the resets that took effect, until reset', async () => {
+    const token = await mint('*:config/**');
+    const secret = (await resetSecret('webhooks', `Bearer ${token}`)).body.secret as string;
+    await resetSecret('webhooks', null);
+    await resetSecret('ghost', `Bearer ${token}`);
+    sim.injectResetFaults({ kind: 'close-after-reset' });
+    await expect(resetSecret('other', `Bearer ${token}`)).rejects.toThrow();
+    expect(sim.resetRequests).toBe(4);
+    expect(sim.secretResets).toBe(2);
+    expect(sim.tokenRequests).toBe(1);
+    const stats = await request(`${sim.url}/_sim/stats`);
+    const text = await stats.body.text();
+    expect(JSON.parse(text)).toEqual({ tokenRequests: 1, issued: 1, resetRequests: 4, secretResets: 2 });
+    expect(text).not.toContain(secret);
+    sim.resetCounters();
+    expect([sim.resetRequests, sim.secretResets]).toEqual([0, 0]);
+    expect(sim.issuedSecrets).toHaveLength(2);
+    expect(sim.issuedSecrets[0]).toBe(secret);
+  });
+});
+
+describe('secret reset faults', () => {
+  let token: string;
+
+  beforeEach(async () => {
+    sim.upsertClient({ clientId: 'rotator', clientSecret: 'rotator-secret', allowedScopes: ['*:config/**'] });
+    const res = await postJson({ id: 'rotator', secret: 'rotator-secret', scope: '*:config/**' });
+    token = res.body.access_token as string;
+  });
+
+  async function reset(clientId = 'webhooks') {
+    return request(sim.secretEndpoint(clientId), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+  }
+
+  async function webhooksLogin(secret: string): Promise<number> {
+    return (await postJson({ id: 'webhooks', secret })).status;
+  }
+
+  it('answers a queued status fault without resetting, then behaves normally', async () => {
+    sim.injectResetFaults(
+      { kind: 'status', status: 503 },
+      { kind: 'status', status: 429, headers: { 'Retry-After': '7' } },
+    );
+    // Reset faults leave the token endpoint alone.
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    const a = await reset();
+    expect(a.statusCode).toBe(503);
+    expect(((await a.body.json()) as { error: string }).error).toBe('temporarily_unavailable');
+    const b = await reset();
+    expect(b.statusCode).toBe(429);
+    expect(b.headers['retry-after']).toBe('7');
+    await b.body.dump();
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    expect(sim.issuedSecrets).toEqual([]);
+    const c = await reset();
+    expect(c.statusCode).toBe(201);
+    expect(((await c.body.json()) as { secret: string }).secret).toBe(sim.issuedSecrets[0]);
+    expect([sim.resetRequests, sim.secretResets]).toEqual([3, 1]);
+  });
+
+  it('answers a 401 status fault with a Bearer challenge and invalid_token', async () => {
+    sim.injectResetFaults({ kind: 'status', status: 401 });
+    const res = await reset();
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/^Bearer .*error="invalid_token"/);
+    expect(((await res.body.json()) as { error: string }).error).toBe('invalid_token');
+  });
+
+  it('close-before-reset: no answer, and the secret is unchanged', async () => {
+    sim.injectResetFaults({ kind: 'close-before-reset' });
+    await expect(reset()).rejects.toThrow();
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    expect(sim.issuedSecrets).toEqual([]);
+    expect([sim.resetRequests, sim.secretResets]).toEqual([1, 0]);
+  });
+
+  it('close-after-reset: no answer, yet the secret changed to one only issuedSecrets knows', async () => {
+    sim.injectResetFaults({ kind: 'close-after-reset' });
+    await expect(reset()).rejects.toThrow();
+    expect(await webhooksLogin('webhooks-secret')).toBe(401);
+    expect(sim.issuedSecrets).toHaveLength(1);
+    expect(await webhooksLogin(sim.issuedSecrets[0] as string)).toBe(200);
+    expect([sim.resetRequests, sim.secretResets]).toEqual([1, 1]);
+  });
+
+  it('close-after-reset does not reset a secret the request was not allowed to reset', async () => {
+    const readOnly = (await postJson({ id: 'rotator', secret: 'rotator-secret', scope: '.:config/**' })).body
+      .access_token as string;
+    sim.injectResetFaults({ kind: 'close-after-reset' });
+    const pending = request(sim.secretEndpoint('webhooks'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${readOnly}` },
+    });
+    await expect(pending).rejects.toThrow();
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    expect(sim.secretResets).toBe(0);
+  });
+
+  it('slow-headers: the new secret is live before the late answer brings it', async () => {
+    sim.injectResetFaults({ kind: 'slow-headers', delayMs: 300 });
+    let answered = false;
+    const pending = reset().then(async (res) => {
+      answered = true;
+      return { status: res.statusCode, body: (await res.body.json()) as { secret: string } };
+    });
+    while (sim.secretResets === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(await webhooksLogin('webhooks-secret')).toBe(401);
+    expect(answered).toBe(false);
+    const res = await pending;
+    expect(res.status).toBe(201);
+    expect(res.body.secret).toBe(sim.issuedSecrets[0]);
+    expect(await webhooksLogin(res.body.secret)).toBe(200);
+  });
+
+  it('reset-mid-body: a 201 arrives but not its whole secret, which is nonetheless live', async () => {
+    sim.injectResetFaults({ kind: 'reset-mid-body' });
+    const res = await reset();
+    expect(res.statusCode).toBe(201);
+    await expect(res.body.text()).rejects.toThrow();
+    expect(await webhooksLogin('webhooks-secret')).toBe(401);
+    expect(await webhooksLogin(sim.issuedSecrets[0] as string)).toBe(200);
+  });
+
+  it('applies a persistent reset fault after the queued ones until cleared', async () => {
+    sim.setPersistentResetFault({ kind: 'status', status: 500 });
+    sim.injectResetFaults({ kind: 'status', status: 502 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const res = await reset();
+      statuses.push(res.statusCode);
+      await res.body.dump();
+    }
+    expect(statuses).toEqual([502, 500, 500]);
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    sim.setPersistentResetFault(undefined);
+    const ok = await reset();
+    expect(ok.statusCode).toBe(201);
+    await ok.body.dump();
+  });
+
+  it('keeps token faults and reset faults apart', async () => {
+    sim.injectFaults({ kind: 'status', status: 503 });
+    sim.injectResetFaults({ kind: 'status', status: 500 });
+    const resetRes = await reset();
+    expect(resetRes.statusCode).toBe(500);
+    await resetRes.body.dump();
+    expect(await webhooksLogin('webhooks-secret')).toBe(503);
+    const ok = await reset();
+    expect(ok.statusCode).toBe(201);
+    await ok.body.dump();
+  });
+
+  it('rejects a malformed reset fault, and a token-only kind', () => {
+    expect(() => sim.injectResetFaults({ kind: 'empty-200' } as never)).toThrow(TypeError);
+    expect(() => sim.setPersistentResetFault({ kind: 'status', status: 700 })).toThrow(TypeError);
+    expect(() => sim.injectResetFaults({ kind: 'slow-headers', delayMs: -1 })).toThrow(TypeError);
+  });
+
+  it('takes the reset endpoint’s persistent fault over HTTP, apart from the token endpoint’s', async () => {
+    const admin = async (body: unknown) => {
+      const res = await request(`${sim.url}/_sim/fault`, { method: 'POST', body: JSON.stringify(body) });
+      return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+    };
+    const set = await admin({ endpoint: 'reset', kind: 'close-after-reset' });
+    expect(set).toEqual({ status: 200, body: { endpoint: 'reset', fault: { kind: 'close-after-reset' } } });
+    expect(await webhooksLogin('webhooks-secret')).toBe(200);
+    await expect(reset()).rejects.toThrow();
+    expect(sim.issuedSecrets).toHaveLength(1);
+    const secret = sim.issuedSecrets[0] as string;
+    expect(await webhooksLogin(secret)).toBe(200);
+
+    expect((await admin({ kind: 'status', status: 503 })).body).toEqual({
+      endpoint: 'token',
+      fault: { kind: 'status', status: 503 },
+    });
+    expect((await admin({ endpoint: 'reset' })).body).toEqual({ endpoint: 'reset', fault: null });
+    const ok = await reset('other');
+    expect(ok.statusCode).toBe(404);
+    await ok.body.dump();
+    expect(await webhooksLogin(secret)).toBe(503);
+    expect((await admin({})).body).toEqual({ endpoint: 'token', fault: null });
+    expect(await webhooksLogin(secret)).toBe(200);
+
+    expect((await admin({ endpoint: 'both', kind: 'status', status: 500 })).status).toBe(400);
+    expect((await admin({ endpoint: 'reset', kind: 'empty-200' })).status).toBe(400);
+    expect((await admin([])).status).toBe(400);
   });
 });
 
