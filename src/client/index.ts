@@ -6,6 +6,10 @@
  * ```ts
  * const tokens = createTokenClient({ endpoint: process.env.TVS_ENDPOINT! });
  * const { accessToken } = await tokens.getToken({ client: 'webhooks-us', scope: '.:webhooks/**' });
+ *
+ * // Or let the client put the token on each request, and replace it once when the API refuses it:
+ * const webhooks = tokens.authorizedFetch({ client: 'webhooks-us', scope: '.:webhooks/**' });
+ * const answer = await webhooks(`${webhooksApi}/subscriptions`);
  * ```
  */
 
@@ -84,6 +88,12 @@ export interface VendedToken {
   readonly expiresAt: Date;
 }
 
+/**
+ * A `fetch` that carries a bearer token of one (client, scope) and replaces it once when the API refuses
+ * it. Made by {@link TokenClient.authorizedFetch}.
+ */
+export type AuthorizedFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
 /** The client. */
 export interface TokenClient {
   /** A token for `client` and `scope`, from memory while it is fresh. */
@@ -94,6 +104,38 @@ export interface TokenClient {
    * Returns false when the token is not (or no longer) cached here: then there is nothing to report.
    */
   reject(accessToken: string): boolean;
+  /**
+   * A `fetch` for an API that takes tokens of `request.client` and `request.scope` (an Identity Cloud API,
+   * say): each call sends `Authorization: Bearer <token>` with a token from {@link TokenClient.getToken}
+   * (any `Authorization` header of the call is replaced). When the API answers 401, or 403 (Identity
+   * Cloud's "Forbidden" for a token it no longer takes), the token is reported with
+   * {@link TokenClient.reject} and the request is sent once more with the replacement — the pattern every
+   * caller needs, written once.
+   *
+   * - At most one retry. A second 401 or 403 is returned to the caller as it is, its token not reported:
+   *   a fresh token refused too means the API wants something else (a wider scope, another client).
+   * - No retry either when the service hands out the very token that was refused (it was not cached
+   *   here, e.g. after {@link TokenClient.clear}): the refusal is returned as it is.
+   * - Every other answer — 2xx, 404, 5xx, … — is returned as it is, at once. A refused answer that is
+   *   retried has its body discarded.
+   * - The body is **buffered**: read into memory once, before the first attempt, and sent as it is both
+   *   times, so any body `fetch` takes will do — a string, `URLSearchParams`, `FormData`, a `Blob`, a
+   *   `ReadableStream` (with `duplex: 'half'`) or a `Request`'s own. Do not use this for uploads too large
+   *   to hold in memory.
+   * - Fails like `fetch` (network errors, aborts), and with the {@link TokenServiceError} of
+   *   {@link TokenClient.getToken} when no token can be had; the API is not called without one.
+   * - The token is never logged, nor put in an error message.
+   *
+   * ```ts
+   * const webhooks = tokens.authorizedFetch({ client: 'webhooks-us', scope: '*:webhooks/**' });
+   * const answer = await webhooks(`${webhooksApi}/subscriptions`, {
+   *   method: 'POST',
+   *   headers: { 'content-type': 'application/json' },
+   *   body: JSON.stringify(subscription),
+   * });
+   * ```
+   */
+  authorizedFetch(request: TokenRequestOptions): AuthorizedFetch;
   /** What this caller may ask for (`GET /v1/clients`). */
   listClients(): Promise<ClientsAnswer['clients']>;
   /** Forget every cached token. */
@@ -198,6 +240,40 @@ export async function retryUnavailable<T>(policy: RetryPolicy, call: () => Promi
   }
 }
 
+/** The statuses that mean "this token is refused": 401, and 403 "Forbidden" from Identity Cloud APIs. */
+const REFUSED_TOKEN_STATUSES: ReadonlySet<number> = new Set([401, 403]);
+
+/** {@link TokenClient.authorizedFetch} of `tokens`. */
+function authorizedFetchOf(tokens: TokenClient, request: TokenRequestOptions): AuthorizedFetch {
+  return async (input, init) => {
+    // One Request merges `input` and `init` (and sets the content type a body implies); its body is read
+    // once here so that the retry can send the same bytes — a stream cannot be read twice.
+    const base = new Request(input, init);
+    const body = base.body === null ? null : await base.arrayBuffer();
+    const send = (accessToken: string) => {
+      const headers = new Headers(base.headers);
+      headers.set('authorization', `Bearer ${accessToken}`);
+      // `init` is spread for what a Request does not keep (undici's `dispatcher`); its body is replaced.
+      return fetch(base, { ...init, headers, body });
+    };
+
+    const token = await tokens.getToken(request);
+    const answer = await send(token.accessToken);
+    if (!REFUSED_TOKEN_STATUSES.has(answer.status)) return answer;
+    tokens.reject(token.accessToken);
+    let replacement: VendedToken;
+    try {
+      replacement = await tokens.getToken(request);
+    } catch (error) {
+      await answer.body?.cancel();
+      throw error;
+    }
+    if (replacement.accessToken === token.accessToken) return answer;
+    await answer.body?.cancel();
+    return send(replacement.accessToken);
+  };
+}
+
 /** A client for the Token Vending Service. Create one per process and reuse it. */
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const now = options.now ?? Date.now;
@@ -262,7 +338,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return started;
   }
 
-  return {
+  const tokens: TokenClient = {
     async getToken(request) {
       const minTtl = request.minTtl ?? 0;
       const canonical = canonicalScope(request.scope);
@@ -297,6 +373,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       return known;
     },
 
+    authorizedFetch(request) {
+      return authorizedFetchOf(tokens, request);
+    },
+
     async listClients() {
       const answer = await retryUnavailable(retry, async () =>
         processClientsAnswer(await sendSigned(target, { method: 'GET', path: '/v1/clients' })),
@@ -309,4 +389,5 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       rejected.clear();
     },
   };
+  return tokens;
 }

@@ -1,10 +1,14 @@
 /**
  * The TypeScript client against the real local server (in-process) and the Identity Cloud simulator:
- * memory cache, refresh margin, single flight, reject, 503 retries, error mapping.
+ * memory cache, refresh margin, single flight, reject, 503 retries, error mapping, and `authorizedFetch`
+ * against a real HTTP server standing in for the API being called.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalScope, createTokenClient, defaultRegion, TokenServiceError } from '../../src/client/index';
 import { type LocalServer, startLocalServer } from '../../src/local/server';
+import { fingerprintOf } from '../../src/shared/hashing';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import {
   closedPort,
@@ -179,6 +183,241 @@ describe('createTokenClient', () => {
     expect(clients.map((entry) => entry.client)).toEqual(
       expect.arrayContaining(['webhooks-us', 'config-us', 'broken-us', 'down-us', 'missing-us']),
     );
+  });
+});
+
+/** A server on 127.0.0.1 and the function that stops it. */
+async function listen(
+  server: ReturnType<typeof createServer>,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/** One request the API saw: the bearer token it carried and its body. */
+interface ApiRequest {
+  readonly token: string | undefined;
+  readonly method: string;
+  readonly body: string;
+}
+
+/**
+ * The API being called: answers each request with the status `policy` gives for its token (and the
+ * tokens seen before it), with a body naming the request's number.
+ */
+async function startApi() {
+  const requests: ApiRequest[] = [];
+  let policy: (token: string | undefined, earlier: readonly ApiRequest[]) => number = () => 200;
+  const server = createServer(async (req, res) => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const body = await readBody(req);
+    const status = policy(token, [...requests]);
+    requests.push({ token, method: req.method ?? '', body });
+    res.writeHead(status, { 'content-type': 'text/plain' }).end(`answer ${requests.length}`);
+  });
+  return {
+    ...(await listen(server)),
+    requests,
+    /** Forget the requests seen and answer by `next` from now on. */
+    answer(next: typeof policy) {
+      requests.length = 0;
+      policy = next;
+    },
+  };
+}
+
+/**
+ * A pass-through proxy in front of the token service that records each request body. Headers go on
+ * unchanged, `Host` included, so the SigV4 signature made for the proxy's address still verifies.
+ */
+async function startRecordingProxy(target: string) {
+  const upstream = new URL(target);
+  const bodies: string[] = [];
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    bodies.push(body);
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forward.once('error', () => res.writeHead(502).end());
+    forward.end(body);
+  });
+  return { ...(await listen(server)), bodies };
+}
+
+describe('authorizedFetch', () => {
+  let api: Awaited<ReturnType<typeof startApi>>;
+  let proxy: Awaited<ReturnType<typeof startRecordingProxy>>;
+  let scopeNumber = 0;
+  /** A scope no other test asked for, so each test starts from a token nobody has rejected. */
+  const freshRequest = () => ({ client: 'webhooks-us', scope: `.:webhooks/fetch-${++scopeNumber}/**` });
+  const tokensThroughProxy = () =>
+    createTokenClient({ endpoint: proxy.url, region: 'us-east-1', credentials, maxAttempts: 1 });
+  const rejectsSent = () =>
+    proxy.bodies.map((body) => JSON.parse(body) as { reject?: string }).filter((body) => body.reject);
+  const refuseFirstToken =
+    (status: number) =>
+    (token: string | undefined, earlier: readonly ApiRequest[]): number =>
+      token === (earlier[0]?.token ?? token) ? status : 200;
+
+  beforeAll(async () => {
+    api = await startApi();
+    proxy = await startRecordingProxy(server.url);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await proxy?.close();
+  });
+
+  beforeEach(() => {
+    proxy.bodies.length = 0;
+  });
+
+  it('sends the request again with a new token after a 401, having reported the refused one once', async () => {
+    api.answer(refuseFirstToken(401));
+    const request = freshRequest();
+    const call = tokensThroughProxy().authorizedFetch(request);
+
+    const answer = await call(`${api.url}/subscriptions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer overridden' },
+      body: '{"name":"orders"}',
+    });
+
+    expect(answer.status).toBe(200);
+    expect(await answer.text()).toBe('answer 2');
+    const [first, second] = api.requests;
+    expect(api.requests).toHaveLength(2);
+    expect(sim.issuedTokens).toContain(first?.token);
+    expect(sim.issuedTokens).toContain(second?.token);
+    expect(second?.token).not.toBe(first?.token);
+    expect(api.requests.map(({ method, body }) => ({ method, body }))).toEqual([
+      { method: 'POST', body: '{"name":"orders"}' },
+      { method: 'POST', body: '{"name":"orders"}' },
+    ]);
+    expect(rejectsSent()).toEqual([{ ...request, reject: fingerprintOf(first?.token as string) }]);
+    expect(proxy.bodies).toHaveLength(2);
+  });
+
+  it('buffers a stream body, so the retry sends the same bytes', async () => {
+    api.answer(refuseFirstToken(401));
+    const call = tokensThroughProxy().authorizedFetch(freshRequest());
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const part of ['{"part":1,', '"part":2}']) controller.enqueue(new TextEncoder().encode(part));
+        controller.close();
+      },
+    });
+
+    const answer = await call(`${api.url}/upload`, {
+      method: 'PUT',
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+
+    expect(answer.status).toBe(200);
+    expect(api.requests.map((seen) => seen.body)).toEqual(['{"part":1,"part":2}', '{"part":1,"part":2}']);
+  });
+
+  it('returns 200, 404 and 500 answers as they are, without a retry or a reject', async () => {
+    const call = tokensThroughProxy().authorizedFetch(freshRequest());
+    const statuses: number[] = [];
+
+    for (const status of [200, 404, 500]) {
+      api.answer(() => status);
+      const answer = await call(`${api.url}/status/${status}`);
+      statuses.push(answer.status);
+      expect(await answer.text()).toBe('answer 1');
+      expect(api.requests).toHaveLength(1);
+    }
+
+    expect(statuses).toEqual([200, 404, 500]);
+    expect(rejectsSent()).toEqual([]);
+    expect(proxy.bodies).toHaveLength(1);
+  });
+
+  it('treats a 403 like a 401', async () => {
+    api.answer(refuseFirstToken(403));
+    const call = tokensThroughProxy().authorizedFetch(freshRequest());
+
+    const answer = await call(`${api.url}/forbidden-once`);
+
+    expect(answer.status).toBe(200);
+    expect(api.requests).toHaveLength(2);
+    expect(api.requests[1]?.token).not.toBe(api.requests[0]?.token);
+    expect(rejectsSent()).toEqual([
+      expect.objectContaining({ reject: fingerprintOf(api.requests[0]?.token ?? '') }),
+    ]);
+  });
+
+  it('returns a second 401 as it is, without a third request or a second reject', async () => {
+    api.answer(() => 401);
+    const call = tokensThroughProxy().authorizedFetch(freshRequest());
+
+    const answer = await call(`${api.url}/always-401`);
+
+    expect(answer.status).toBe(401);
+    expect(await answer.text()).toBe('answer 2');
+    expect(api.requests).toHaveLength(2);
+    expect(new Set(api.requests.map((seen) => seen.token)).size).toBe(2);
+    expect(rejectsSent()).toHaveLength(1);
+  });
+
+  it('returns the refusal as it is when the service hands out the refused token again', async () => {
+    const tokens = tokensThroughProxy();
+    // The cache is emptied while the request is out, so reject() has nothing to report: the service
+    // answers with the token it still holds, and sending that again would only be refused again.
+    api.answer(() => {
+      tokens.clear();
+      return 401;
+    });
+
+    const answer = await tokens.authorizedFetch(freshRequest())(`${api.url}/cleared`);
+
+    expect(answer.status).toBe(401);
+    expect(await answer.text()).toBe('answer 1');
+    expect(api.requests).toHaveLength(1);
+    expect(rejectsSent()).toEqual([]);
+    expect(proxy.bodies).toHaveLength(2);
+  });
+
+  it('throws the service refusal and never calls the API without a token', async () => {
+    api.answer(() => 200);
+    const call = tokensThroughProxy().authorizedFetch({ client: 'webhooks-us', scope: '*:webhooks/**' });
+
+    const error = await call(`${api.url}/never`).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(TokenServiceError);
+    expect(error).toMatchObject({ status: 403, error: 'access_denied' });
+    expect(api.requests).toEqual([]);
   });
 });
 
