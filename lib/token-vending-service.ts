@@ -405,11 +405,17 @@ export class TokenVendingService extends Construct {
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'Tokens: vended, cache hits, upstream calls and failures, cache store failures',
+        title:
+          'Tokens: vended, cache hits, upstream calls and failures, throttled mints, cache store failures',
         width: 24,
-        left: ['TokenVended', 'CacheHit', 'UpstreamCall', 'UpstreamFailure', 'StoreFailure'].map((name) =>
-          serviceMetric(metricsNamespace, name, period),
-        ),
+        left: [
+          'TokenVended',
+          'CacheHit',
+          'UpstreamCall',
+          'UpstreamFailure',
+          'MintThrottled',
+          'StoreFailure',
+        ].map((name) => serviceMetric(metricsNamespace, name, period)),
       }),
     );
     return dashboard;

@@ -113,11 +113,12 @@ export class LeaseCoordinator {
       const record = await this.store.read(request.key);
       const now = this.now();
       const stored = record.token?.scope === need.scope ? record.token : undefined;
-      if (fresh(stored, need, now, this.policy)) return { token: stored, source: 'table', waited };
       const current = stored ?? request.known;
-      const source: TokenSource = stored ? 'table' : 'memory';
+      // A min_ttl tokens of this key cannot promise is refused whatever the age of the token at hand.
       const refusal = current && minTtlRefusal(lifetimeOf(current), need, this.policy);
       if (refusal) throw new InvalidRequestError(refusal);
+      if (fresh(stored, need, now, this.policy)) return { token: stored, source: 'table', waited };
+      const source: TokenSource = stored ? 'table' : 'memory';
 
       const lease = record.lease;
       if (lease !== undefined && lease.until >= now) {

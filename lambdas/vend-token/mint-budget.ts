@@ -7,7 +7,7 @@
  */
 import { MintThrottledError } from '../../src/shared/errors';
 import { sha256Hex } from '../../src/shared/hashing';
-import type { Clock } from '../../src/shared/time';
+import { type Clock, sleep } from '../../src/shared/time';
 import { decideBudget, type PolicySettings } from './cache-policy';
 import type { RecordStore } from './cache-record';
 
@@ -21,8 +21,13 @@ export function callerTag(principal: string): string {
   return sha256Hex(principal).slice(0, 16);
 }
 
-/** Concurrent charges of one client that lose the race read again; this many tries in all. */
-const MAX_TRIES = 8;
+/**
+ * Concurrent charges of one client that lose the race read again after a jittered pause (full jitter,
+ * 10 ms doubling, at most 200 ms); this many tries in all, about two seconds at worst.
+ */
+const MAX_TRIES = 16;
+const FIRST_PAUSE_MS = 10;
+const LONGEST_PAUSE_MS = 200;
 
 /** Counts mints per client in a store; see the module comment. */
 export class MintBudget {
@@ -30,6 +35,8 @@ export class MintBudget {
     private readonly store: RecordStore,
     private readonly policy: PolicySettings,
     private readonly now: Clock = Date.now,
+    private readonly pause: (ms: number) => Promise<void> = sleep,
+    private readonly random: () => number = Math.random,
   ) {}
 
   /**
@@ -50,6 +57,7 @@ export class MintBudget {
         );
       }
       if (await this.store.replace(record, { mints: decision.mints })) return;
+      await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));
     }
     throw new MintThrottledError(`too many mints of client ${client} at once; try again`, 'client_budget', 1);
   }

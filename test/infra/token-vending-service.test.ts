@@ -245,6 +245,20 @@ describe('TokenVendingStack with the example configuration', () => {
         Threshold: 3000,
       });
       template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      // Every metric the function emits is on it, MintThrottled (the bounds of upstream use) included.
+      const body = JSON.stringify(
+        resourcesOf(template, 'AWS::CloudWatch::Dashboard')[0]?.Properties.DashboardBody,
+      );
+      for (const metric of [
+        'TokenVended',
+        'CacheHit',
+        'UpstreamCall',
+        'UpstreamFailure',
+        'MintThrottled',
+        'StoreFailure',
+      ]) {
+        expect(body).toContain(`\\"${metric}\\"`);
+      }
     });
 
     it('has no pre-warm schedule unless asked', () => {

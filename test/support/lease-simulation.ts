@@ -148,7 +148,12 @@ export async function simulate(
   scenario: Scenario,
   store: RecordStore & { sweep?(nowMs: number): void },
   time: VirtualTime,
-  options: { timing?: Timing; policy?: PolicySettings } = {},
+  options: {
+    timing?: Timing;
+    policy?: PolicySettings;
+    /** Prefix of the run's keys, so runs sharing a table do not meet. @default 'client' */
+    keyPrefix?: string;
+  } = {},
 ): Promise<SimulationReport> {
   const timing = options.timing ?? timingFor(10);
   const policy = options.policy ?? DEFAULT_POLICY;
@@ -179,7 +184,7 @@ export async function simulate(
 
   const runRequest = async (request: ScenarioRequest, number: number) => {
     const container = containerFor(request.container);
-    const key = `client#key-${request.key}`;
+    const key = `${options.keyPrefix ?? 'client'}#key-${request.key}`;
     const reject = request.rejectLast ? lastServed.get(key) : undefined;
     const need: Need = {
       scope: `*:things/${request.key}`,
