@@ -18,7 +18,7 @@ import { createHandler } from '../lambdas/vend-token/app';
 import { parseServiceConfig } from '../lambdas/vend-token/config';
 import { StaticSecretSource } from '../lambdas/vend-token/credentials';
 import { createRuntime } from '../lambdas/vend-token/runtime';
-import { KmsDataKeyProvider } from '../lambdas/vend-token/token-crypto';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '../lambdas/vend-token/token-crypto';
 import { sendSigned } from '../src/client/signed-request';
 import { ensureTokenTable } from '../src/local/aws-resources';
 import { noMetrics } from '../src/local/server';
@@ -204,7 +204,7 @@ async function main(): Promise<void> {
     const runtime = createRuntime({
       config: parseServiceConfig(document),
       tableName,
-      dataKeys: new KmsDataKeyProvider(key.KeyMetadata?.KeyId ?? ''),
+      dataKeys: new KmsDataKeyProvider(key.KeyMetadata?.KeyId ?? '', tokenEncryptionContext(tableName)),
       dynamodb,
       secrets: new StaticSecretSource(new Map(Object.entries(secrets))),
       log: { info: () => {}, warn: () => {}, error: () => {} },

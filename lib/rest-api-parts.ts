@@ -1,5 +1,53 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
+
+/** The HTTP API's description (OpenAPI 3.1), tested against the handler's answers. */
+export const OPENAPI_DOCUMENT = fileURLToPath(new URL('../docs/openapi.json', import.meta.url));
+
+/** The JSON Schema keywords API Gateway's request validation applies to a body (draft 4). */
+const VALIDATED_KEYWORDS = ['minLength', 'maxLength', 'minimum', 'maximum', 'pattern'] as const;
+
+/**
+ * The request model of `POST /v1/token`, made from the `TokenRequest` schema of `docs/openapi.json`, so
+ * API Gateway refuses exactly what the document says is invalid (the function checks again). Only
+ * what draft 4 validation reads is kept: types, required fields, no other fields, and each limit.
+ */
+export function tokenRequestModel(): apigw.JsonSchema {
+  const document = JSON.parse(readFileSync(OPENAPI_DOCUMENT, 'utf8'));
+  const schema = document.components.schemas.TokenRequest as {
+    required: string[];
+    additionalProperties: boolean;
+    properties: Record<string, Record<string, unknown>>;
+  };
+  const typeOf = (type: unknown): apigw.JsonSchemaType => {
+    const found = Object.values(apigw.JsonSchemaType).find((candidate) => candidate === type);
+    if (found === undefined)
+      throw new Error(`docs/openapi.json: TokenRequest type ${String(type)} is not JSON Schema`);
+    return found;
+  };
+  return {
+    schema: apigw.JsonSchemaVersion.DRAFT4,
+    title: 'TokenRequest',
+    type: apigw.JsonSchemaType.OBJECT,
+    required: [...schema.required],
+    additionalProperties: schema.additionalProperties,
+    properties: Object.fromEntries(
+      Object.entries(schema.properties).map(([name, property]) => [
+        name,
+        {
+          type: typeOf(property.type),
+          ...Object.fromEntries(
+            VALIDATED_KEYWORDS.flatMap((keyword) =>
+              keyword in property ? [[keyword, property[keyword]]] : [],
+            ),
+          ),
+        },
+      ]),
+    ),
+  };
+}
 
 /** Who the API's resource policy admits, and through which VPC endpoints. */
 export interface ApiAdmission {

@@ -16,8 +16,14 @@ import type { ServiceConfig } from '../lambdas/vend-token/config';
 import { settingsEnvironment } from '../lambdas/vend-token/settings';
 import { bundleHandler, CONFIG_FILE_NAME } from './handler-bundle';
 import { assertValidProps, settingsOf } from './props-validation';
-import { accessLogFormat, addOAuthGatewayResponses, resourcePolicy } from './rest-api-parts';
+import {
+  accessLogFormat,
+  addOAuthGatewayResponses,
+  resourcePolicy,
+  tokenRequestModel,
+} from './rest-api-parts';
 import { secretResourceArn, validateServiceConfig } from './service-config';
+import { tokenKeyPolicy } from './token-key';
 import type { PrewarmSettings, TokenVendingServiceProps } from './token-vending-service-props';
 
 /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
@@ -67,8 +73,12 @@ export class TokenVendingService extends Construct {
   readonly function: lambda.Function;
   /** The token cache table (partition key `pk`, TTL attribute `ttl`). */
   readonly table: dynamodb.Table;
-  /** The customer-managed key of the table and of the function's envelope encryption of tokens. */
-  readonly key: kms.Key;
+  /**
+   * The token key: the customer-managed key whose data keys seal the cached tokens, used for nothing
+   * else. Its policy admits `GenerateDataKey` and `Decrypt` only to the function, with this service's
+   * encryption context (see `token-key.ts`).
+   */
+  readonly tokenKey: kms.Key;
   /** The function's log group. */
   readonly logGroup: logs.LogGroup;
   /** The API's access log group (one JSON object per request). */
@@ -90,18 +100,13 @@ export class TokenVendingService extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const metricsNamespace = props.metricsNamespace ?? 'TokenVendingService';
 
-    this.key = new kms.Key(this, 'Key', {
-      description: 'Token Vending Service: token cache table and envelope encryption of cached tokens',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-
+    // Encrypted at rest by DynamoDB's own key: the tokens in it are sealed again under the token key,
+    // which the table's encryption must not share (a table reader gets the table key's use).
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'ttl',
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: this.key,
+      encryption: dynamodb.TableEncryption.DEFAULT,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? false },
       removalPolicy,
     });
@@ -112,7 +117,14 @@ export class TokenVendingService extends Construct {
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description:
-        'Token Vending Service function: its log group, its table, its key, the configured secrets',
+        'Token Vending Service function: its log group, its table, the configured secrets (the token key admits it by its own policy)',
+    });
+    this.tokenKey = new kms.Key(this, 'TokenKey', {
+      description:
+        'Token Vending Service: seals cached tokens (data keys with the service encryption context only)',
+      enableKeyRotation: true,
+      removalPolicy,
+      policy: tokenKeyPolicy([role], this.table.tableName),
     });
     this.function = this.createFunction(props, config, role, metricsNamespace);
     this.grantFunction(props, config, role);
@@ -135,7 +147,7 @@ export class TokenVendingService extends Construct {
     const environment: Record<string, string> = {
       TVS_CONFIG_FILE: CONFIG_FILE_IN_BUNDLE,
       TVS_TABLE_NAME: this.table.tableName,
-      TVS_KMS_KEY_ID: this.key.keyArn,
+      TVS_KMS_KEY_ID: this.tokenKey.keyArn,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -187,10 +199,8 @@ export class TokenVendingService extends Construct {
     // takes leases with conditional UpdateItem; nothing else.
     this.table.grant(role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
 
-    // The function wraps each token under a data key (GenerateDataKey) and unwraps data keys written by
-    // other containers (Decrypt); DynamoDB's encryption at rest calls Decrypt and DescribeKey on the
-    // caller's behalf to use the table key.
-    this.key.grant(role, 'kms:Decrypt', 'kms:DescribeKey', 'kms:GenerateDataKey');
+    // The token key needs no statement here: its key policy names this role (with the encryption
+    // context), and a key policy that names a principal of its own account needs no IAM grant beside it.
 
     // Not secret.grantRead: that adds DescribeSecret, which the function never calls.
     const secretArns = [...new Set(config.clients.map((client) => secretResourceArn(this, client.secretId)))];
@@ -260,19 +270,7 @@ export class TokenVendingService extends Construct {
     const tokenRequest = api.addModel('TokenRequest', {
       contentType: 'application/json',
       description: 'POST /v1/token body; the function validates it again',
-      schema: {
-        schema: apigw.JsonSchemaVersion.DRAFT4,
-        title: 'TokenRequest',
-        type: apigw.JsonSchemaType.OBJECT,
-        required: ['client', 'scope'],
-        additionalProperties: false,
-        properties: {
-          client: { type: apigw.JsonSchemaType.STRING, minLength: 1 },
-          scope: { type: apigw.JsonSchemaType.STRING, minLength: 1 },
-          min_ttl: { type: apigw.JsonSchemaType.INTEGER, minimum: 0, maximum: 3000 },
-          reject: { type: apigw.JsonSchemaType.STRING, pattern: '^[0-9a-f]{64}$' },
-        },
-      },
+      schema: tokenRequestModel(),
     });
 
     const integration = new apigw.LambdaIntegration(this.function, { proxy: true, allowTestInvoke: false });

@@ -6,6 +6,7 @@ import {
   UnsupportedMediaTypeError,
   UpstreamUnavailableError,
 } from '../../src/shared/errors';
+import { clampRetryAfter } from '../../src/shared/retry-after';
 import { MAX_SCOPE_STRING_LENGTH } from '../../src/shared/scopes';
 
 /** Largest accepted request body, in bytes (DESIGN.md: "body over 8 KiB" → 400). */
@@ -129,7 +130,9 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
     return jsonResponse(500, { error: 'server_error', error_description: 'internal error' });
   }
   const extra: Record<string, string> = {};
-  if (error instanceof UpstreamUnavailableError) extra['Retry-After'] = String(error.retryAfterSeconds);
+  if (error instanceof UpstreamUnavailableError) {
+    extra['Retry-After'] = String(clampRetryAfter(error.retryAfterSeconds));
+  }
   if (error instanceof MethodNotAllowedError) extra.Allow = error.allow;
   return jsonResponse(error.status, { error: error.code, error_description: error.message }, extra);
 }

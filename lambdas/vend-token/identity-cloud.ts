@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors';
-import { parseRetryAfter } from '../../src/shared/retry-after';
+import { clampRetryAfter, retryAfterSeconds } from '../../src/shared/retry-after';
 import { sleep } from '../../src/shared/time';
 
 /** The credentials of one configuration client, as stored in Secrets Manager. */
@@ -65,11 +65,13 @@ export function basicAuthorization(credentials: ClientCredentials): string {
   return `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
 }
 
-/** One raw answer of the token endpoint, body fully read. */
+/** One raw answer of the token endpoint, body fully read — or abandoned past {@link MAX_RESPONSE_BYTES}. */
 interface RawAnswer {
   readonly status: number;
   readonly retryAfter: string | undefined;
   readonly body: string;
+  /** The body was larger than a token answer can be; it was not read to its end. */
+  readonly tooLarge?: boolean;
 }
 
 type UndiciModule = typeof import('undici');
@@ -107,27 +109,24 @@ async function sendTokenRequest(
     headersTimeout: policy.headersTimeoutMs,
     bodyTimeout: policy.bodyTimeoutMs,
   });
-  const length = Number(answer.headers['content-length'] ?? 0);
-  if (length > MAX_RESPONSE_BYTES) {
-    await answer.body.dump();
-    return { status: answer.statusCode, retryAfter: undefined, body: '' };
-  }
+  const retryAfterHeader = answer.headers['retry-after'];
+  const retryAfter = Array.isArray(retryAfterHeader) ? retryAfterHeader[0] : retryAfterHeader;
+  // Past the limit the body is abandoned at once: destroying it closes the connection (never reused),
+  // where draining it (`dump`) would hold this attempt, and the lease, for as long as the peer keeps
+  // sending — with no Content-Length, until the deadline.
+  const tooLarge = () => {
+    answer.body.destroy();
+    return { status: answer.statusCode, retryAfter, body: '', tooLarge: true };
+  };
+  if (Number(answer.headers['content-length'] ?? 0) > MAX_RESPONSE_BYTES) return tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of answer.body) {
     size += (chunk as Buffer).length;
-    if (size > MAX_RESPONSE_BYTES) {
-      await answer.body.dump();
-      break;
-    }
+    if (size > MAX_RESPONSE_BYTES) return tooLarge();
     chunks.push(chunk as Buffer);
   }
-  const retryAfter = answer.headers['retry-after'];
-  return {
-    status: answer.statusCode,
-    retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
-    body: size > MAX_RESPONSE_BYTES ? '' : Buffer.concat(chunks).toString('utf8'),
-  };
+  return { status: answer.statusCode, retryAfter, body: Buffer.concat(chunks).toString('utf8') };
 }
 
 function parseJsonObject(body: string): Record<string, unknown> | undefined {
@@ -162,13 +161,13 @@ export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenRes
   if (answer.status === 429) {
     throw new RetryableFailure(
       new UpstreamUnavailableError('Identity Cloud is rate limiting token requests', 'http_429', 1),
-      parseRetryAfter(answer.retryAfter, nowMs),
+      retryAfterSeconds(answer.retryAfter, nowMs),
     );
   }
   if (answer.status >= 500) {
     throw new RetryableFailure(
       new UpstreamUnavailableError(`Identity Cloud answered HTTP ${answer.status}`, 'http_5xx', 1),
-      parseRetryAfter(answer.retryAfter, nowMs),
+      retryAfterSeconds(answer.retryAfter, nowMs),
     );
   }
   if (answer.status !== 200) {
@@ -180,6 +179,12 @@ export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenRes
       throw new UpstreamRejectedError('Identity Cloud refused the requested scope', 'invalid_scope');
     }
     throw new UpstreamRejectedError(`Identity Cloud answered HTTP ${answer.status}`, 'bad_request');
+  }
+  if (answer.tooLarge) {
+    throw new UpstreamRejectedError(
+      `Identity Cloud answered with a body larger than ${MAX_RESPONSE_BYTES} bytes`,
+      'invalid_response',
+    );
   }
   if (json === undefined) {
     throw new UpstreamRejectedError(
@@ -335,7 +340,7 @@ export class IdentityCloudClient {
       await this.sleep(wait);
     }
     const failure = lastFailure?.outcome;
-    const retryAfter = Math.max(1, lastFailure?.retryAfterSeconds ?? 1);
+    const retryAfter = clampRetryAfter(lastFailure?.retryAfterSeconds ?? 1);
     throw new UpstreamUnavailableError(
       failure?.message ?? 'Identity Cloud did not answer in time',
       failure?.reason ?? 'timeout',

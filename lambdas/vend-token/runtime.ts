@@ -10,7 +10,12 @@ import { Minter } from './minter';
 import { settingsFromEnv, type VendingSettings } from './settings';
 import { DynamoDbRecordStore } from './stores/dynamodb-store';
 import { SealingStore } from './stores/sealing-store';
-import { type DataKeyProvider, KmsDataKeyProvider, TokenCipher } from './token-crypto';
+import {
+  type DataKeyProvider,
+  KmsDataKeyProvider,
+  TokenCipher,
+  tokenEncryptionContext,
+} from './token-crypto';
 import { VendingService } from './vending-service';
 
 /** Everything a runtime can be built from; each part has a production default. */
@@ -101,10 +106,11 @@ function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
  * breaks its rules — throws a `ConfigError`, failing the cold start loudly.
  */
 export function createRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): HandlerRuntime {
+  const tableName = requiredEnv(env, 'TVS_TABLE_NAME');
   return createRuntime({
     config: loadServiceConfig(env),
-    tableName: requiredEnv(env, 'TVS_TABLE_NAME'),
-    dataKeys: new KmsDataKeyProvider(requiredEnv(env, 'TVS_KMS_KEY_ID')),
+    tableName,
+    dataKeys: new KmsDataKeyProvider(requiredEnv(env, 'TVS_KMS_KEY_ID'), tokenEncryptionContext(tableName)),
     settings: settingsFromEnv(env),
   });
 }

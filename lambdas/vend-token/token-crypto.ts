@@ -14,12 +14,29 @@ export interface DataKeyProvider {
   decrypt(encrypted: Buffer): Promise<Buffer>;
 }
 
-/** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`. */
+/** The encryption context of every data-key call: which service, for which table. Not a secret. */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+/** The service's name in encryption contexts (and `POWERTOOLS_SERVICE_NAME`). */
+export const SERVICE_NAME = 'token-vending-service';
+
+/**
+ * The encryption context of the data keys that seal the tokens of `tableName`. The token key's policy
+ * admits `GenerateDataKey` and `Decrypt` only with exactly this context (the construct builds its
+ * conditions from this function), so a data key made for one table never opens for another, and no
+ * other use of the key is possible.
+ */
+export function tokenEncryptionContext(tableName: string): EncryptionContext {
+  return { service: SERVICE_NAME, table: tableName };
+}
+
+/** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context. */
 export class KmsDataKeyProvider implements DataKeyProvider {
   private client: Promise<KMSClient> | undefined;
 
   constructor(
     private readonly keyId: string,
+    private readonly context: EncryptionContext,
     client?: KMSClient,
   ) {
     if (client) this.client = Promise.resolve(client);
@@ -33,7 +50,11 @@ export class KmsDataKeyProvider implements DataKeyProvider {
   async generate(): Promise<DataKey> {
     const { GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
     const answer = await (await this.kms()).send(
-      new GenerateDataKeyCommand({ KeyId: this.keyId, KeySpec: 'AES_256' }),
+      new GenerateDataKeyCommand({
+        KeyId: this.keyId,
+        KeySpec: 'AES_256',
+        EncryptionContext: { ...this.context },
+      }),
     );
     if (!answer.Plaintext || !answer.CiphertextBlob)
       throw new Error('KMS GenerateDataKey answered without a key');
@@ -42,7 +63,8 @@ export class KmsDataKeyProvider implements DataKeyProvider {
 
   /**
    * Throws {@link SealedTokenError} when KMS says the data key is not this key's to open (a foreign or
-   * garbled ciphertext); any other failure (throttled, unreachable, denied) is passed on as it is.
+   * garbled ciphertext, or another encryption context); any other failure (throttled, unreachable,
+   * denied) is passed on as it is.
    */
   async decrypt(encrypted: Buffer): Promise<Buffer> {
     const { DecryptCommand, IncorrectKeyException, InvalidCiphertextException } = await import(
@@ -51,7 +73,11 @@ export class KmsDataKeyProvider implements DataKeyProvider {
     let plaintext: Uint8Array | undefined;
     try {
       const answer = await (await this.kms()).send(
-        new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: encrypted }),
+        new DecryptCommand({
+          KeyId: this.keyId,
+          CiphertextBlob: encrypted,
+          EncryptionContext: { ...this.context },
+        }),
       );
       plaintext = answer.Plaintext;
     } catch (error) {
@@ -67,21 +93,31 @@ export class KmsDataKeyProvider implements DataKeyProvider {
 
 /**
  * Data keys wrapped by a master key held in memory: for the embedded local server, whose whole cache dies
- * with the process anyway. Never used in AWS.
+ * with the process anyway. Never used in AWS. It mirrors KMS: the encryption context is authenticated
+ * with each data key, so a data key made for one context does not open under another.
  */
 export class LocalDataKeyProvider implements DataKeyProvider {
-  constructor(private readonly masterKey: Buffer = randomBytes(32)) {}
+  private readonly aad: Buffer;
+
+  constructor(
+    context: EncryptionContext = tokenEncryptionContext('local'),
+    private readonly masterKey: Buffer = randomBytes(32),
+  ) {
+    this.aad = Buffer.from(JSON.stringify(['tvs-local-data-key', Object.entries(context).sort()]), 'utf8');
+  }
 
   async generate(): Promise<DataKey> {
     const plaintext = randomBytes(32);
-    return { plaintext, encrypted: seal(this.masterKey, plaintext, Buffer.from('tvs-local-data-key')) };
+    return { plaintext, encrypted: seal(this.masterKey, plaintext, this.aad) };
   }
 
   async decrypt(encrypted: Buffer): Promise<Buffer> {
     try {
-      return open(this.masterKey, encrypted, Buffer.from('tvs-local-data-key'));
+      return open(this.masterKey, encrypted, this.aad);
     } catch (error) {
-      throw new SealedTokenError('the data key was made by another local server', { cause: error });
+      throw new SealedTokenError('the data key was made by another local server, or for another context', {
+        cause: error,
+      });
     }
   }
 }
@@ -109,8 +145,30 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   ]);
 }
 
-/** The format of tokens this version seals: AES-256-GCM, the cache key as additional authenticated data. */
-export const SEAL_FORMAT = 1;
+/**
+ * The format of tokens this version seals: AES-256-GCM whose additional authenticated data binds the
+ * cache key, `expires_at` and the fingerprint (format 1, before version 2, bound only the cache key; such
+ * tokens are not opened, so they read as misses and are replaced).
+ */
+export const SEAL_FORMAT = 2;
+
+/** What a sealed token is bound to: it opens only in the item it was sealed for, with these facts. */
+export interface SealBinding {
+  /** The cache key (`pk`) of the item. */
+  readonly key: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+  /** SHA-256 hex of the token. */
+  readonly fingerprint: string;
+}
+
+/** The additional authenticated data of a format-2 sealed token: unambiguous, whatever the key holds. */
+function bindingData(binding: SealBinding): Buffer {
+  return Buffer.from(
+    JSON.stringify([SEAL_FORMAT, binding.key, binding.expiresAt, binding.fingerprint]),
+    'utf8',
+  );
+}
 
 /** An encrypted token as stored: the sealed token, the encrypted data key that opens it, and its format. */
 export interface SealedToken {
@@ -122,8 +180,9 @@ export interface SealedToken {
 /**
  * Encrypts tokens for the table with envelope encryption. One data key per container is reused for writes
  * until it is `dataKeyMaxAgeMs` old (one KMS call per container, not per token); data keys written by
- * other containers are decrypted once each and remembered (bounded). The cache key is the additional
- * authenticated data, so a sealed token moved to another item does not open.
+ * other containers are decrypted once each and remembered (bounded). The additional authenticated data
+ * binds the item's cache key, `expires_at` and fingerprint ({@link SealBinding}), so a sealed token moved
+ * to another item, or an item whose expiry or fingerprint was edited, does not open.
  */
 export class TokenCipher {
   private current: { key: Promise<DataKey>; madeAt: number } | undefined;
@@ -159,10 +218,10 @@ export class TokenCipher {
     this.opened.set(id, plaintext);
   }
 
-  async seal(accessToken: string, cacheKey: string): Promise<SealedToken> {
+  async seal(accessToken: string, binding: SealBinding): Promise<SealedToken> {
     const key = await this.dataKey();
     return {
-      ciphertext: seal(key.plaintext, Buffer.from(accessToken, 'utf8'), Buffer.from(cacheKey, 'utf8')),
+      ciphertext: seal(key.plaintext, Buffer.from(accessToken, 'utf8'), bindingData(binding)),
       encryptedKey: key.encrypted,
       format: SEAL_FORMAT,
     };
@@ -172,7 +231,7 @@ export class TokenCipher {
    * Open a sealed token. Throws {@link SealedTokenError} when it can never be opened; any other error
    * (KMS throttled or unreachable) is passed on as it is, since a later attempt may succeed.
    */
-  async open(sealed: SealedToken, cacheKey: string): Promise<string> {
+  async open(sealed: SealedToken, binding: SealBinding): Promise<string> {
     if (sealed.format !== SEAL_FORMAT) {
       throw new SealedTokenError(`a token sealed in format ${sealed.format} is not opened by this version`);
     }
@@ -193,7 +252,7 @@ export class TokenCipher {
       throw error;
     }
     try {
-      return open(key, sealed.ciphertext, Buffer.from(cacheKey, 'utf8')).toString('utf8');
+      return open(key, sealed.ciphertext, bindingData(binding)).toString('utf8');
     } catch (error) {
       throw new SealedTokenError('a sealed token does not open', { cause: error });
     }

@@ -5,7 +5,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { TokenServiceError } from '../shared/errors';
-import { parseRetryAfter } from '../shared/retry-after';
+import { retryAfterSeconds } from '../shared/retry-after';
 
 /** AWS credentials, as the SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -115,7 +115,7 @@ export async function sendSigned(target: ServiceTarget, request: ServiceRequest)
 
 /** The error an answer other than 200 stands for. */
 export function errorOf(answer: ServiceAnswer): TokenServiceError {
-  const retryAfter = parseRetryAfter(answer.headers.get('retry-after') ?? undefined, Date.now());
+  const retryAfter = retryAfterSeconds(answer.headers.get('retry-after') ?? undefined, Date.now());
   let body: unknown;
   try {
     body = JSON.parse(answer.text);

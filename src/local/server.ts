@@ -25,6 +25,7 @@ import {
   type DataKeyProvider,
   KmsDataKeyProvider,
   LocalDataKeyProvider,
+  tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
@@ -183,7 +184,13 @@ async function startBackend(
     closers.add(() => dynamodb.destroy());
     const tableName = DEFAULT_TABLE_NAME;
     await ensureTokenTable(dynamodb, tableName, { enableTtl: false });
-    return { mode: 'embedded', tableName, dynamodb, dataKeys: new LocalDataKeyProvider(), secrets };
+    return {
+      mode: 'embedded',
+      tableName,
+      dynamodb,
+      dataKeys: new LocalDataKeyProvider(tokenEncryptionContext(tableName)),
+      secrets,
+    };
   }
 
   const tableName = env.TVS_TABLE_NAME || DEFAULT_TABLE_NAME;
@@ -197,13 +204,25 @@ async function startBackend(
       "no KMS endpoint: data keys are made in this process, so servers sharing the table cannot open each other's tokens",
       {},
     );
-    return { mode: 'endpoint', tableName, dynamodb, dataKeys: new LocalDataKeyProvider(), secrets };
+    return {
+      mode: 'endpoint',
+      tableName,
+      dynamodb,
+      dataKeys: new LocalDataKeyProvider(tokenEncryptionContext(tableName)),
+      secrets,
+    };
   }
   const { KMSClient } = await import('@aws-sdk/client-kms');
   const kms = new KMSClient(awsClientConfig(env, local.region, kmsEndpoint));
   closers.add(() => kms.destroy());
   const keyId = await ensureKmsKey(kms, env.TVS_KMS_KEY_ID || undefined);
-  return { mode: 'endpoint', tableName, dynamodb, dataKeys: new KmsDataKeyProvider(keyId, kms), secrets };
+  return {
+    mode: 'endpoint',
+    tableName,
+    dynamodb,
+    dataKeys: new KmsDataKeyProvider(keyId, tokenEncryptionContext(tableName), kms),
+    secrets,
+  };
 }
 
 /** Read at most `limit` bytes of body; `undefined` when the body is larger. */

@@ -70,7 +70,13 @@ export type Fault =
   /** 200 with this value as JSON body, whatever it is. */
   | { kind: 'json-200'; body: unknown }
   /** Destroy the connection right after reading the request, without answering. */
-  | { kind: 'close-without-answer' };
+  | { kind: 'close-without-answer' }
+  /**
+   * 200 whose JSON body never ends: 16 KiB chunks, written as fast as the reader takes them, until the
+   * connection closes (or 1 GiB). With `contentLength`, the headers claim 1 GiB; without, the body is
+   * chunked. {@link IdentityCloudSimulator.endlessBodyBytes} tells how much a reader took before it let go.
+   */
+  | { kind: 'endless-200'; contentLength: boolean };
 
 /**
  * A misbehaviour of the secret-reset endpoint, applied to one reset request (or to all, when
@@ -129,6 +135,12 @@ export interface IdentityCloudSimulator {
    * leak. (Secrets given through options, {@link setClientSecret} or {@link upsertClient} are not in it.)
    */
   readonly issuedSecrets: readonly string[];
+  /**
+   * Bytes the last `endless-200` answer handed to its connection before the reader closed it: a client
+   * that stops reading past its limit lets the simulator write little more than that limit (plus what
+   * the sockets buffer); one that keeps reading lets it write without end.
+   */
+  readonly endlessBodyBytes: number;
   /** `${url}/${customerId}/config/clients/${clientId}/secret`, the secret-reset endpoint of a client. */
   secretEndpoint(clientId: string): string;
   /** Queue faults: each of the next token requests takes the next fault; queued faults come before a persistent one. */
@@ -358,6 +370,8 @@ function validateFault(fault: unknown): Fault {
       case 'non-json-200':
       case 'close-without-answer':
         return true;
+      case 'endless-200':
+        return typeof f.contentLength === 'boolean';
       default:
         return false;
     }
@@ -434,6 +448,7 @@ export async function startIdentityCloudSimulator(
   const resetFaultQueue: ResetFault[] = [];
   let persistentResetFault: ResetFault | undefined;
   let tokenRequests = 0;
+  let endlessBodyBytes = 0;
   let issuedCount = 0;
   let resetRequests = 0;
   let secretResets = 0;
@@ -611,7 +626,30 @@ export async function startIdentityCloudSimulator(
       case 'close-without-answer':
         req.socket.destroy();
         return;
+      case 'endless-200':
+        await writeEndlessBody(res, fault.contentLength);
+        return;
     }
+  }
+
+  /** The `endless-200` fault: a body that ends only when the reader closes the connection. */
+  async function writeEndlessBody(res: ServerResponse, contentLength: boolean): Promise<void> {
+    const limit = 2 ** 30;
+    res.writeHead(200, {
+      'Content-Type': JSON_TYPE,
+      ...NO_STORE,
+      ...(contentLength ? { 'Content-Length': String(limit) } : {}),
+    });
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    endlessBodyBytes = 0;
+    const closed = new Promise<void>((resolve) => res.once('close', () => resolve()));
+    while (!res.destroyed && !closing && endlessBodyBytes < limit) {
+      endlessBodyBytes += chunk.length;
+      if (!res.write(chunk)) {
+        await Promise.race([new Promise<void>((resolve) => res.once('drain', () => resolve())), closed]);
+      }
+    }
+    res.destroy();
   }
 
   /**
@@ -803,6 +841,9 @@ export async function startIdentityCloudSimulator(
     },
     get secretResets() {
       return secretResets;
+    },
+    get endlessBodyBytes() {
+      return endlessBodyBytes;
     },
     get issuedSecrets() {
       return issuedSecrets;

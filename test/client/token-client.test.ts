@@ -146,6 +146,33 @@ describe('createTokenClient', () => {
     expect(waits).toEqual([1000, 1000]);
   });
 
+  it('acts on a Retry-After of at most an hour, whatever the answer says (the rule the service writes by)', async () => {
+    const absurd = createServer((req, res) => {
+      req.resume();
+      res
+        .writeHead(503, { 'content-type': 'application/json', 'retry-after': '99999999999999999999999' })
+        .end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'later' }));
+    });
+    const api = await listen(absurd);
+    const waits: number[] = [];
+    try {
+      const client = createTokenClient({
+        endpoint: api.url,
+        credentials: { accessKeyId: ORDERS.accessKeyId, secretAccessKey: ORDERS.secretAccessKey },
+        maxAttempts: 2,
+        maxRetryWaitMs: 24 * 3_600_000,
+        sleep: async (ms) => void waits.push(ms),
+      });
+
+      const error = await client.getToken({ client: 'webhooks-us', scope: '.:webhooks/**' }).catch((e) => e);
+
+      expect(error).toMatchObject({ status: 503, retryAfter: 3_600 });
+      expect(waits).toEqual([3_600_000]);
+    } finally {
+      await api.close();
+    }
+  });
+
   it('throws the service error fields for a refusal, and never retries it', async () => {
     const waits: number[] = [];
     const client = clientFor({ sleep: async (ms) => void waits.push(ms) });

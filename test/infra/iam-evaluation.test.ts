@@ -2,9 +2,11 @@ import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import type { ServiceConfigDocument } from '../../lib/service-config';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import { TokenVendingStack } from '../../lib/token-vending-stack';
@@ -51,7 +53,7 @@ interface ServiceIds {
 function serviceIds(service: TokenVendingService): ServiceIds {
   return {
     table: logicalId(service.table),
-    key: logicalId(service.key),
+    key: logicalId(service.tokenKey),
     function: logicalId(service.function),
     api: logicalId(service.api),
     logGroup: logicalId(service.logGroup),
@@ -102,16 +104,83 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
   let ids: ServiceIds;
   let config: ServiceConfigDocument;
 
+  let tableReader: string;
+
   beforeAll(() => {
     const stack = new TokenVendingStack(testApp(), 'Tvs', { configFile: EXAMPLE_CONFIG_FILE });
+    // What a platform team does to let a job inspect the cache: the ordinary read grant of the table.
+    const reader = new iam.Role(stack, 'TableReader', { assumedBy: new iam.AccountRootPrincipal() });
+    stack.service.table.grantReadData(reader);
     template = Template.fromStack(stack).toJSON();
     access = TemplateAccess.fromTemplate(template);
     ids = serviceIds(stack.service);
+    tableReader = logicalId(reader);
     config = exampleConfig();
   }, SYNTH_TIMEOUT_MS);
 
   const functionRole = () => access.of(access.functionRole(ids.function));
+  /** The encryption context the function sends with every data-key call (`tokenEncryptionContext`). */
+  const tokenContext = (table = access.ref(ids.table)) =>
+    Object.fromEntries(
+      Object.entries(tokenEncryptionContext(table)).map(([name, value]) => [
+        `kms:EncryptionContext:${name}`,
+        value,
+      ]),
+    );
   const tokenRoute = () => access.invokeArn({ api: ids.api, method: 'POST', path: 'v1/token' });
+
+  describe('the token key (the encryption boundary)', () => {
+    it('does not let a role given table.grantReadData open a token, though it reads the items', async () => {
+      const reader = access.of(tableReader);
+
+      expect(await reader.can('dynamodb:GetItem', access.arn(ids.table))).toBe('Allowed');
+      expect(await reader.can('kms:Decrypt', access.arn(ids.key), { context: tokenContext() })).toBe(
+        'ImplicitlyDenied',
+      );
+    });
+
+    it('does not let any principal of the account use it, even with kms:* on * in its own policy', async () => {
+      const administrator = access.of(`arn:aws:iam::${ACCOUNT}:role/administrator`, {
+        policies: [allowEverything()],
+      });
+
+      const uses = await administrator.canEach(
+        ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:CreateGrant'],
+        access.arn(ids.key),
+        { context: tokenContext() },
+      );
+
+      expect(new Set(Object.values(uses))).toEqual(new Set(['ImplicitlyDenied']));
+    });
+
+    it('lets the account’s administrators manage it: describe, rotate, change its policy, schedule its deletion', async () => {
+      const administrator = access.of(`arn:aws:iam::${ACCOUNT}:role/administrator`, {
+        policies: [allow(['kms:*'], ['*'])],
+      });
+
+      const management = await administrator.canEach(
+        [
+          'kms:DescribeKey',
+          'kms:EnableKeyRotation',
+          'kms:PutKeyPolicy',
+          'kms:ScheduleKeyDeletion',
+          'kms:TagResource',
+        ],
+        access.arn(ids.key),
+      );
+
+      expect(new Set(Object.values(management))).toEqual(new Set(['Allowed']));
+    });
+
+    it('is closed to principals of other accounts', async () => {
+      const outsider = access.of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/x`, { policies: [allowEverything()] });
+
+      expect(await outsider.can('kms:Decrypt', access.arn(ids.key), { context: tokenContext() })).toBe(
+        'ImplicitlyDenied',
+      );
+      expect(await outsider.can('kms:DescribeKey', access.arn(ids.key))).toBe('ImplicitlyDenied');
+    });
+  });
 
   describe('the function role', () => {
     it('may GetItem and UpdateItem on its table and nothing else there', async () => {
@@ -170,14 +239,47 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       });
     });
 
-    it('may GenerateDataKey and Decrypt with its key, and not with another key of the account', async () => {
-      const own = await functionRole().canEach(['kms:GenerateDataKey', 'kms:Decrypt'], access.arn(ids.key));
-      const other = await functionRole().canEach(['kms:GenerateDataKey', 'kms:Decrypt'], ANOTHER_KEY, {
-        resourcePolicy: defaultKeyPolicy(ACCOUNT),
+    it('may GenerateDataKey and Decrypt with the token key only with the service’s encryption context for its table', async () => {
+      const actions = ['kms:GenerateDataKey', 'kms:Decrypt'];
+      const key = access.arn(ids.key);
+
+      const withContext = await functionRole().canEach(actions, key, { context: tokenContext() });
+      const withoutContext = await functionRole().canEach(actions, key);
+      const anotherTable = await functionRole().canEach(actions, key, {
+        context: tokenContext('another-table'),
       });
 
-      expect(own).toEqual({ 'kms:GenerateDataKey': 'Allowed', 'kms:Decrypt': 'Allowed' });
+      expect(withContext).toEqual({ 'kms:GenerateDataKey': 'Allowed', 'kms:Decrypt': 'Allowed' });
+      expect(withoutContext).toEqual({
+        'kms:GenerateDataKey': 'ImplicitlyDenied',
+        'kms:Decrypt': 'ImplicitlyDenied',
+      });
+      expect(anotherTable).toEqual({
+        'kms:GenerateDataKey': 'ImplicitlyDenied',
+        'kms:Decrypt': 'ImplicitlyDenied',
+      });
+    });
+
+    it('may use the token key for nothing else, and no other key of the account', async () => {
+      const key = access.arn(ids.key);
+      const other = await functionRole().canEach(['kms:GenerateDataKey', 'kms:Decrypt'], ANOTHER_KEY, {
+        resourcePolicy: defaultKeyPolicy(ACCOUNT),
+        context: tokenContext(),
+      });
+      const adjacent = await functionRole().canEach(
+        [
+          'kms:Encrypt',
+          'kms:ReEncryptFrom',
+          'kms:GenerateDataKeyWithoutPlaintext',
+          'kms:CreateGrant',
+          'kms:DescribeKey',
+        ],
+        key,
+        { context: tokenContext() },
+      );
+
       expect(other).toEqual({ 'kms:GenerateDataKey': 'ImplicitlyDenied', 'kms:Decrypt': 'ImplicitlyDenied' });
+      expect(new Set(Object.values(adjacent))).toEqual(new Set(['ImplicitlyDenied']));
     });
 
     it('may write to its own log group and not to another', async () => {
@@ -278,23 +380,47 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       expect(await role.can('secretsmanager:PutSecretValue', secret)).toBe('Allowed');
     });
 
-    it('identity policy: a key grant on every key reaches another key', async () => {
-      const broken = changedTemplate(template, (copy) => {
-        for (const statement of identityStatementsGranting(copy, 'kms:Decrypt')) statement.Resource = '*';
-      });
-      const role = TemplateAccess.fromTemplate(broken).of(access.functionRole(ids.function));
+    /** The token key's policy statements, live, in a copy of the template. */
+    const tokenKeyStatements = (copy: TemplateJson) =>
+      policyStatements(copy, (_s, resource) => resource.logicalId === ids.key).map(
+        ({ statement }) => statement,
+      );
 
-      expect(await role.can('kms:Decrypt', ANOTHER_KEY, { resourcePolicy: defaultKeyPolicy(ACCOUNT) })).toBe(
+    it('key policy: administrators allowed kms:* could open tokens; a reader too once its own policy asks', async () => {
+      const broken = changedTemplate(template, (copy) => {
+        for (const statement of tokenKeyStatements(copy)) {
+          if (statement.Sid === 'AdministratorsManageTheKeyWithoutUsingIt') statement.Action = 'kms:*';
+        }
+      });
+      const brokenAccess = TemplateAccess.fromTemplate(broken);
+      const administrator = brokenAccess.of(`arn:aws:iam::${ACCOUNT}:role/administrator`, {
+        policies: [allowEverything()],
+      });
+      const reader = brokenAccess.of(tableReader, { policies: [allow(['kms:Decrypt'], ['*'])] });
+
+      expect(await administrator.can('kms:Decrypt', access.arn(ids.key), { context: tokenContext() })).toBe(
+        'Allowed',
+      );
+      expect(await reader.can('kms:Decrypt', access.arn(ids.key), { context: tokenContext() })).toBe(
         'Allowed',
       );
     });
 
-    it('key policy: without the delegation to the account the function role loses its key; a Deny wins', async () => {
-      const withoutDelegation = changedTemplate(template, (copy) => {
-        for (const { statement } of policyStatements(
-          copy,
-          (_s, resource) => resource.logicalId === ids.key,
-        )) {
+    it('key policy: without its encryption-context condition the function could open data keys of any context', async () => {
+      const broken = changedTemplate(template, (copy) => {
+        for (const statement of tokenKeyStatements(copy)) delete statement.Condition;
+      });
+      const role = TemplateAccess.fromTemplate(broken).of(access.functionRole(ids.function));
+
+      expect(await role.can('kms:Decrypt', access.arn(ids.key))).toBe('Allowed');
+      expect(
+        await role.can('kms:Decrypt', access.arn(ids.key), { context: tokenContext('another-table') }),
+      ).toBe('Allowed');
+    });
+
+    it('key policy: naming another principal takes the key from the function role; a Deny wins', async () => {
+      const withoutTheRole = changedTemplate(template, (copy) => {
+        for (const statement of tokenKeyStatements(copy)) {
           statement.Principal = { AWS: `arn:aws:iam::${ACCOUNT}:role/administrator` };
         }
       });
@@ -312,14 +438,14 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       const key = access.arn(ids.key);
 
       expect(
-        await TemplateAccess.fromTemplate(withoutDelegation)
+        await TemplateAccess.fromTemplate(withoutTheRole)
           .of(access.functionRole(ids.function))
-          .can('kms:Decrypt', key),
+          .can('kms:Decrypt', key, { context: tokenContext() }),
       ).toBe('ImplicitlyDenied');
       expect(
         await TemplateAccess.fromTemplate(withDeny)
           .of(access.functionRole(ids.function))
-          .can('kms:Decrypt', key),
+          .can('kms:Decrypt', key, { context: tokenContext() }),
       ).toBe('ExplicitlyDenied');
     });
 
@@ -402,10 +528,11 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       });
 
       expect(() => TemplateAccess.fromTemplate(withManaged)).toThrow(/cannot be evaluated offline/);
+      // Both roles of the template (the function's and the table reader's) were given it.
       expect(
         TemplateAccess.fromTemplate(withManaged, { ignoreUnknownManagedPolicies: true })
           .ignoredManagedPolicies,
-      ).toEqual([managedArn]);
+      ).toEqual([managedArn, managedArn]);
       const given = TemplateAccess.fromTemplate(withManaged, {
         managedPolicies: { [managedArn]: allow(['dynamodb:Scan', 'dynamodb:Query'], '*') },
       });

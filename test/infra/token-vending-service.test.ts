@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { OPENAPI_DOCUMENT } from '../../lib/rest-api-parts';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import { TokenVendingStack } from '../../lib/token-vending-stack';
 import {
@@ -130,6 +132,28 @@ describe('TokenVendingStack with the example configuration', () => {
     });
   });
 
+  describe('request model', () => {
+    it('states exactly the TokenRequest schema of docs/openapi.json: fields, types and every limit', () => {
+      const openapi = JSON.parse(readFileSync(OPENAPI_DOCUMENT, 'utf8')).components.schemas.TokenRequest;
+      const withoutDescriptions = (properties: Record<string, Record<string, unknown>>) =>
+        Object.fromEntries(
+          Object.entries(properties).map(([name, { description: _description, ...rest }]) => [name, rest]),
+        );
+      const [model] = resourcesOf(template, 'AWS::ApiGateway::Model');
+      const schema = model?.Properties.Schema as Record<string, unknown>;
+
+      expect(schema.required).toEqual(openapi.required);
+      expect(schema.additionalProperties).toBe(openapi.additionalProperties);
+      expect(schema.properties).toEqual(withoutDescriptions(openapi.properties));
+      // The limits the function enforces too (the review found them missing from the model).
+      expect(schema.properties).toMatchObject({
+        client: { maxLength: 64 },
+        scope: { maxLength: 1024 },
+        min_ttl: { minimum: 0, maximum: 3000 },
+      });
+    });
+  });
+
   describe('function', () => {
     it('runs Node.js 24 on arm64 with a bounded timeout and the environment the handler reads', () => {
       template.hasResourceProperties('AWS::Lambda::Function', {
@@ -142,7 +166,7 @@ describe('TokenVendingStack with the example configuration', () => {
           Variables: {
             TVS_CONFIG_FILE: '/var/task/tvs-config.json',
             TVS_TABLE_NAME: { Ref: logicalId(stack.service.table) },
-            TVS_KMS_KEY_ID: { 'Fn::GetAtt': [logicalId(stack.service.key), 'Arn'] },
+            TVS_KMS_KEY_ID: { 'Fn::GetAtt': [logicalId(stack.service.tokenKey), 'Arn'] },
             POWERTOOLS_SERVICE_NAME: 'token-vending-service',
             POWERTOOLS_METRICS_NAMESPACE: 'TokenVendingService',
             POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -154,9 +178,8 @@ describe('TokenVendingStack with the example configuration', () => {
       });
     });
 
-    it('grants exactly its log group, two item actions on its table, its key and the configured secret', () => {
+    it('grants exactly its log group, two item actions on its table and the configured secret (the token key admits it by its own policy)', () => {
       const table = logicalId(stack.service.table);
-      const key = logicalId(stack.service.key);
       const logs = logicalId(stack.service.logGroup);
       const partitionRegionAccount = '<AWS::Partition>:%s:<AWS::Region>:<AWS::AccountId>';
       const arn = (service: string) => `arn:${partitionRegionAccount.replace('%s', service)}`;
@@ -169,9 +192,6 @@ describe('TokenVendingStack with the example configuration', () => {
           `logs:PutLogEvents on ${arn('logs')}:log-group:<${logs}>`,
           `dynamodb:GetItem on <${table}.Arn>`,
           `dynamodb:UpdateItem on <${table}.Arn>`,
-          `kms:Decrypt on <${key}.Arn>`,
-          `kms:DescribeKey on <${key}.Arn>`,
-          `kms:GenerateDataKey on <${key}.Arn>`,
           `secretsmanager:GetSecretValue on ${arn('secretsmanager')}:secret:tvs/webhooks-us-??????`,
         ].sort(),
       );
@@ -193,19 +213,21 @@ describe('TokenVendingStack with the example configuration', () => {
   });
 
   describe('table', () => {
-    it('is on demand, keyed by pk, expires items by ttl and is encrypted with the construct’s key', () => {
+    it('is on demand, keyed by pk, expires items by ttl, and encrypted at rest by DynamoDB’s own key, not the token key', () => {
       template.hasResourceProperties('AWS::DynamoDB::Table', {
         BillingMode: 'PAY_PER_REQUEST',
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-        SSESpecification: {
-          SSEEnabled: true,
-          SSEType: 'KMS',
-          KMSMasterKeyId: { 'Fn::GetAtt': [logicalId(stack.service.key), 'Arn'] },
-        },
+        // SSEEnabled false is DynamoDB's AWS-owned key (every table is encrypted at rest), not a CMK.
+        SSESpecification: { SSEEnabled: false },
       });
+      // The token key is the only key, used for nothing else, and rotated.
+      template.resourceCountIs('AWS::KMS::Key', 1);
       template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+      expect(JSON.stringify(template.findResources('AWS::DynamoDB::Table'))).not.toContain(
+        logicalId(stack.service.tokenKey),
+      );
     });
 
     it('retains the table, the key and the log groups by default', () => {

@@ -1,6 +1,9 @@
 import { CreateKeyCommand, IncorrectKeyException, KMSClient } from '@aws-sdk/client-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { KmsDataKeyProvider } from '../../lambdas/vend-token/token-crypto';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+
+const CONTEXT = tokenEncryptionContext('tokens');
+
 import { SealedTokenError } from '../../src/shared/errors';
 import { useMoto } from '../support/harness';
 
@@ -16,13 +19,13 @@ beforeAll(async () => {
 
 describe('KmsDataKeyProvider', () => {
   it('opens its own data keys', async () => {
-    const provider = new KmsDataKeyProvider(keyId, kms);
+    const provider = new KmsDataKeyProvider(keyId, CONTEXT, kms);
     const made = await provider.generate();
     expect(Buffer.compare(await provider.decrypt(made.encrypted), made.plaintext)).toBe(0);
   });
 
   it('answers SealedTokenError for a data key KMS cannot open (InvalidCiphertextException), matched by class', async () => {
-    const provider = new KmsDataKeyProvider(keyId, kms);
+    const provider = new KmsDataKeyProvider(keyId, CONTEXT, kms);
     const made = await provider.generate();
     const garbled = Buffer.from(made.encrypted);
     garbled[60] = (garbled[60] ?? 0) ^ 1;
@@ -44,14 +47,23 @@ describe('KmsDataKeyProvider', () => {
       { step: 'initialize', name: 'incorrect-key' },
     );
 
-    await expect(new KmsDataKeyProvider(keyId, client).decrypt(Buffer.from('x'))).rejects.toBeInstanceOf(
-      SealedTokenError,
-    );
+    await expect(
+      new KmsDataKeyProvider(keyId, CONTEXT, client).decrypt(Buffer.from('x')),
+    ).rejects.toBeInstanceOf(SealedTokenError);
+  });
+
+  it('does not open a data key under another encryption context: one table’s keys never open for another', async () => {
+    const made = await new KmsDataKeyProvider(keyId, tokenEncryptionContext('table-a'), kms).generate();
+
+    await expect(
+      new KmsDataKeyProvider(keyId, tokenEncryptionContext('table-b'), kms).decrypt(made.encrypted),
+    ).rejects.toBeInstanceOf(SealedTokenError);
   });
 
   it('passes any other failure on as it is (KMS unreachable is not a foreign key)', async () => {
     const unreachable = new KmsDataKeyProvider(
       keyId,
+      CONTEXT,
       new KMSClient({ endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }),
     );
     const failure = await unreachable.decrypt(Buffer.from('anything')).catch((error: unknown) => error);

@@ -1,9 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
 import {
   DynamoDBClient,
   ProvisionedThroughputExceededException,
+  PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import {
@@ -161,6 +163,22 @@ describe('429 from Identity Cloud', () => {
     expect(lines.some((l) => String(l.message).includes('re-reading the secret'))).toBe(false);
     expect(metrics.get('UpstreamFailure')).toBe(1);
   });
+
+  it.each([
+    ['99999999999999999999999', '3600'],
+    ['0', '1'],
+    ['Fri, 31 Dec 9999 23:59:59 GMT', '3600'],
+  ])(
+    'passes an upstream Retry-After of %s on as %s: a whole number of seconds from 1 to 3600',
+    async (sent, passed) => {
+      harness.sim.setPersistentFault({ kind: 'status', status: 429, headers: { 'Retry-After': sent } });
+
+      const response = await harness.container().handle(request(freshScope()));
+
+      expect(response.statusCode).toBe(503);
+      expect(response.headers?.['Retry-After']).toBe(passed);
+    },
+  );
 });
 
 describe('secret rotation', () => {
@@ -298,5 +316,61 @@ describe('DynamoDB faults', () => {
     const response = await healthy.handle(request(scope));
     expect(response.statusCode).toBe(200);
     expect(await harness.rawItem(cacheKeyFor('webhooks-us', scope))).toBeDefined();
+  });
+});
+
+describe('the upgrade to sealing format 2', () => {
+  /** An item as version 1 wrote it: a data key made without an encryption context, the `pk` alone as AAD. */
+  async function writeVersionOneItem(
+    cacheKey: string,
+    scope: string,
+    accessToken: string,
+    expiresAt: number,
+  ) {
+    const kms = new KMSClient({});
+    const dataKey = await kms.send(new GenerateDataKeyCommand({ KeyId: harness.keyId, KeySpec: 'AES_256' }));
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', Buffer.from(dataKey.Plaintext ?? []), iv);
+    cipher.setAAD(Buffer.from(cacheKey, 'utf8'));
+    const body = Buffer.concat([cipher.update(accessToken, 'utf8'), cipher.final()]);
+    await harness.dynamodb.send(
+      new PutItemCommand({
+        TableName: harness.tableName,
+        Item: {
+          pk: { S: cacheKey },
+          tok: { B: Buffer.concat([iv, body, cipher.getAuthTag()]) },
+          dk: { B: Buffer.from(dataKey.CiphertextBlob ?? []) },
+          scope: { S: scope },
+          issued_at: { N: String(expiresAt - 3_600) },
+          expires_at: { N: String(expiresAt) },
+          ttl: { N: String(expiresAt) },
+          fingerprint: { S: sha256Hex(accessToken) },
+        },
+      }),
+    );
+  }
+
+  it('treats an item sealed the old way as a miss and replaces it, failing no request', async () => {
+    const scope = freshScope();
+    const cacheKey = cacheKeyFor('webhooks-us', scope);
+    const old = `old-format-token-${randomUUID()}`;
+    await writeVersionOneItem(cacheKey, scope, old, Math.floor(Date.now() / 1000) + 3_000);
+    const before = harness.capture.lines.length;
+
+    const responses = await Promise.all(
+      Array.from({ length: 5 }, () => harness.container().handle(request(scope))),
+    );
+
+    expect(responses.map((r) => r.statusCode)).toEqual(Array(5).fill(200));
+    expect(new Set(responses.map((r) => bodyOf(r).access_token))).toEqual(
+      new Set([bodyOf(responses[0]!).access_token]),
+    );
+    expect(bodyOf(responses[0]!).access_token).not.toBe(old);
+    expect(harness.sim.tokenRequests).toBe(1);
+    const item = await harness.rawItem(cacheKey);
+    expect(item?.seal?.N).toBe('2');
+    expect(item?.fingerprint?.S).toBe(sha256Hex(bodyOf(responses[0]!).access_token as string));
+    const lines = harness.capture.lines.slice(before);
+    expect(lines.some((l) => l.message === 'cached token did not decrypt; replacing it')).toBe(true);
   });
 });

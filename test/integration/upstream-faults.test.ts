@@ -265,3 +265,22 @@ describe('Identity Cloud answers the token client refuses without retrying (502)
     expect(await outcome(tokenClient())).toMatchObject({ accessToken: 'tok-b-1', expiresIn: 60 });
   });
 });
+
+describe('an upstream answer too large to be a token answer', () => {
+  it.each([
+    ['without Content-Length (chunked)', false],
+    ['with a Content-Length of 1 GiB', true],
+  ])('is abandoned at once past 64 KiB and refused as 502, %s', async (_name, contentLength) => {
+    sim.setPersistentFault({ kind: 'endless-200', contentLength });
+
+    const error = await outcome(tokenClient({ bodyTimeoutMs: 2_000, deadlineMs: 7_000 }));
+
+    expect(error).toBeInstanceOf(UpstreamRejectedError);
+    expect(error).toMatchObject({ reason: 'invalid_response', status: 502 });
+    expect((error as Error).message).toMatch(/larger than 65536 bytes/);
+    // The reader let go after 64 KiB: the simulator could write little more than that plus what the
+    // sockets buffer, where a reader that keeps reading would take the endless body until the deadline.
+    expect(sim.endlessBodyBytes).toBeLessThan(4 * 1024 * 1024);
+    expect(sim.tokenRequests).toBe(1);
+  });
+});

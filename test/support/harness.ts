@@ -16,7 +16,7 @@ import {
 } from '../../lambdas/vend-token/identity-cloud';
 import { createRuntime } from '../../lambdas/vend-token/runtime';
 import type { VendingSettings } from '../../lambdas/vend-token/settings';
-import { KmsDataKeyProvider } from '../../lambdas/vend-token/token-crypto';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import { ensureTokenTable } from '../../src/local/aws-resources';
 import { toApiGatewayEvent } from '../../src/local/server';
 import {
@@ -261,7 +261,7 @@ export class Harness {
     const runtime = createRuntime({
       config: this.config,
       tableName: this.tableName,
-      dataKeys: new KmsDataKeyProvider(options.keyId ?? this.keyId),
+      dataKeys: new KmsDataKeyProvider(options.keyId ?? this.keyId, tokenEncryptionContext(this.tableName)),
       identityCloud,
       ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
       ...(options.now ? { now: options.now } : {}),

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { basicAuthorization } from '../../lambdas/vend-token/identity-cloud';
-import { parseRetryAfter } from '../../src/shared/retry-after';
 
 /** How an RFC 6749 §2.3.1 server decodes the header: split on the first ':', then form-decode each part. */
 function decodeBasic(header: string): { id: string; secret: string } {
@@ -31,15 +30,5 @@ describe('basicAuthorization', () => {
   it("escapes the characters form-encoding escapes and encodeURIComponent does not: ! ' ( ) *", () => {
     const header = basicAuthorization({ clientId: "a!'()*", clientSecret: 'b c' });
     expect(Buffer.from(header.slice(6), 'base64').toString()).toBe('a%21%27%28%29%2A:b+c');
-  });
-});
-
-describe('parseRetryAfter', () => {
-  it('reads delta-seconds and HTTP dates, and ignores nonsense', () => {
-    const now = Date.parse('2026-11-21T12:00:00Z');
-    expect(parseRetryAfter('7', now)).toBe(7);
-    expect(parseRetryAfter('Sat, 21 Nov 2026 12:00:30 GMT', now)).toBe(30);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
   });
 });

@@ -2,9 +2,18 @@ import { describe, expect, it } from 'vitest';
 import {
   type DataKeyProvider,
   LocalDataKeyProvider,
+  type SealBinding,
   TokenCipher,
+  tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
 import { SealedTokenError } from '../../src/shared/errors';
+
+/** The item a token is sealed for: its cache key, expiry and fingerprint. */
+const bound = (key: string, expiresAt = 1_900_000_000, fingerprint = 'f'.repeat(64)): SealBinding => ({
+  key,
+  expiresAt,
+  fingerprint,
+});
 
 /** Counts calls to a real local provider. */
 class CountingProvider implements DataKeyProvider {
@@ -21,23 +30,58 @@ class CountingProvider implements DataKeyProvider {
   }
 }
 
+describe('LocalDataKeyProvider', () => {
+  it('mirrors KMS: a data key made for one encryption context does not open under another', async () => {
+    const master = Buffer.alloc(32, 7);
+    const made = await new LocalDataKeyProvider(tokenEncryptionContext('table-a'), master).generate();
+
+    const same = await new LocalDataKeyProvider(tokenEncryptionContext('table-a'), master).decrypt(
+      made.encrypted,
+    );
+    expect(Buffer.compare(same, made.plaintext)).toBe(0);
+    await expect(
+      new LocalDataKeyProvider(tokenEncryptionContext('table-b'), master).decrypt(made.encrypted),
+    ).rejects.toBeInstanceOf(SealedTokenError);
+  });
+});
+
 describe('TokenCipher', () => {
   it('round-trips a token and never stores it in the clear', async () => {
     const cipher = new TokenCipher(new LocalDataKeyProvider());
-    const sealed = await cipher.seal('the-access-token-value', 'webhooks-us#abc');
+    const sealed = await cipher.seal('the-access-token-value', bound('webhooks-us#abc'));
     expect(sealed.ciphertext.toString('latin1')).not.toContain('the-access-token-value');
-    expect(await cipher.open(sealed, 'webhooks-us#abc')).toBe('the-access-token-value');
+    expect(await cipher.open(sealed, bound('webhooks-us#abc'))).toBe('the-access-token-value');
   });
 
   it('refuses to open a sealed token under another cache key (the key is authenticated data)', async () => {
     const cipher = new TokenCipher(new LocalDataKeyProvider());
-    const sealed = await cipher.seal('token', 'client-a#1');
-    await expect(cipher.open(sealed, 'client-b#1')).rejects.toThrow();
+    const sealed = await cipher.seal('token', bound('client-a#1'));
+    await expect(cipher.open(sealed, bound('client-b#1'))).rejects.toBeInstanceOf(SealedTokenError);
+  });
+
+  it('refuses to open a token whose item had its expiry or fingerprint edited (both are authenticated data)', async () => {
+    const cipher = new TokenCipher(new LocalDataKeyProvider());
+    const sealed = await cipher.seal('token', bound('k', 1_900_000_000, 'a'.repeat(64)));
+
+    expect(await cipher.open(sealed, bound('k', 1_900_000_000, 'a'.repeat(64)))).toBe('token');
+    await expect(cipher.open(sealed, bound('k', 1_900_003_600, 'a'.repeat(64)))).rejects.toBeInstanceOf(
+      SealedTokenError,
+    );
+    await expect(cipher.open(sealed, bound('k', 1_900_000_000, 'b'.repeat(64)))).rejects.toBeInstanceOf(
+      SealedTokenError,
+    );
+  });
+
+  it('does not open a token sealed the old way (format 1), so it reads as a miss and is replaced', async () => {
+    const cipher = new TokenCipher(new LocalDataKeyProvider());
+    const sealed = await cipher.seal('token', bound('k'));
+
+    await expect(cipher.open({ ...sealed, format: 1 }, bound('k'))).rejects.toBeInstanceOf(SealedTokenError);
   });
 
   it('tells a token that can never open from a KMS that is unwell', async () => {
     const master = new LocalDataKeyProvider();
-    const sealed = await new TokenCipher(master).seal('token', 'k');
+    const sealed = await new TokenCipher(master).seal('token', bound('k'));
     const throttled = new TokenCipher({
       generate: () => master.generate(),
       decrypt: async () => {
@@ -53,19 +97,19 @@ describe('TokenCipher', () => {
       },
     });
 
-    await expect(throttled.open(sealed, 'k')).rejects.toMatchObject({ name: 'ThrottlingException' });
-    await expect(foreign.open(sealed, 'k')).rejects.toBeInstanceOf(SealedTokenError);
-    await expect(new TokenCipher(new LocalDataKeyProvider()).open(sealed, 'k')).rejects.toBeInstanceOf(
+    await expect(throttled.open(sealed, bound('k'))).rejects.toMatchObject({ name: 'ThrottlingException' });
+    await expect(foreign.open(sealed, bound('k'))).rejects.toBeInstanceOf(SealedTokenError);
+    await expect(new TokenCipher(new LocalDataKeyProvider()).open(sealed, bound('k'))).rejects.toBeInstanceOf(
       SealedTokenError,
     );
   });
 
   it('refuses a tampered ciphertext', async () => {
     const cipher = new TokenCipher(new LocalDataKeyProvider());
-    const sealed = await cipher.seal('token', 'k');
+    const sealed = await cipher.seal('token', bound('k'));
     const tampered = Buffer.from(sealed.ciphertext);
     tampered[14] = (tampered[14] ?? 0) ^ 1;
-    await expect(cipher.open({ ...sealed, ciphertext: tampered }, 'k')).rejects.toBeInstanceOf(
+    await expect(cipher.open({ ...sealed, ciphertext: tampered }, bound('k'))).rejects.toBeInstanceOf(
       SealedTokenError,
     );
   });
@@ -74,10 +118,14 @@ describe('TokenCipher', () => {
     let now = 0;
     const provider = new CountingProvider();
     const cipher = new TokenCipher(provider, 1_000, 64, () => now);
-    await Promise.all([cipher.seal('a', 'k'), cipher.seal('b', 'k'), cipher.seal('c', 'k')]);
+    await Promise.all([
+      cipher.seal('a', bound('k')),
+      cipher.seal('b', bound('k')),
+      cipher.seal('c', bound('k')),
+    ]);
     expect(provider.generated).toBe(1);
     now = 1_001;
-    await cipher.seal('d', 'k');
+    await cipher.seal('d', bound('k'));
     expect(provider.generated).toBe(2);
   });
 
@@ -86,9 +134,9 @@ describe('TokenCipher', () => {
     const writer = new TokenCipher(master);
     const provider = new CountingProvider(master);
     const reader = new TokenCipher(provider);
-    const sealed = await writer.seal('token', 'k');
-    expect(await reader.open(sealed, 'k')).toBe('token');
-    expect(await reader.open(sealed, 'k')).toBe('token');
+    const sealed = await writer.seal('token', bound('k'));
+    expect(await reader.open(sealed, bound('k'))).toBe('token');
+    expect(await reader.open(sealed, bound('k'))).toBe('token');
     expect(provider.decrypted).toBe(1);
   });
 });

@@ -59,7 +59,12 @@ export class SealingStore implements RecordStore<CachedToken> {
   private async open(key: string, stored: SealedCachedToken): Promise<CachedToken | undefined> {
     let accessToken: string;
     try {
-      accessToken = await this.cipher.open(stored.sealed, key);
+      accessToken = await this.cipher.open(stored.sealed, {
+        key,
+        expiresAt: stored.expiresAt,
+        fingerprint: stored.fingerprint,
+      });
+      // Bound by the sealing too; checked again because it costs nothing and a token is at stake.
       if (fingerprintOf(accessToken) !== stored.fingerprint) {
         throw new SealedTokenError('a sealed token does not match its fingerprint');
       }
@@ -82,7 +87,11 @@ export class SealingStore implements RecordStore<CachedToken> {
     if (known) return known;
     let sealed: SealedToken;
     try {
-      sealed = await this.cipher.seal(token.accessToken, key);
+      sealed = await this.cipher.seal(token.accessToken, {
+        key,
+        expiresAt: token.expiresAt,
+        fingerprint: token.fingerprint,
+      });
     } catch (error) {
       const name = error instanceof Error ? error.name : 'Error';
       throw new StoreUnavailableError(`KMS GenerateDataKey failed (${name})`, { cause: error });

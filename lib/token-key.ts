@@ -1,0 +1,73 @@
+import { Aws } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { tokenEncryptionContext } from '../lambdas/vend-token/token-crypto';
+
+/**
+ * What the account's administrators may do with the token key: manage it (describe, rotate, tag,
+ * enable, disable, schedule its deletion, change its policy and aliases), but never use it — no
+ * `Decrypt`, `GenerateDataKey*`, `Encrypt`, `ReEncrypt*`, and no `CreateGrant`, which would hand those to
+ * anyone. Listed one by one: a wildcard like `kms:Create*` would include `CreateGrant`.
+ */
+export const TOKEN_KEY_ADMINISTRATION_ACTIONS: readonly string[] = [
+  'kms:CancelKeyDeletion',
+  'kms:CreateAlias',
+  'kms:DeleteAlias',
+  'kms:DescribeKey',
+  'kms:DisableKey',
+  'kms:DisableKeyRotation',
+  'kms:EnableKey',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyPolicy',
+  'kms:GetKeyRotationStatus',
+  'kms:ListAliases',
+  'kms:ListGrants',
+  'kms:ListKeyPolicies',
+  'kms:ListKeyRotations',
+  'kms:ListResourceTags',
+  'kms:PutKeyPolicy',
+  'kms:RevokeGrant',
+  'kms:RotateKeyOnDemand',
+  'kms:ScheduleKeyDeletion',
+  'kms:TagResource',
+  'kms:UntagResource',
+  'kms:UpdateAlias',
+  'kms:UpdateKeyDescription',
+];
+
+/** The only uses of the token key: a data key to seal tokens with, and opening one. */
+export const TOKEN_KEY_USE_ACTIONS: readonly string[] = ['kms:GenerateDataKey', 'kms:Decrypt'];
+
+/**
+ * The policy of the token key (DESIGN.md "Encryption boundary"): the account's administrators manage the
+ * key without using it; `users` (the vend function's role, and the rotation function's) may make and open
+ * data keys, and only with the encryption context of this service and `tableName` — the one the function
+ * sends (`tokenEncryptionContext`). No other principal, and no IAM policy of the account, can use the key:
+ * the policy does not delegate its use to IAM, so granting someone read access to the table, or even
+ * `kms:*` on `*`, does not let them open a token.
+ *
+ * In a key policy `Resource: "*"` means "this key": it is the only form KMS accepts there.
+ */
+export function tokenKeyPolicy(users: readonly iam.IPrincipal[], tableName: string): iam.PolicyDocument {
+  const context = tokenEncryptionContext(tableName);
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'AdministratorsManageTheKeyWithoutUsingIt',
+        principals: [new iam.ArnPrincipal(`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:root`)],
+        actions: [...TOKEN_KEY_ADMINISTRATION_ACTIONS],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        sid: 'TheServiceSealsAndOpensTokensOfItsTable',
+        principals: [...users],
+        actions: [...TOKEN_KEY_USE_ACTIONS],
+        resources: ['*'],
+        conditions: {
+          StringEquals: Object.fromEntries(
+            Object.entries(context).map(([name, value]) => [`kms:EncryptionContext:${name}`, value]),
+          ),
+        },
+      }),
+    ],
+  });
+}
