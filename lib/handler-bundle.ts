@@ -1,6 +1,8 @@
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AssetHashType, DockerImage } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { buildSync } from 'esbuild';
 
 const REPOSITORY_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -8,8 +10,31 @@ const REPOSITORY_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The Lambda handler's source entry. */
 export const HANDLER_ENTRY = fileURLToPath(new URL('../lambdas/vend-token/handler.ts', import.meta.url));
 
+/** The rotation function's source entry. */
+export const ROTATION_ENTRY = fileURLToPath(new URL('../lambdas/rotate-secret/handler.ts', import.meta.url));
+
 /** File name of the configuration document inside the bundle (`/var/task/tvs-config.json` in Lambda). */
 export const CONFIG_FILE_NAME = 'tvs-config.json';
+
+/**
+ * A function's code: `entry` bundled by {@link bundleHandler} at synth with the validated configuration
+ * document beside it, hashed by its output. Never Docker: local bundling always succeeds or throws.
+ */
+export function bundledCode(entry: string, configDocument: unknown): lambda.Code {
+  return lambda.Code.fromAsset(dirname(entry), {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Never used: local bundling always succeeds or throws, so synth needs no Docker engine.
+      image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
+      local: {
+        tryBundle(outputDir: string) {
+          bundleHandler(outputDir, { entry, configDocument });
+          return true;
+        },
+      },
+    },
+  });
+}
 
 /** Options of {@link bundleHandler}. */
 export interface HandlerBundleOptions {

@@ -1,5 +1,4 @@
-import { fileURLToPath } from 'node:url';
-import { AssetHashType, Aws, DockerImage, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -14,7 +13,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ServiceConfig } from '../lambdas/vend-token/config';
 import { settingsEnvironment } from '../lambdas/vend-token/settings';
-import { bundleHandler, CONFIG_FILE_NAME } from './handler-bundle';
+import { SERVICE_NAME } from '../src/shared/service-name';
+import { bundledCode, CONFIG_FILE_NAME, HANDLER_ENTRY } from './handler-bundle';
 import { assertValidProps, settingsOf } from './props-validation';
 import {
   accessLogFormat,
@@ -22,20 +22,19 @@ import {
   resourcePolicy,
   tokenRequestModel,
 } from './rest-api-parts';
+import { rotatedClients, SecretRotation } from './rotation-parts';
 import { secretResourceArn, validateServiceConfig } from './service-config';
 import { tokenKeyPolicy } from './token-key';
 import type { PrewarmSettings, TokenVendingServiceProps } from './token-vending-service-props';
 
 /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
-export const SERVICE_NAME = 'token-vending-service';
+export { SERVICE_NAME };
 
 /** Where the function finds its configuration document: the bundle is unpacked in `/var/task`. */
 export const CONFIG_FILE_IN_BUNDLE = `/var/task/${CONFIG_FILE_NAME}`;
 
 /** The `source` of the scheduled pre-warm event; the handler recognises the event by it. */
 export const PREWARM_EVENT_SOURCE = 'tvs.prewarm';
-
-const HANDLER_SOURCE_DIR = fileURLToPath(new URL('../lambdas/vend-token', import.meta.url));
 
 export type {
   FunctionLogLevel,
@@ -57,6 +56,8 @@ export interface TokenVendingAlarms {
   readonly apiServerErrors: cloudwatch.Alarm;
   /** p99 latency of the API reached `latencyAlarmThreshold`. */
   readonly apiLatency: cloudwatch.Alarm;
+  /** A rotation step failed (the last working secret stays current), when the configuration rotates any. */
+  readonly rotationFailures?: cloudwatch.Alarm;
 }
 
 /**
@@ -87,6 +88,8 @@ export class TokenVendingService extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   /** The alarms. */
   readonly alarms: TokenVendingAlarms;
+  /** The rotation of the configured clients' secrets, when the configuration rotates any. */
+  readonly rotation?: SecretRotation;
   /** The pre-warm rule, when `prewarm` is set. */
   readonly prewarmRule?: events.Rule;
 
@@ -119,15 +122,36 @@ export class TokenVendingService extends Construct {
       description:
         'Token Vending Service function: its log group, its table, the configured secrets (the token key admits it by its own policy)',
     });
+    // Made before the token key, whose policy names it: its reset tokens are cached like any token.
+    const rotationRole =
+      rotatedClients(config).length > 0
+        ? new iam.Role(this, 'RotationRole', {
+            assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+            description:
+              'Token Vending Service rotation function: the rotated secrets, its table, its log group',
+          })
+        : undefined;
     this.tokenKey = new kms.Key(this, 'TokenKey', {
       description:
         'Token Vending Service: seals cached tokens (data keys with the service encryption context only)',
       enableKeyRotation: true,
       removalPolicy,
-      policy: tokenKeyPolicy([role], this.table.tableName),
+      policy: tokenKeyPolicy(rotationRole ? [role, rotationRole] : [role], this.table.tableName),
     });
-    this.function = this.createFunction(props, config, role, metricsNamespace);
+    const environment = this.functionEnvironment(props, metricsNamespace);
+    this.function = this.createFunction(props, config, role, environment);
     this.grantFunction(props, config, role);
+    if (rotationRole) {
+      this.rotation = new SecretRotation(this, 'Rotation', {
+        config,
+        role: rotationRole,
+        table: this.table,
+        environment,
+        logRetention,
+        removalPolicy,
+        ...(props.secretsKey ? { secretsKey: props.secretsKey } : {}),
+      });
+    }
 
     this.api = this.createApi(props);
     if (props.prewarm) {
@@ -138,13 +162,16 @@ export class TokenVendingService extends Construct {
     this.acknowledgeNagFindings(props);
   }
 
-  private createFunction(
+  /**
+   * The environment of the vend function and, but for its timeout and `TVS_ROTATION_PRINCIPAL`, of the
+   * rotation function. Only the rotation function's configuration holds its reset grants: the vend
+   * function never vends a reset token.
+   */
+  private functionEnvironment(
     props: TokenVendingServiceProps,
-    config: ServiceConfig,
-    role: iam.IRole,
     metricsNamespace: string,
-  ): lambda.Function {
-    const environment: Record<string, string> = {
+  ): Record<string, string> {
+    return {
       TVS_CONFIG_FILE: CONFIG_FILE_IN_BUNDLE,
       TVS_TABLE_NAME: this.table.tableName,
       TVS_KMS_KEY_ID: this.tokenKey.keyArn,
@@ -152,30 +179,25 @@ export class TokenVendingService extends Construct {
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
       NODE_OPTIONS: '--enable-source-maps',
+      // The function derives its timing from its timeout (every request ends 2 s before it, so a slow
+      // upstream is a 503 with Retry-After, never a timed-out invocation) and reads the bounds of upstream
+      // use; both were checked with the function's own rules by assertValidProps.
+      ...settingsEnvironment(settingsOf(props)),
     };
-    // The function derives its timing from its timeout (every request ends 2 s before it, so a slow
-    // upstream is a 503 with Retry-After, never a timed-out invocation) and reads the bounds of upstream
-    // use; both were checked with the function's own rules by assertValidProps.
-    Object.assign(environment, settingsEnvironment(settingsOf(props)));
+  }
 
+  private createFunction(
+    props: TokenVendingServiceProps,
+    config: ServiceConfig,
+    role: iam.IRole,
+    environment: Record<string, string>,
+  ): lambda.Function {
     return new lambda.Function(this, 'Function', {
       description: 'Token Vending Service: vends narrowed-scope, cached Identity Cloud tokens',
       // Bundled by the local esbuild, split so a cold start loads only what a cache hit needs
       // (lib/handler-bundle.ts says why this is not NodejsFunction). The AWS SDK is bundled: pinned
       // versions, and one minified module graph loads faster than the runtime's SDK files.
-      code: lambda.Code.fromAsset(HANDLER_SOURCE_DIR, {
-        assetHashType: AssetHashType.OUTPUT,
-        bundling: {
-          // Never used: local bundling always succeeds or throws, so synth needs no Docker engine.
-          image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24'),
-          local: {
-            tryBundle(outputDir: string) {
-              bundleHandler(outputDir, { configDocument: config.document });
-              return true;
-            },
-          },
-        },
-      }),
+      code: bundledCode(HANDLER_ENTRY, config.document),
       handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
@@ -358,6 +380,16 @@ export class TokenVendingService extends Construct {
         stage.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
         (props.latencyAlarmThreshold ?? Duration.seconds(3)).toMilliseconds(),
       ),
+      ...(this.rotation
+        ? {
+            rotationFailures: alarm(
+              'RotationFailureAlarm',
+              'a secret rotation failed; the last working secret is still current',
+              this.rotation.metricFailures(period),
+              1,
+            ),
+          }
+        : {}),
     };
   }
 

@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
+  describeError,
   MethodNotAllowedError,
   NotFoundError,
   ServiceError,
@@ -26,6 +27,7 @@ export interface RequestMetrics {
       | 'UpstreamFailure'
       | 'StoreFailure'
       | 'MintThrottled'
+      | 'RotationFailed'
       | 'Error',
   ): void;
   flush(): void;
@@ -153,12 +155,4 @@ export function createHandler(runtime: HandlerRuntime) {
     metrics.flush();
     return response;
   };
-}
-
-/** A log-safe description of an error: name, code and message, never its properties or a body. */
-export function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  const code = (error as { code?: unknown }).code;
-  const cause = error.cause instanceof Error ? `; cause: ${error.cause.name}: ${error.cause.message}` : '';
-  return `${error.name}${typeof code === 'string' ? ` (${code})` : ''}: ${error.message}${cause}`;
 }

@@ -30,6 +30,9 @@
  * - `grants`: an array, possibly empty. Each grant has a valid `principal` pattern (see `principals.ts`),
  *   a `client` that exists, and a non-empty array of `scopes`, each covered by a scope of that client's
  *   `allowedScopes`.
+ * - `rotation` (optional, per client): `{"every": "<n> days", "via": "<client>"}`, n from 1 to 1000;
+ *   `via` names a configured client (itself or another) whose `allowedScopes` cover
+ *   `*:config/clients/*`, so its token can reset this client's secret.
  * - Unknown keys are errors, except the top-level `local` (settings of the local server) and `$schema`.
  */
 import { readFileSync } from 'node:fs';
@@ -45,7 +48,32 @@ export interface ClientDocument {
   readonly secretId: string;
   /** The widest scopes the service will ask this client for, one scope per entry. */
   readonly allowedScopes: readonly string[];
+  /** Rotate this client's secret: `{"every": "30 days", "via": "<client name>"}`. @default no rotation */
+  readonly rotation?: RotationDocument;
 }
+
+/** How a client's secret is rotated (DESIGN.md "Central credential rotation"). */
+export interface RotationDocument {
+  /** How often: `"<n> days"`, 1 to 1000 (Secrets Manager's `AutomaticallyAfterDays`). */
+  readonly every: string;
+  /** The configured client whose token resets this one's secret: itself or another. */
+  readonly via: string;
+}
+
+/**
+ * The scope a reset of client `clientId`'s secret needs (`POST …/config/clients/<client_id>/secret`).
+ * The rotation function asks for exactly this, the narrowest token that can do it.
+ */
+export function resetScope(clientId: string): string {
+  return `*:config/clients/${clientId}`;
+}
+
+/**
+ * The secret-independent form of {@link resetScope}: the client id is known only from the secret, so a
+ * `via` client must be allowed to reset any client's secret, and the rotation function's grant on it is
+ * this. Every token it asks for is still the exact {@link resetScope} of the client being rotated.
+ */
+export const RESET_ANY_CLIENT_SCOPE = '*:config/clients/*';
 
 /**
  * One grant as written in the document: callers matching `principal` may obtain tokens of `client`
@@ -76,6 +104,8 @@ export interface ConfiguredClient {
   readonly secretId: string;
   /** The widest scopes the service will ask this client for; each scope's text is `scope.text`. */
   readonly allowedScopes: readonly Scope[];
+  /** When its secret is rotated: every `everyDays`, reset through the client `via`. */
+  readonly rotation?: { readonly everyDays: number; readonly via: string };
 }
 
 /** A grant with its principal and scopes parsed. */
@@ -101,6 +131,12 @@ export interface ServiceConfigOptions {
    * @default 256
    */
   readonly maxRememberedDecisions?: number;
+  /**
+   * The rotation function's role ARN (`TVS_ROTATION_PRINCIPAL`, resolved by CloudFormation): it gets a
+   * grant of {@link RESET_ANY_CLIENT_SCOPE} on every client named as a `rotation.via`, validated like any
+   * grant. The bundled document does not hold it (the role's ARN is not known at synth).
+   */
+  readonly rotationPrincipal?: string;
 }
 
 /**
@@ -279,7 +315,9 @@ const MAX_TOKEN_ENDPOINT_LENGTH = 2048;
 const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
 const TOP_LEVEL_KEYS = ['clients', 'grants'];
 const IGNORED_TOP_LEVEL_KEYS = ['local', '$schema'];
-const CLIENT_KEYS = ['tokenEndpoint', 'secretId', 'allowedScopes'];
+const CLIENT_KEYS = ['tokenEndpoint', 'secretId', 'allowedScopes', 'rotation'];
+const ROTATION_KEYS = ['every', 'via'];
+const ROTATION_EVERY = /^([1-9]\d{0,3}) days?$/;
 const GRANT_KEYS = ['principal', 'client', 'scopes'];
 const DOCUMENT = '(document)';
 
@@ -324,6 +362,14 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
             tokenEndpoint: client.document.tokenEndpoint,
             secretId: client.document.secretId,
             allowedScopes: Object.freeze(client.allowedScopes),
+            ...(client.document.rotation
+              ? {
+                  rotation: Object.freeze({
+                    everyDays: Number(ROTATION_EVERY.exec(client.document.rotation.every)?.[1]),
+                    via: client.document.rotation.via,
+                  }),
+                }
+              : {}),
           }),
         );
       }
@@ -335,6 +381,7 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
     isPlainObject(document.clients) && Object.keys(document.clients).length > 0
       ? document.clients
       : undefined;
+  checkRotations(clientDocuments, allowedScopes, problems);
   const grantDocuments: GrantDocument[] = [];
   const grants: ConfiguredGrant[] = [];
   if (!Array.isArray(document.grants)) {
@@ -346,6 +393,19 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
         grantDocuments.push(grant.document);
         grants.push(grant.parsed);
       }
+    });
+  }
+  // The rotation function's grants are parsed and checked like any other, but not part of the document.
+  if (options.rotationPrincipal !== undefined) {
+    rotationGrants(clientDocuments, options.rotationPrincipal).forEach((candidate, index) => {
+      const grant = parseGrant(
+        `rotation grants[${index}]`,
+        candidate,
+        allowedScopes,
+        declaredClients,
+        problems,
+      );
+      if (grant !== undefined) grants.push(grant.parsed);
     });
   }
 
@@ -364,7 +424,7 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
 }
 
 /** Parse JSON `text`, then validate it with {@link parseServiceConfig}; invalid JSON is a {@link ConfigError}. */
-export function parseServiceConfigText(text: string): ServiceConfig {
+export function parseServiceConfigText(text: string, options: ServiceConfigOptions = {}): ServiceConfig {
   let document: unknown;
   try {
     document = JSON.parse(text);
@@ -375,18 +435,20 @@ export function parseServiceConfigText(text: string): ServiceConfig {
     );
     throw new ConfigError([`${DOCUMENT}: not valid JSON: ${reason}`]);
   }
-  return parseServiceConfig(document);
+  return parseServiceConfig(document, options);
 }
 
 /**
  * Load the configuration at cold start: the JSON in `TVS_CONFIG` if it is set and not empty, else the
- * JSON file named by `TVS_CONFIG_FILE`. Throws {@link ConfigError} when neither is set, the file cannot
+ * JSON file named by `TVS_CONFIG_FILE`; with the rotation function's grants when `TVS_ROTATION_PRINCIPAL`
+ * names its role. Throws {@link ConfigError} when neither is set, the file cannot
  * be read, or the document is invalid.
  */
 export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const options = env.TVS_ROTATION_PRINCIPAL ? { rotationPrincipal: env.TVS_ROTATION_PRINCIPAL } : {};
   const inline = env.TVS_CONFIG;
   if (inline !== undefined && inline !== '') {
-    return parseServiceConfigText(inline);
+    return parseServiceConfigText(inline, options);
   }
   const file = env.TVS_CONFIG_FILE;
   if (file === undefined || file === '') {
@@ -403,7 +465,7 @@ export function loadServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
       `${DOCUMENT}: cannot read TVS_CONFIG_FILE ${quoteForMessage(file, 200)} (${code})`,
     ]);
   }
-  return parseServiceConfigText(text);
+  return parseServiceConfigText(text, options);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -460,6 +522,10 @@ function parseClient(
     problems.push(`${path}.secretId: ${secretIdProblem}`);
   }
   const allowedScopes = parseScopeList(`${path}.allowedScopes`, candidate.allowedScopes, problems);
+  const rotation =
+    candidate.rotation === undefined
+      ? undefined
+      : parseRotation(`${path}.rotation`, candidate.rotation, problems);
 
   // The allowedScopes are returned even when another field is wrong, so that grants of this client are
   // still checked against them and every problem is reported in one run.
@@ -471,9 +537,72 @@ function parseClient(
       tokenEndpoint: candidate.tokenEndpoint as string,
       secretId: candidate.secretId as string,
       allowedScopes: Object.freeze(allowedScopes.map((scope) => scope.text)),
+      ...(rotation ? { rotation: Object.freeze({ every: rotation.every, via: rotation.via }) } : {}),
     }),
     allowedScopes,
   };
+}
+
+/** The shape of a client's `rotation`; whether `via` can reset secrets is checked once every client is known. */
+function parseRotation(path: string, value: unknown, problems: string[]): RotationDocument | undefined {
+  if (!isPlainObject(value)) {
+    problems.push(`${path}: expected an object like {"every": "30 days", "via": "<client name>"}`);
+    return undefined;
+  }
+  const before = problems.length;
+  checkKeys(value, path, ROTATION_KEYS, problems);
+  const days = typeof value.every === 'string' ? ROTATION_EVERY.exec(value.every)?.[1] : undefined;
+  if (days === undefined || Number(days) > 1000) {
+    problems.push(
+      `${path}.every: expected "<n> days", n from 1 to 1000 (Secrets Manager rotates at most that rarely)`,
+    );
+  }
+  if (typeof value.via !== 'string' || value.via === '') {
+    problems.push(
+      `${path}.via: required; expected the name of the client whose token resets this secret (it may be itself)`,
+    );
+  }
+  return problems.length > before ? undefined : { every: value.every as string, via: value.via as string };
+}
+
+/**
+ * Every `rotation.via` must name a configured client whose `allowedScopes` cover
+ * {@link RESET_ANY_CLIENT_SCOPE} (the exact {@link resetScope} needs the client id, which only the
+ * secret holds: it is checked again, exactly, when the rotation runs).
+ */
+function checkRotations(
+  clients: Record<string, ClientDocument>,
+  allowedScopes: ReadonlyMap<string, readonly Scope[]>,
+  problems: string[],
+): void {
+  const resetAny = parseScope(RESET_ANY_CLIENT_SCOPE);
+  for (const [name, client] of Object.entries(clients)) {
+    const via = client.rotation?.via;
+    if (via === undefined) continue;
+    const path = `${keyPath('clients', name)}.rotation.via`;
+    const viaScopes = Object.hasOwn(clients, via) ? allowedScopes.get(via) : undefined;
+    if (viaScopes === undefined) {
+      problems.push(`${path}: unknown client ${quoteForMessage(via, 64)}`);
+    } else if (!viaScopes.some((held) => covers(held, resetAny))) {
+      problems.push(
+        `${path}: client ${quoteForMessage(via, 64)} cannot reset secrets: its allowedScopes do not cover "${RESET_ANY_CLIENT_SCOPE}"`,
+      );
+    }
+  }
+}
+
+/**
+ * The grants of the rotation function (role `principal`): {@link RESET_ANY_CLIENT_SCOPE} on each
+ * client named as a `rotation.via`, once.
+ */
+export function rotationGrants(
+  clients: Readonly<Record<string, ClientDocument>>,
+  principal: string,
+): GrantDocument[] {
+  const vias = new Set(
+    Object.values(clients).flatMap((client) => (client.rotation ? [client.rotation.via] : [])),
+  );
+  return [...vias].sort().map((via) => ({ principal, client: via, scopes: [RESET_ANY_CLIENT_SCOPE] }));
 }
 
 function tokenEndpointProblemOf(value: unknown): string | undefined {

@@ -1,11 +1,17 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CredentialsError } from '../../src/shared/errors';
 import type { ClientCredentials } from './identity-cloud';
 
 /** Where configuration-client secrets come from. */
 export interface SecretSource {
-  /** The secret's JSON string (`{"client_id","client_secret"}`) for a `secretId`. */
+  /** The secret's JSON string (`{"client_id","client_secret"}`) for a `secretId`: its current version. */
   readSecret(secretId: string): Promise<string>;
+  /**
+   * The secret's pending version (`AWSPENDING`: what a rotation has reset it to, before it becomes
+   * current), or undefined when there is none. Sources without rotation stages do not have this.
+   */
+  readPendingSecret?(secretId: string): Promise<string | undefined>;
 }
 
 /** Parse a secret string into client credentials. */
@@ -58,6 +64,27 @@ export class SecretsManagerSource implements SecretSource {
       throw new CredentialsError(`secret ${secretId} could not be read (${name})`, { cause: error });
     }
   }
+
+  /** `AWSPENDING`, or undefined when no version has that stage (or it holds no value yet). */
+  async readPendingSecret(secretId: string): Promise<string | undefined> {
+    this.client ??= import('@aws-sdk/client-secrets-manager').then((sdk) => new sdk.SecretsManagerClient({}));
+    const client = await this.client;
+    const { GetSecretValueCommand, ResourceNotFoundException } = await import(
+      '@aws-sdk/client-secrets-manager'
+    );
+    try {
+      const answer = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSPENDING' }),
+      );
+      return typeof answer.SecretString === 'string' ? answer.SecretString : undefined;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return undefined;
+      const name = (error as { name?: string }).name ?? 'Error';
+      throw new CredentialsError(`the pending version of secret ${secretId} could not be read (${name})`, {
+        cause: error,
+      });
+    }
+  }
 }
 
 /** Secrets from an in-memory map of secret id → secret string (the local server's secrets file). */
@@ -105,4 +132,27 @@ export class CredentialsCache {
   invalidate(secretId: string, stale: Promise<ClientCredentials>): void {
     if (this.entries.get(secretId)?.credentials === stale) this.entries.delete(secretId);
   }
+
+  /** Whether the source has rotation stages (Secrets Manager does; a secrets file does not). */
+  get hasPendingVersions(): boolean {
+    return this.source.readPendingSecret !== undefined;
+  }
+
+  /** The pending version of `secretId` (never cached), or undefined when there is none or no stages. */
+  async pending(secretId: string): Promise<ClientCredentials | undefined> {
+    const secretString = await this.source.readPendingSecret?.(secretId);
+    return secretString === undefined ? undefined : parseClientCredentials(secretId, secretString);
+  }
+
+  /** Use `credentials` for `secretId` from now on (a pending version that Identity Cloud took). */
+  adopt(secretId: string, credentials: ClientCredentials): void {
+    this.entries.set(secretId, { credentials: Promise.resolve(credentials), readAt: this.now() });
+  }
+}
+
+/** Whether two credentials are the same id and secret (compared in constant time; they are secrets). */
+export function sameCredentials(left: ClientCredentials, right: ClientCredentials): boolean {
+  const pair = (credentials: ClientCredentials) =>
+    createHash('sha256').update(`${credentials.clientId}\n${credentials.clientSecret}`).digest();
+  return timingSafeEqual(pair(left), pair(right));
 }

@@ -86,26 +86,32 @@ function loadUndici(): Promise<UndiciModule> {
   return undiciModule;
 }
 
-/** Send the client credentials request. Reads the whole body (bounded) so the connection is reused. */
-async function sendTokenRequest(
+/** One POST to Identity Cloud: its headers and form body. */
+interface IdentityCloudRequest {
+  readonly url: string;
+  readonly authorization: string;
+  /** A form-urlencoded body, or none. */
+  readonly form?: URLSearchParams;
+}
+
+/** Send one request to Identity Cloud. Reads the whole body (bounded) so the connection is reused. */
+async function send(
   dispatcher: Dispatcher,
-  endpoint: string,
-  credentials: ClientCredentials,
-  scope: string,
+  outgoing: IdentityCloudRequest,
   policy: TokenEndpointPolicy,
   signal: AbortSignal,
 ): Promise<RawAnswer> {
   const { request } = await loadUndici();
-  const answer = await request(endpoint, {
+  const answer = await request(outgoing.url, {
     method: 'POST',
     dispatcher,
     signal,
     headers: {
-      authorization: basicAuthorization(credentials),
-      'content-type': 'application/x-www-form-urlencoded',
+      authorization: outgoing.authorization,
       accept: 'application/json',
+      ...(outgoing.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
     },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+    ...(outgoing.form ? { body: outgoing.form.toString() } : {}),
     headersTimeout: policy.headersTimeoutMs,
     bodyTimeout: policy.bodyTimeoutMs,
   });
@@ -233,6 +239,61 @@ export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenRes
   return { accessToken, expiresIn: Math.floor(expiresIn), grantedScope: scope };
 }
 
+/**
+ * The secret endpoint of client `clientId`, beside a token endpoint:
+ * `https://v1.api.<region>.janrain.com/<customer-id>/login/token` →
+ * `…/<customer-id>/config/clients/<clientId>/secret`.
+ */
+export function secretEndpoint(tokenEndpoint: string, clientId: string): string {
+  const url = new URL(tokenEndpoint);
+  url.pathname = url.pathname.replace(
+    /\/login\/token$/,
+    `/config/clients/${encodeURIComponent(clientId)}/secret`,
+  );
+  return url.toString();
+}
+
+/** Longest client secret believed, characters. */
+const MAX_CLIENT_SECRET_LENGTH = 1_024;
+
+/** Process the secret endpoint's answer: `201 {"secret"}`, or the typed error its status means. */
+export function processResetResponse(answer: RawAnswer, nowMs: number): string {
+  if (answer.status === 429 || answer.status >= 500) {
+    const reason = answer.status === 429 ? 'http_429' : 'http_5xx';
+    throw new RetryableFailure(
+      new UpstreamUnavailableError(
+        `Identity Cloud answered a secret reset with HTTP ${answer.status}`,
+        reason,
+        1,
+      ),
+      retryAfterSeconds(answer.retryAfter, nowMs),
+    );
+  }
+  if (answer.status === 401) {
+    throw new UpstreamRejectedError('Identity Cloud refused the token for the secret reset', 'invalid_token');
+  }
+  if (answer.status === 403) {
+    throw new UpstreamRejectedError('the token does not cover the secret reset', 'insufficient_scope');
+  }
+  if (answer.status === 404) {
+    throw new UpstreamRejectedError('Identity Cloud knows no client with that id', 'unknown_client');
+  }
+  const secret = answer.tooLarge ? undefined : parseJsonObject(answer.body)?.secret;
+  if (
+    answer.status !== 201 ||
+    typeof secret !== 'string' ||
+    secret === '' ||
+    secret.length > MAX_CLIENT_SECRET_LENGTH ||
+    /[^\x20-\x7e]/.test(secret)
+  ) {
+    throw new UpstreamRejectedError(
+      `Identity Cloud answered a secret reset with HTTP ${answer.status} and no usable secret`,
+      'invalid_response',
+    );
+  }
+  return secret;
+}
+
 /** undici error codes that mean "the network failed", worth a retry. */
 const NETWORK_ERROR_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
@@ -313,6 +374,42 @@ export class IdentityCloudClient {
     /** Epoch ms the caller must be answered by; the policy's own deadline applies too. */
     callerDeadline = Number.POSITIVE_INFINITY,
   ): Promise<TokenResponse> {
+    const outgoing = {
+      url: endpoint,
+      authorization: basicAuthorization(credentials),
+      form: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+    };
+    return this.withRetries(outgoing, callerDeadline, processTokenResponse);
+  }
+
+  /**
+   * Reset the secret of the client `clientId` (DESIGN.md "Central credential rotation"): POST to the
+   * secret endpoint beside `tokenEndpoint` with a bearer token whose scope covers
+   * `*:config/clients/<clientId>`; answers the new secret, which takes effect at once. Retried like a
+   * token request: a reset is not idempotent, but repeating it is safe — the secret of the last answer
+   * is the live one — so an answer lost after the reset took effect is recovered by resetting again.
+   * Throws `UpstreamRejectedError` (the token is refused, lacks the scope, or the client is unknown) or
+   * `UpstreamUnavailableError`.
+   */
+  async resetSecret(
+    tokenEndpoint: string,
+    clientId: string,
+    accessToken: string,
+    callerDeadline = Number.POSITIVE_INFINITY,
+  ): Promise<string> {
+    const outgoing = { url: secretEndpoint(tokenEndpoint, clientId), authorization: `Bearer ${accessToken}` };
+    return this.withRetries(outgoing, callerDeadline, processResetResponse);
+  }
+
+  /**
+   * Send `outgoing` and process its answer, retrying network errors, 5xx and 429 with capped exponential
+   * backoff and full jitter inside the policy's deadline and the caller's.
+   */
+  private async withRetries<T>(
+    outgoing: IdentityCloudRequest,
+    callerDeadline: number,
+    processAnswer: (answer: RawAnswer, nowMs: number) => T,
+  ): Promise<T> {
     const dispatcher = await this.getDispatcher();
     const deadline = Math.min(this.now() + this.policy.deadlineMs, callerDeadline);
     let lastFailure: RetryableFailure | undefined;
@@ -320,15 +417,8 @@ export class IdentityCloudClient {
       const remaining = deadline - this.now();
       if (remaining <= 0) break;
       try {
-        const answer = await sendTokenRequest(
-          dispatcher,
-          endpoint,
-          credentials,
-          scope,
-          this.policy,
-          AbortSignal.timeout(remaining),
-        );
-        return processTokenResponse(answer, this.now());
+        const answer = await send(dispatcher, outgoing, this.policy, AbortSignal.timeout(remaining));
+        return processAnswer(answer, this.now());
       } catch (error) {
         lastFailure = this.retryable(error);
       }

@@ -6,10 +6,13 @@
 import { InvalidScopeError, UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors';
 import { fingerprintOf } from '../../src/shared/hashing';
 import { coversAll, parseScopes, type Scope } from '../../src/shared/scopes';
-import type { Clock } from '../../src/shared/time';
+import { type Clock, sleep } from '../../src/shared/time';
 import type { CachedToken } from './cache-record';
-import type { CredentialsCache } from './credentials';
+import { type CredentialsCache, sameCredentials } from './credentials';
 import type { ClientCredentials, IdentityCloudClient, TokenResponse } from './identity-cloud';
+
+/** Pauses before each read of a rotation's pending secret, ms. */
+const PENDING_SECRET_PAUSES_MS = [0, 100, 200, 400, 800];
 
 /** What to mint. */
 export interface MintRequest {
@@ -32,6 +35,8 @@ export interface MinterEvents {
   ): void;
   /** Identity Cloud refused the credentials; the secret is read again (a rotation looks like this). */
   secretReread?(client: string): void;
+  /** The current secret was refused and unchanged; the pending version of a rotation worked and is used. */
+  pendingSecretUsed?(client: string): void;
 }
 
 /** Dependencies of a {@link Minter}. */
@@ -40,6 +45,7 @@ export interface MinterOptions {
   readonly identityCloud: Pick<IdentityCloudClient, 'requestToken'>;
   readonly events?: MinterEvents;
   readonly now?: Clock;
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 /** Mints tokens; see the module comment. */
@@ -48,12 +54,14 @@ export class Minter {
   private readonly identityCloud: Pick<IdentityCloudClient, 'requestToken'>;
   private readonly events: MinterEvents;
   private readonly now: Clock;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(options: MinterOptions) {
     this.credentials = options.credentials;
     this.identityCloud = options.identityCloud;
     this.events = options.events ?? {};
     this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? sleep;
   }
 
   /**
@@ -84,18 +92,52 @@ export class Minter {
 
   /**
    * Ask Identity Cloud. On `invalid_client` (what a rotated secret looks like) the secret is read again,
-   * bypassing the cache, and the request made once more.
+   * bypassing the cache, and the request made once more. If the current version is unchanged, a rotation
+   * is between its reset (which takes effect at once) and `finishSecret`: its pending version is the live
+   * secret, so that is tried — waited for briefly, since it is written right after the reset — and kept.
    */
   private async requestToken(request: MintRequest): Promise<TokenResponse> {
     const first = this.credentials.get(request.secretId);
+    let refused: UpstreamRejectedError;
     try {
       return await this.send(request, first);
     } catch (error) {
       if (!(error instanceof UpstreamRejectedError && error.reason === 'invalid_client')) throw error;
+      refused = error;
     }
     this.events.secretReread?.(request.client);
     this.credentials.invalidate(request.secretId, first);
-    return this.send(request, this.credentials.get(request.secretId));
+    const current = this.credentials.get(request.secretId);
+    if (!sameCredentials(await this.beforeDeadline(current, request.deadline), await first)) {
+      return this.send(request, current);
+    }
+    const pending = await this.pendingCredentials(request, await first);
+    if (pending === undefined) throw refused;
+    const answer = await this.send(request, Promise.resolve(pending));
+    this.credentials.adopt(request.secretId, pending);
+    this.events.pendingSecretUsed?.(request.client);
+    return answer;
+  }
+
+  /**
+   * The pending version of the secret when it differs from `refused`, read again after 100, 200, 400 and
+   * 800 ms while it is absent (a reset's answer is stored moments after the reset), within the deadline
+   * less a second to use it; undefined when there is none, at once when the source has no stages.
+   */
+  private async pendingCredentials(
+    request: MintRequest,
+    refused: ClientCredentials,
+  ): Promise<ClientCredentials | undefined> {
+    if (!this.credentials.hasPendingVersions) return undefined;
+    for (const pause of PENDING_SECRET_PAUSES_MS) {
+      if (pause > 0) {
+        if (this.now() + pause > request.deadline - 1_000) return undefined;
+        await this.sleep(pause);
+      }
+      const pending = await this.beforeDeadline(this.credentials.pending(request.secretId), request.deadline);
+      if (pending !== undefined && !sameCredentials(pending, refused)) return pending;
+    }
+    return undefined;
   }
 
   private async send(request: MintRequest, credentials: Promise<ClientCredentials>): Promise<TokenResponse> {

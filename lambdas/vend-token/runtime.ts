@@ -1,8 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ConfigError } from '../../src/shared/errors';
-import { describeError, type HandlerRuntime, type RequestLog, type RequestMetrics } from './app';
+import { ConfigError, describeError } from '../../src/shared/errors';
+import { SERVICE_NAME } from '../../src/shared/service-name';
+import type { HandlerRuntime, RequestLog, RequestMetrics } from './app';
 import { loadServiceConfig, type ServiceConfig } from './config';
 import { CredentialsCache, type SecretSource, SecretsManagerSource } from './credentials';
 import { IdentityCloudClient } from './identity-cloud';
@@ -34,9 +35,7 @@ export interface RuntimeParts {
 }
 
 /** Powertools Metrics as the handler's counters. */
-export function powertoolsMetrics(
-  metrics = new Metrics({ serviceName: 'token-vending-service' }),
-): RequestMetrics {
+export function powertoolsMetrics(metrics = new Metrics({ serviceName: SERVICE_NAME })): RequestMetrics {
   return {
     count: (name) => metrics.addMetric(name, MetricUnit.Count, 1),
     // Publishing nothing makes Powertools log a warning: a refused request counts no metric.
@@ -48,7 +47,7 @@ export function powertoolsMetrics(
 
 /** Assemble a handler runtime. */
 export function createRuntime(parts: RuntimeParts): HandlerRuntime {
-  const log = parts.log ?? new Logger({ serviceName: 'token-vending-service' });
+  const log = parts.log ?? new Logger({ serviceName: SERVICE_NAME });
   const metrics = parts.metrics ?? powertoolsMetrics();
   const store = new SealingStore(
     new DynamoDbRecordStore(parts.dynamodb ?? new DynamoDBClient({ maxAttempts: 2 }), parts.tableName),
@@ -68,6 +67,10 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
         }
       },
       secretReread: (client) => log.info('invalid_client: re-reading the secret once', { client }),
+      pendingSecretUsed: (client) =>
+        log.info('the current secret is refused and unchanged: using the pending secret of a rotation', {
+          client,
+        }),
     },
   });
   const service = new VendingService({

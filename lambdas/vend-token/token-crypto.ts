@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SealedTokenError } from '../../src/shared/errors';
+import { SERVICE_NAME } from '../../src/shared/service-name';
 
 /** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
 export interface DataKey {
@@ -16,9 +17,6 @@ export interface DataKeyProvider {
 
 /** The encryption context of every data-key call: which service, for which table. Not a secret. */
 export type EncryptionContext = Readonly<Record<string, string>>;
-
-/** The service's name in encryption contexts (and `POWERTOOLS_SERVICE_NAME`). */
-export const SERVICE_NAME = 'token-vending-service';
 
 /**
  * The encryption context of the data keys that seal the tokens of `tableName`. The token key's policy

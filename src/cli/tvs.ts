@@ -4,6 +4,7 @@
  * - `tvs token` prints a token for scheduled jobs: `Authorization: Bearer $(tvs token …)`.
  * - `tvs clients` prints what the caller may ask for.
  * - `tvs serve` runs the service locally (see `src/local/server.ts`).
+ * - `tvs rotate` rotates a configured client's secret now (see `src/local/rotate.ts`).
  *
  * Exit codes: 0 success; 1 the service refused or could not be reached (its `error_description` on
  * stderr); 2 usage. Only a token ever goes to stdout, and never to stderr.
@@ -33,6 +34,9 @@ const USAGE = `usage: tvs <command> [options]
       Print the clients and scopes this caller may ask for.
   tvs serve --config FILE [--host 127.0.0.1] [--port 8787]
       Run the service locally on the same handler, behind SigV4 like API Gateway.
+  tvs rotate --config FILE --client NAME
+      Rotate the client's secret now: with the file's local.secretsFile, run the rotation's steps here
+      against it; without one, ask Secrets Manager to rotate it (the deployed rotation function runs).
 
   --endpoint defaults to $TVS_ENDPOINT. The region defaults to the one in an execute-api host name,
   then $AWS_REGION, then us-east-1.
@@ -209,6 +213,27 @@ async function serveCommand(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
+async function rotateCommand(args: string[], io: CommandIo): Promise<number> {
+  const values = parse(args, { config: { type: 'string' }, client: { type: 'string' } });
+  if (values.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const configPath = text(values, 'config');
+  const client = text(values, 'client');
+  if (!configPath) throw new UsageError('--config is required');
+  if (!client) throw new UsageError('--client is required');
+  const { rotateClient } = await import('../local/rotate');
+  const report = await rotateClient({ configPath, client, env: io.env });
+  if (report.mode === 'secrets-manager') {
+    io.stdout(`tvs: Secrets Manager is rotating ${report.secretArn} (version ${report.versionId})\n`);
+  } else {
+    for (const step of report.steps)
+      io.stdout(`tvs: ${step.step} ${step.outcome} (${step.client} via ${step.via})\n`);
+  }
+  return 0;
+}
+
 /** Run one `tvs` command line; resolves to the exit code. */
 export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
   const [command, ...args] = argv;
@@ -220,6 +245,8 @@ export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
         return await clientsCommand(args, io);
       case 'serve':
         return await serveCommand(args, io);
+      case 'rotate':
+        return await rotateCommand(args, io);
       case undefined:
         io.stderr(USAGE);
         return 2;
@@ -236,9 +263,9 @@ export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
       io.stderr(`tvs: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (command === 'serve') {
-      // Configuration errors name each problem and never a secret's value.
-      io.stderr(`tvs serve: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (command === 'serve' || command === 'rotate') {
+      // Configuration and rotation errors name each problem and never a secret's value.
+      io.stderr(`tvs ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
       return 1;
     }
     const failure = error instanceof TokenServiceError ? error : unreachable(error);

@@ -29,6 +29,7 @@ import {
 } from '../../lambdas/vend-token/token-crypto';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
+import { SERVICE_NAME } from '../shared/service-name';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources';
 import { type LocalSection, loadConfigFile, parseLocalSection } from './local-config';
 import { SecretsFileSource } from './secrets-file';
@@ -104,7 +105,7 @@ class Closers {
 
 async function defaultLog(): Promise<RequestLog> {
   const { Logger } = await import('@aws-lambda-powertools/logger');
-  return new Logger({ serviceName: 'token-vending-service' });
+  return new Logger({ serviceName: SERVICE_NAME });
 }
 
 function awsClientConfig(env: NodeJS.ProcessEnv, region: string, endpoint: string | undefined) {

@@ -80,7 +80,9 @@ export type UpstreamRejectionReason =
   | 'invalid_scope'
   | 'insufficient_scope'
   | 'invalid_response'
-  | 'bad_request';
+  | 'bad_request'
+  | 'invalid_token'
+  | 'unknown_client';
 
 /**
  * 502 `server_error`: Identity Cloud answered, but not with a usable token: it refused the credentials,
@@ -218,4 +220,23 @@ export class LocalConfigError extends Error {
   ) {
     super(`invalid local configuration ${source}:\n  - ${problems.join('\n  - ')}`);
   }
+}
+
+/**
+ * A rotation step that cannot complete: the rotation function fails, Secrets Manager marks the rotation
+ * failed (the last working secret stays `AWSCURRENT`), and the alarm on failed rotations fires.
+ */
+export class RotationError extends Error {
+  override readonly name = 'RotationError';
+}
+
+/**
+ * A log-safe description of an error: its name, code and message, and its cause's name and message —
+ * never its other properties or a body. Messages of this code's errors never hold a token or a secret.
+ */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  const cause = error.cause instanceof Error ? `; cause: ${error.cause.name}: ${error.cause.message}` : '';
+  return `${error.name}${typeof code === 'string' ? ` (${code})` : ''}: ${error.message}${cause}`;
 }

@@ -105,6 +105,7 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
   let config: ServiceConfigDocument;
 
   let tableReader: string;
+  let rotationIds: { function: string };
 
   beforeAll(() => {
     const stack = new TokenVendingStack(testApp(), 'Tvs', { configFile: EXAMPLE_CONFIG_FILE });
@@ -115,6 +116,9 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
     access = TemplateAccess.fromTemplate(template);
     ids = serviceIds(stack.service);
     tableReader = logicalId(reader);
+    rotationIds = {
+      function: logicalId(stack.service.rotation?.function as TokenVendingService['function']),
+    };
     config = exampleConfig();
   }, SYNTH_TIMEOUT_MS);
 
@@ -179,6 +183,99 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
         'ImplicitlyDenied',
       );
       expect(await outsider.can('kms:DescribeKey', access.arn(ids.key))).toBe('ImplicitlyDenied');
+    });
+  });
+
+  describe('the rotation function role', () => {
+    const rotationRole = () => access.of(access.functionRole(rotationIds.function));
+    const rotated = [existingSecretArn('tvs/webhooks-us'), existingSecretArn('tvs/config-us')];
+    const rotate = [
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:UpdateSecretVersionStage',
+    ];
+
+    it('may rotate exactly the rotated secrets, and nothing adjacent of Secrets Manager', async () => {
+      for (const secret of rotated) {
+        expect(new Set(Object.values(await rotationRole().canEach(rotate, secret))), secret).toEqual(
+          new Set(['Allowed']),
+        );
+        const adjacent = await rotationRole().canEach(
+          [
+            'secretsmanager:RotateSecret',
+            'secretsmanager:DeleteSecret',
+            'secretsmanager:PutResourcePolicy',
+            'secretsmanager:CancelRotateSecret',
+            'secretsmanager:UpdateSecret',
+          ],
+          secret,
+        );
+        expect(new Set(Object.values(adjacent)), secret).toEqual(new Set(['ImplicitlyDenied']));
+        const lookAlike = await rotationRole().canEach(rotate, secretWithSamePrefix(secret));
+        expect(new Set(Object.values(lookAlike)), secret).toEqual(new Set(['ImplicitlyDenied']));
+      }
+    });
+
+    it('may read and lease in its table and seal with the token key, like the vend function, and nothing more there', async () => {
+      const table = access.arn(ids.table);
+      const items = await rotationRole().canEach(
+        [
+          'dynamodb:GetItem',
+          'dynamodb:UpdateItem',
+          'dynamodb:Scan',
+          'dynamodb:PutItem',
+          'dynamodb:DeleteItem',
+        ],
+        table,
+      );
+      const key = await rotationRole().canEach(['kms:GenerateDataKey', 'kms:Decrypt'], access.arn(ids.key), {
+        context: tokenContext(),
+      });
+
+      expect(items).toEqual({
+        'dynamodb:GetItem': 'Allowed',
+        'dynamodb:UpdateItem': 'Allowed',
+        'dynamodb:Scan': 'ImplicitlyDenied',
+        'dynamodb:PutItem': 'ImplicitlyDenied',
+        'dynamodb:DeleteItem': 'ImplicitlyDenied',
+      });
+      expect(key).toEqual({ 'kms:GenerateDataKey': 'Allowed', 'kms:Decrypt': 'Allowed' });
+      expect(await rotationRole().can('kms:Decrypt', access.arn(ids.key))).toBe('ImplicitlyDenied');
+    });
+
+    it('is invoked by Secrets Manager only for a rotated secret of this account', async () => {
+      const secretsManager = access.of('secretsmanager.amazonaws.com');
+      const rotationFunction = access.arn(rotationIds.function);
+      const on = (secret: string, account = ACCOUNT) => ({
+        context: { 'aws:SourceArn': secret, 'aws:SourceAccount': account },
+      });
+
+      for (const secret of rotated) {
+        expect(await secretsManager.can('lambda:InvokeFunction', rotationFunction, on(secret)), secret).toBe(
+          'Allowed',
+        );
+      }
+      expect(
+        await secretsManager.can(
+          'lambda:InvokeFunction',
+          rotationFunction,
+          on(existingSecretArn('tvs/another')),
+        ),
+      ).toBe('ImplicitlyDenied');
+      expect(
+        await secretsManager.can(
+          'lambda:InvokeFunction',
+          rotationFunction,
+          on(rotated[0] as string, OUTSIDE_ACCOUNT),
+        ),
+      ).toBe('ImplicitlyDenied');
+    });
+
+    it('is not the vend function: that one may not write a secret', async () => {
+      expect(await functionRole().can('secretsmanager:PutSecretValue', rotated[0] as string)).toBe(
+        'ImplicitlyDenied',
+      );
     });
   });
 
@@ -528,11 +625,11 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       });
 
       expect(() => TemplateAccess.fromTemplate(withManaged)).toThrow(/cannot be evaluated offline/);
-      // Both roles of the template (the function's and the table reader's) were given it.
+      // Every role of the template (the function's, the rotation function's, the table reader's) got it.
       expect(
         TemplateAccess.fromTemplate(withManaged, { ignoreUnknownManagedPolicies: true })
           .ignoredManagedPolicies,
-      ).toEqual([managedArn, managedArn]);
+      ).toEqual([managedArn, managedArn, managedArn]);
       const given = TemplateAccess.fromTemplate(withManaged, {
         managedPolicies: { [managedArn]: allow(['dynamodb:Scan', 'dynamodb:Query'], '*') },
       });
@@ -659,7 +756,7 @@ describe('IAM evaluation of the service with a listed account, an organization, 
     it('may read each configured secret (in another account, once its owner admits it) and no look-alike', async () => {
       const role = access.functionRole(ids.function);
       const secrets = Object.values(config.clients).map((client) => existingSecretArn(client.secretId));
-      expect(secrets).toHaveLength(3);
+      expect(secrets).toHaveLength(4);
 
       for (const secret of secrets) {
         const lookAlike = secretWithSamePrefix(secret);

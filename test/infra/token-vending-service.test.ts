@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OPENAPI_DOCUMENT } from '../../lib/rest-api-parts';
@@ -26,10 +29,18 @@ function resourcesOf(template: Template, type: string): Resource[] {
   return Object.values(template.findResources(type)) as Resource[];
 }
 
-function statementsOfPolicies(template: Template): TemplateStatement[] {
-  return resourcesOf(template, 'AWS::IAM::Policy').flatMap(
-    (policy) => (policy.Properties.PolicyDocument as { Statement: TemplateStatement[] }).Statement,
-  );
+/** The statements of every AWS::IAM::Policy, or of those attached to the role `roleId` only. */
+function statementsOfPolicies(template: Template, roleId?: string): TemplateStatement[] {
+  return resourcesOf(template, 'AWS::IAM::Policy')
+    .filter(
+      (policy) => roleId === undefined || JSON.stringify(policy.Properties.Roles).includes(`"${roleId}"`),
+    )
+    .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: TemplateStatement[] }).Statement);
+}
+
+/** The logical id of a service's function role, or of its rotation function's role. */
+function roleIdOf(fn: lambda.IFunction): string {
+  return logicalId(fn.role as iam.Role);
 }
 
 describe('TokenVendingStack with the example configuration', () => {
@@ -178,13 +189,29 @@ describe('TokenVendingStack with the example configuration', () => {
       });
     });
 
+    it('holds no reset grants: only the rotation function is told its own principal', () => {
+      const functions = template.findResources('AWS::Lambda::Function');
+      const variables = (fn: lambda.Function) => {
+        const properties = functions[logicalId(fn)]?.Properties as
+          | { Environment: { Variables: Record<string, unknown> } }
+          | undefined;
+        return properties?.Environment.Variables ?? {};
+      };
+      expect(variables(stack.service.function)).not.toHaveProperty('TVS_ROTATION_PRINCIPAL');
+      const rotation = stack.service.rotation?.function as lambda.Function;
+      expect(variables(rotation).TVS_ROTATION_PRINCIPAL).toEqual({
+        'Fn::GetAtt': [roleIdOf(rotation), 'Arn'],
+      });
+      expect(variables(rotation).TVS_FUNCTION_TIMEOUT_SECONDS).toBe('30');
+    });
+
     it('grants exactly its log group, two item actions on its table and the configured secret (the token key admits it by its own policy)', () => {
       const table = logicalId(stack.service.table);
       const logs = logicalId(stack.service.logGroup);
       const partitionRegionAccount = '<AWS::Partition>:%s:<AWS::Region>:<AWS::AccountId>';
       const arn = (service: string) => `arn:${partitionRegionAccount.replace('%s', service)}`;
 
-      expect(grantedPairs(statementsOfPolicies(template))).toEqual(
+      expect(grantedPairs(statementsOfPolicies(template, roleIdOf(stack.service.function)))).toEqual(
         [
           `logs:CreateLogStream on <${logs}.Arn>`,
           `logs:CreateLogStream on ${arn('logs')}:log-group:<${logs}>`,
@@ -192,6 +219,7 @@ describe('TokenVendingStack with the example configuration', () => {
           `logs:PutLogEvents on ${arn('logs')}:log-group:<${logs}>`,
           `dynamodb:GetItem on <${table}.Arn>`,
           `dynamodb:UpdateItem on <${table}.Arn>`,
+          `secretsmanager:GetSecretValue on ${arn('secretsmanager')}:secret:tvs/config-us-??????`,
           `secretsmanager:GetSecretValue on ${arn('secretsmanager')}:secret:tvs/webhooks-us-??????`,
         ].sort(),
       );
@@ -205,10 +233,55 @@ describe('TokenVendingStack with the example configuration', () => {
       for (const resource of resources) expect(render(resource)).not.toBe('*');
     });
 
-    it('attaches no managed policy to the function role', () => {
-      const [role] = resourcesOf(template, 'AWS::IAM::Role');
-      expect(resourcesOf(template, 'AWS::IAM::Role')).toHaveLength(1);
-      expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
+    it('attaches no managed policy to the function role, nor to the rotation function’s', () => {
+      const roles = resourcesOf(template, 'AWS::IAM::Role');
+      expect(roles).toHaveLength(2);
+      for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    it('grants the rotation function exactly the rotation of the rotated secrets, the via secret, the table and its logs', () => {
+      const rotation = stack.service.rotation?.function as lambda.Function;
+      const table = logicalId(stack.service.table);
+      const logs = logicalId(stack.service.rotation?.logGroup as logs.LogGroup);
+      const partitionRegionAccount = '<AWS::Partition>:%s:<AWS::Region>:<AWS::AccountId>';
+      const secret = (name: string) =>
+        `arn:${partitionRegionAccount.replace('%s', 'secretsmanager')}:secret:${name}-??????`;
+      const logsArn = `arn:${partitionRegionAccount.replace('%s', 'logs')}`;
+      const rotate = ['DescribeSecret', 'GetSecretValue', 'PutSecretValue', 'UpdateSecretVersionStage'];
+
+      expect(grantedPairs(statementsOfPolicies(template, roleIdOf(rotation)))).toEqual(
+        [
+          `logs:CreateLogStream on <${logs}.Arn>`,
+          `logs:CreateLogStream on ${logsArn}:log-group:<${logs}>`,
+          `logs:PutLogEvents on <${logs}.Arn>`,
+          `logs:PutLogEvents on ${logsArn}:log-group:<${logs}>`,
+          `dynamodb:GetItem on <${table}.Arn>`,
+          `dynamodb:UpdateItem on <${table}.Arn>`,
+          ...rotate.flatMap((action) => [
+            `secretsmanager:${action} on ${secret('tvs/webhooks-us')}`,
+            `secretsmanager:${action} on ${secret('tvs/config-us')}`,
+          ]),
+        ].sort(),
+      );
+    });
+
+    it('rotates each rotated secret on its schedule, Secrets Manager invoking only for that secret of this account', () => {
+      const rotation = logicalId(stack.service.rotation?.function as lambda.Function);
+      for (const name of ['tvs/webhooks-us', 'tvs/config-us']) {
+        template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+          SecretId: name,
+          RotationLambdaARN: { 'Fn::GetAtt': [rotation, 'Arn'] },
+          RotationRules: { AutomaticallyAfterDays: 30 },
+        });
+        template.hasResourceProperties('AWS::Lambda::Permission', {
+          Action: 'lambda:InvokeFunction',
+          Principal: 'secretsmanager.amazonaws.com',
+          FunctionName: { 'Fn::GetAtt': [rotation, 'Arn'] },
+          SourceAccount: { Ref: 'AWS::AccountId' },
+          SourceArn: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+        });
+      }
+      template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
     });
   });
 
@@ -238,8 +311,19 @@ describe('TokenVendingStack with the example configuration', () => {
   });
 
   describe('monitoring', () => {
-    it('alarms on upstream failures, function errors and throttles, API 5xx and p99 latency', () => {
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    it('alarms on upstream failures, function errors and throttles, API 5xx, p99 latency and failed rotations', () => {
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+        Dimensions: [
+          {
+            Name: 'FunctionName',
+            Value: { Ref: logicalId(stack.service.rotation?.function as lambda.Function) },
+          },
+        ],
+        Threshold: 1,
+      });
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'TokenVendingService',
         MetricName: 'UpstreamFailure',
@@ -359,20 +443,21 @@ describe('TokenVendingService with an organization, VPC endpoints and every opti
   });
 
   it('names complete secret ARNs as they are and adds the random suffix to partial ones', () => {
-    const secrets = grantedPairs(statementsOfPolicies(template)).filter((pair) =>
+    const secrets = grantedPairs(statementsOfPolicies(template, roleIdOf(service.function))).filter((pair) =>
       pair.startsWith('secretsmanager:'),
     );
     expect(secrets).toEqual(
       [
         'secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-eu-AbCdEf',
         'secretsmanager:GetSecretValue on arn:aws:secretsmanager:eu-west-1:111122223333:secret:tvs/config-partial-??????',
+        'secretsmanager:GetSecretValue on arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:tvs/config-us-??????',
         'secretsmanager:GetSecretValue on arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:tvs/webhooks-us-??????',
       ].sort(),
     );
   });
 
   it('lets the function decrypt with the secrets key only through Secrets Manager', () => {
-    const statement = statementsOfPolicies(template).find(
+    const statement = statementsOfPolicies(template, roleIdOf(service.function)).find(
       (candidate) => render(candidate.Resource) === secretsKeyArn,
     ) as TemplateStatement;
     expect(statement).toMatchObject({

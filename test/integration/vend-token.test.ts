@@ -292,8 +292,9 @@ describe('error table of DESIGN.md', () => {
         error: 'server_error',
         error_description: 'Identity Cloud refused the client credentials',
       });
-      // One try, one re-read of the secret and one retry: never a loop.
-      expect(harness.sim.tokenRequests).toBe(2);
+      // One try and one re-read of the secret; it is unchanged and no rotation is pending, so the
+      // refused secret is not sent again: never a loop.
+      expect(harness.sim.tokenRequests).toBe(1);
       expect(metrics.get('UpstreamFailure')).toBe(1);
     } finally {
       harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, WEBHOOKS_CLIENT.clientSecret);

@@ -3,11 +3,17 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/clie
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   PutSecretValueCommand,
+  ResourceNotFoundException,
+  RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { expect, inject } from 'vitest';
+import type { StepRecord } from '../../lambdas/rotate-secret/rotation';
+import { createRotationHandler, createRotationRuntime } from '../../lambdas/rotate-secret/runtime';
+import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
 import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
 import {
@@ -93,6 +99,8 @@ export class CountingMetrics implements RequestMetrics {
 export const ORDERS_ROLE = 'arn:aws:iam::111111111111:role/orders-service';
 export const ORDERS_CALLER = 'arn:aws:sts::111111111111:assumed-role/orders-service/i-0abc';
 export const ROTATION_CALLER = 'arn:aws:sts::111111111111:assumed-role/credential-rotation/job-7';
+/** The rotation function's role (its grants come from the configuration's rotations). */
+export const ROTATION_ROLE = 'arn:aws:iam::111111111111:role/tvs-rotation';
 export const STRANGER_CALLER = 'arn:aws:sts::222222222222:assumed-role/somebody/else';
 
 export interface HarnessOptions {
@@ -276,6 +284,84 @@ export class Harness {
     };
   }
 
+  /**
+   * A rotation function as one Lambda container of it would have it: its own vending core over the same
+   * table and token key, asking for reset tokens as `ROTATION_ROLE`, and the secrets' versions in moto.
+   */
+  rotationHandler(
+    options: { secretsManager?: SecretsManagerClient; storeRetryPausesMs?: readonly number[] } = {},
+  ): (event: unknown) => Promise<StepRecord> {
+    const identityCloud = new IdentityCloudClient({
+      policy: {
+        maxAttempts: 2,
+        baseBackoffMs: 10,
+        maxBackoffMs: 50,
+        deadlineMs: 3_000,
+        ...this.tokenEndpoint,
+      },
+    });
+    this.closers.push(() => identityCloud.close());
+    return createRotationHandler(
+      createRotationRuntime({
+        config: parseServiceConfig(this.config.document, { rotationPrincipal: ROTATION_ROLE }),
+        tableName: this.tableName,
+        dataKeys: new KmsDataKeyProvider(this.keyId, tokenEncryptionContext(this.tableName)),
+        identityCloud,
+        rotationPrincipal: ROTATION_ROLE,
+        versions: new SecretsManagerVersions(options.secretsManager ?? this.secretsManager),
+        settings: { ...UNBOUNDED_MINTS, ...this.settings },
+        secretCacheMs: 60_000,
+        ...(options.storeRetryPausesMs ? { storeRetryPausesMs: options.storeRetryPausesMs } : {}),
+      }),
+    );
+  }
+
+  /**
+   * Rotate a client's secret as Secrets Manager does: `RotateSecret` stages a new, empty `AWSPENDING`
+   * version under a fresh token (moto then fails to invoke a Lambda it cannot run here, which is why that
+   * error is expected), and the rotation function runs the four steps with the secret's ARN. Stops at
+   * the first failing step and answers it, or undefined when all four completed.
+   */
+  async rotate(
+    client: string,
+    handler = this.rotationHandler(),
+  ): Promise<{ token: string; failed?: { step: string; error: unknown } }> {
+    const token = randomUUID();
+    const secretId = this.secretIds[client] as string;
+    const started = await this.secretsManager
+      .send(
+        new RotateSecretCommand({
+          SecretId: secretId,
+          ClientRequestToken: token,
+          RotationLambdaARN: 'arn:aws:lambda:us-east-1:111111111111:function:tvs-rotation',
+          RotationRules: { AutomaticallyAfterDays: 30 },
+        }),
+      )
+      .catch((error: unknown) => error);
+    if (!(started instanceof ResourceNotFoundException)) throw new Error(`RotateSecret: ${String(started)}`);
+    const arn = (await this.secretsManager.send(new DescribeSecretCommand({ SecretId: secretId }))).ARN;
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
+      try {
+        await handler({ SecretId: arn, ClientRequestToken: token, Step: step });
+      } catch (error) {
+        return { token, failed: { step, error } };
+      }
+    }
+    return { token };
+  }
+
+  /** The value of a client's secret at `stage` (or version `versionId`), parsed; undefined when none. */
+  async secretValue(
+    client: string,
+    select: { stage: 'AWSCURRENT' | 'AWSPENDING'; versionId?: string },
+  ): Promise<{ client_id: string; client_secret: string } | undefined> {
+    const value = await new SecretsManagerVersions(this.secretsManager).value(
+      this.secretIds[client] as string,
+      select,
+    );
+    return value === undefined ? undefined : JSON.parse(value);
+  }
+
   /** The raw item for a cache key, as a reader of the table alone sees it. */
   async rawItem(cacheKey: string) {
     const answer = await this.dynamodb.send(
@@ -309,7 +395,7 @@ export class Harness {
       logs: this.capture.text,
       bodies: this.errorBodies,
       tokens: [...new Set([...this.sim.issuedTokens, ...this.vendedTokens])],
-      secrets: [...this.secrets],
+      secrets: [...new Set([...this.secrets, ...this.sim.issuedSecrets])],
     });
   }
 }

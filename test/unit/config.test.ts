@@ -756,3 +756,93 @@ describe('ServiceConfig', () => {
     expect(config.withinAllowedScopes('constructor', parseScopes('*:config/**'))).toBe(false);
   });
 });
+
+describe('rotation', () => {
+  const ROTATION_ROLE = `arn:aws:iam::${ACCOUNT}:role/tvs-rotation`;
+  const ROTATION_ROLE_SESSION = `arn:aws:sts::${ACCOUNT}:assumed-role/tvs-rotation/secret-rotation`;
+
+  it('accepts a rotation through another client or the client itself, and parses it', () => {
+    const config = parseServiceConfig(
+      withChange((document) => {
+        document.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+        document.clients['config-us'].rotation = { every: '1 day', via: 'config-us' };
+      }),
+    );
+
+    expect(config.client('webhooks-us')?.rotation).toEqual({ everyDays: 30, via: 'config-us' });
+    expect(config.client('config-us')?.rotation).toEqual({ everyDays: 1, via: 'config-us' });
+    expect(config.document.clients['webhooks-us']?.rotation).toEqual({ every: '30 days', via: 'config-us' });
+    expect(config.client('config-eu')?.rotation).toBeUndefined();
+  });
+
+  it('refuses a via that is not a client, or whose allowedScopes cannot reset secrets, naming the client and scope', () => {
+    expect(
+      problemsOf(
+        withChange((document) => {
+          document.clients['config-us'].rotation = { every: '30 days', via: 'nobody' };
+          document.clients['config-eu'].rotation = { every: '30 days', via: 'webhooks-us' };
+        }),
+      ),
+    ).toEqual([
+      'clients.config-eu.rotation.via: client "webhooks-us" cannot reset secrets: its allowedScopes do not cover "*:config/clients/*"',
+      'clients.config-us.rotation.via: unknown client "nobody"',
+    ]);
+  });
+
+  it('refuses a rotation of the wrong shape, every problem at once', () => {
+    expect(
+      problemsOf(
+        withChange((document) => {
+          document.clients['webhooks-us'].rotation = { every: '30 minutes', via: '', when: 'now' };
+          document.clients['config-us'].rotation = { every: '1001 days', via: 'config-us' };
+          document.clients['config-eu'].rotation = 'monthly';
+        }),
+      ),
+    ).toEqual([
+      'clients.webhooks-us.rotation.when: unknown key; expected one of "every", "via"',
+      'clients.webhooks-us.rotation.every: expected "<n> days", n from 1 to 1000 (Secrets Manager rotates at most that rarely)',
+      'clients.webhooks-us.rotation.via: required; expected the name of the client whose token resets this secret (it may be itself)',
+      'clients.config-eu.rotation: expected an object like {"every": "30 days", "via": "<client name>"}',
+      'clients.config-us.rotation.every: expected "<n> days", n from 1 to 1000 (Secrets Manager rotates at most that rarely)',
+    ]);
+  });
+
+  it('grants the rotation function the reset of any client secret on each via client, and nothing more', () => {
+    const document = withChange((changed) => {
+      changed.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+      changed.clients['config-eu'].rotation = { every: '30 days', via: 'config-us' };
+    });
+    const config = parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE });
+    const reset = (clientId: string) => parseScopes(`*:config/clients/${clientId}`);
+
+    expect(
+      config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset('sgnyvus6pc4jm7khr2neq5gs89gbr2eq')),
+    ).toBe(true);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', parseScopes('*:config/flows/x'))).toBe(false);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-eu', reset('x'))).toBe(false);
+    expect(config.clientsFor(ROTATION_ROLE_SESSION)).toEqual([
+      { client: 'config-us', scopes: ['*:config/clients/*'] },
+    ]);
+    // Without the principal (the bundled document, synth) there is no such grant.
+    expect(parseServiceConfig(document).authorize(ROTATION_ROLE_SESSION, 'config-us', reset('x'))).toBe(
+      false,
+    );
+    expect(parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE }).document.grants).toEqual(
+      parseServiceConfig(document).document.grants,
+    );
+  });
+
+  it('takes the rotation principal from TVS_ROTATION_PRINCIPAL at cold start', () => {
+    const document = withChange((changed) => {
+      changed.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+    });
+    const config = loadServiceConfig({
+      TVS_CONFIG: JSON.stringify(document),
+      TVS_ROTATION_PRINCIPAL: ROTATION_ROLE,
+    });
+
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', parseScopes('*:config/clients/abc'))).toBe(
+      true,
+    );
+  });
+});

@@ -1,0 +1,118 @@
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ConfigError, describeError, RotationError } from '../../src/shared/errors';
+import type { RequestLog, RequestMetrics } from '../vend-token/app';
+import { loadServiceConfig } from '../vend-token/config';
+import { IdentityCloudClient } from '../vend-token/identity-cloud';
+import { createRuntime, type RuntimeParts } from '../vend-token/runtime';
+import { settingsFromEnv } from '../vend-token/settings';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '../vend-token/token-crypto';
+import {
+  isRotationEvent,
+  type RotationEvent,
+  SecretRotator,
+  type SecretVersions,
+  type StepRecord,
+} from './rotation';
+import { SecretsManagerVersions } from './secret-versions';
+
+/** What the rotation handler needs; built once per container. */
+export interface RotationRuntime {
+  readonly rotator: SecretRotator;
+  readonly log: RequestLog;
+  readonly metrics: RequestMetrics;
+  readonly now?: () => number;
+}
+
+/** The parts of a rotation runtime: the vending core's, plus who the rotation function is. */
+export interface RotationRuntimeParts extends RuntimeParts {
+  /** The rotation function's role ARN: the caller its reset tokens are vended to (its grants name it). */
+  readonly rotationPrincipal: string;
+  /** The secrets' versions. @default Secrets Manager */
+  readonly versions?: SecretVersions;
+  /** Pauses before each retry of storing a reset secret, ms (tests shorten them). */
+  readonly storeRetryPausesMs?: readonly number[];
+}
+
+/**
+ * The rotation function's runtime: a vending core of its own (the same table, token key and
+ * configuration as the vend function's, so its reset tokens are cached like any token) through which it
+ * asks for reset tokens as the caller `rotationPrincipal`, and the rotator over the secrets' versions.
+ */
+export function createRotationRuntime(parts: RotationRuntimeParts): RotationRuntime {
+  const identityCloud = parts.identityCloud ?? new IdentityCloudClient();
+  const vending = createRuntime({ ...parts, identityCloud });
+  const rotator = new SecretRotator({
+    config: parts.config,
+    versions: parts.versions ?? new SecretsManagerVersions(new SecretsManagerClient({ maxAttempts: 3 })),
+    identityCloud,
+    resetToken: async (via, scope) =>
+      (await vending.service.vend(parts.rotationPrincipal, { client: via.name, scope, minTtl: 60 })).token
+        .accessToken,
+    ...(parts.storeRetryPausesMs ? { storeRetryPausesMs: parts.storeRetryPausesMs } : {}),
+    ...(parts.now ? { now: parts.now } : {}),
+  });
+  return { rotator, log: vending.log, metrics: vending.metrics, ...(parts.now ? { now: parts.now } : {}) };
+}
+
+/**
+ * The rotation function's runtime from its environment, at cold start: the vend function's variables
+ * (`TVS_CONFIG_FILE`, `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, the tunables) and `TVS_ROTATION_PRINCIPAL`, its
+ * own role's ARN. Anything missing or invalid fails the cold start with a `ConfigError`.
+ */
+export function createRotationRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): RotationRuntime {
+  const required = (name: string) => {
+    const value = env[name];
+    if (!value) throw new ConfigError([`environment variable ${name} is not set`]);
+    return value;
+  };
+  const rotationPrincipal = required('TVS_ROTATION_PRINCIPAL');
+  const tableName = required('TVS_TABLE_NAME');
+  return createRotationRuntime({
+    config: loadServiceConfig(env),
+    tableName,
+    dataKeys: new KmsDataKeyProvider(required('TVS_KMS_KEY_ID'), tokenEncryptionContext(tableName)),
+    settings: settingsFromEnv(env),
+    rotationPrincipal,
+  });
+}
+
+/**
+ * The rotation function's handler: one step per invocation, one audit log line per step (never a
+ * secret), `RotationFailed` counted and the error rethrown when a step cannot complete, so Secrets
+ * Manager marks the rotation failed and the alarm on the function's errors fires.
+ */
+export function createRotationHandler(runtime: RotationRuntime) {
+  const now = runtime.now ?? Date.now;
+  const { rotator, log, metrics } = runtime;
+  return async function handler(event: unknown): Promise<StepRecord> {
+    const started = now();
+    if (!isRotationEvent(event)) {
+      log.error('rotation step refused: not a Secrets Manager rotation event', {});
+      throw new RotationError('not a Secrets Manager rotation event {SecretId, ClientRequestToken, Step}');
+    }
+    const asked = { step: event.Step, secret: event.SecretId, version: event.ClientRequestToken };
+    try {
+      const record = await rotator.step(event as RotationEvent);
+      log.info('rotation step', {
+        step: record.step,
+        secret: record.secretArn,
+        client: record.client,
+        via: record.via,
+        version: record.version,
+        outcome: record.outcome,
+        duration_ms: now() - started,
+      });
+      return record;
+    } catch (error) {
+      metrics.count('RotationFailed');
+      log.error('rotation step failed', {
+        ...asked,
+        error: describeError(error),
+        duration_ms: now() - started,
+      });
+      throw error;
+    } finally {
+      metrics.flush();
+    }
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * `tvs rotate --config FILE --client NAME`: rotate a configured client's secret now.
+ *
+ * - With a `local.secretsFile` (local runs, the demo): the rotation function's own steps run here against
+ *   the secrets file — the same `SecretRotator`, its reset token from a vending core of its own (an
+ *   in-memory store: nothing to share), Identity Cloud (or the simulator) at the configured endpoints.
+ *   The new secret is written into the file when the rotation finishes; a running `tvs serve` reads it
+ *   on its next `invalid_client`.
+ * - Without one (AWS, runbooks): Secrets Manager is asked to rotate the secret now (`RotateSecret`), which
+ *   runs the deployed rotation function; its log and the rotation alarm tell how it went.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import {
+  ROTATION_STEPS,
+  type SecretMetadata,
+  SecretRotator,
+  type SecretVersions,
+  type StepRecord,
+} from '../../lambdas/rotate-secret/rotation';
+import { parseServiceConfig } from '../../lambdas/vend-token/config';
+import { CredentialsCache } from '../../lambdas/vend-token/credentials';
+import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
+import { Minter } from '../../lambdas/vend-token/minter';
+import { settingsFromEnv } from '../../lambdas/vend-token/settings';
+import { MemoryRecordStore } from '../../lambdas/vend-token/stores/memory-store';
+import { VendingService } from '../../lambdas/vend-token/vending-service';
+import { LocalConfigError } from '../shared/errors';
+import { loadConfigFile, parseLocalSection } from './local-config';
+import { parseSecretsFile, SecretsFileSource } from './secrets-file';
+
+/** The caller the local rotation asks for reset tokens as (its grants come from the configuration). */
+export const LOCAL_ROTATION_PRINCIPAL = 'arn:aws:iam::000000000000:role/tvs-local-rotation';
+
+/** The version of a file's secret that is current (a file holds one value per secret). */
+const CURRENT_VERSION = 'current';
+
+/**
+ * A secrets file as a secret's versions: the file holds the current value; a rotation's pending value
+ * is kept here until `finishSecret`, which writes it into the file (written whole, then renamed, so a
+ * reader never sees half a file).
+ */
+export class SecretsFileVersions implements SecretVersions {
+  private readonly pending = new Map<string, { versionId: string; value?: string; current?: boolean }>();
+
+  constructor(private readonly path: string) {}
+
+  /** Stage an empty pending version, as Secrets Manager's `RotateSecret` does. */
+  stagePending(secretId: string, versionId: string): void {
+    this.pending.set(secretId, { versionId });
+  }
+
+  async describe(secretId: string): Promise<SecretMetadata> {
+    const pending = this.pending.get(secretId);
+    const stages: Record<string, string[]> =
+      pending?.current === true
+        ? { [pending.versionId]: ['AWSCURRENT', 'AWSPENDING'] }
+        : {
+            [CURRENT_VERSION]: ['AWSCURRENT'],
+            ...(pending ? { [pending.versionId]: ['AWSPENDING'] } : {}),
+          };
+    return { arn: secretId, name: secretId, rotationEnabled: true, stages };
+  }
+
+  async value(
+    secretId: string,
+    select: { versionId?: string; stage: 'AWSCURRENT' | 'AWSPENDING' },
+  ): Promise<string | undefined> {
+    if (select.stage === 'AWSCURRENT')
+      return parseSecretsFile(await readFile(this.path, 'utf8'), this.path).get(secretId);
+    const pending = this.pending.get(secretId);
+    return pending && (select.versionId ?? pending.versionId) === pending.versionId
+      ? pending.value
+      : undefined;
+  }
+
+  async putPending(secretId: string, versionId: string, secretString: string): Promise<void> {
+    this.pending.set(secretId, { versionId, value: secretString });
+  }
+
+  async moveCurrent(secretId: string, to: string): Promise<void> {
+    const pending = this.pending.get(secretId);
+    if (pending?.versionId !== to || pending.value === undefined) {
+      throw new LocalConfigError(this.path, [`${secretId}: no pending value to make current`]);
+    }
+    const document = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, unknown>;
+    // Kept in the form it was written in: a JSON string, or the object itself.
+    document[secretId] = typeof document[secretId] === 'string' ? pending.value : JSON.parse(pending.value);
+    const partial = `${this.path}.${process.pid}.tmp`;
+    await writeFile(partial, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
+    await rename(partial, this.path);
+    pending.current = true;
+  }
+
+  async removePending(secretId: string): Promise<void> {
+    this.pending.delete(secretId);
+  }
+}
+
+/** What `tvs rotate` did. */
+export type RotationReport =
+  | { readonly mode: 'local'; readonly steps: readonly StepRecord[] }
+  | { readonly mode: 'secrets-manager'; readonly secretArn: string; readonly versionId: string };
+
+/** Rotate `clientName`'s secret now; see the module comment. Throws when it cannot. */
+export async function rotateClient(options: {
+  readonly configPath: string;
+  readonly client: string;
+  readonly env: NodeJS.ProcessEnv;
+}): Promise<RotationReport> {
+  const loaded = await loadConfigFile(options.configPath);
+  const config = parseServiceConfig(loaded.document, { rotationPrincipal: LOCAL_ROTATION_PRINCIPAL });
+  // The deployed configuration has no `local` section: then it is Secrets Manager's secret to rotate.
+  const hasLocal = (loaded.document as { local?: unknown } | null)?.local !== undefined;
+  const local = hasLocal ? parseLocalSection(loaded.document, loaded.baseDir, options.configPath) : undefined;
+  const client = config.client(options.client);
+  if (client === undefined)
+    throw new LocalConfigError(options.configPath, [`no client ${JSON.stringify(options.client)}`]);
+  if (client.rotation === undefined) {
+    throw new LocalConfigError(options.configPath, [`clients.${client.name}: has no "rotation"`]);
+  }
+
+  if (local?.secretsFile === undefined) {
+    const { RotateSecretCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+    const secretsManager = new SecretsManagerClient({
+      region: options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? local?.region ?? 'us-east-1',
+    });
+    try {
+      const answer = await secretsManager.send(
+        new RotateSecretCommand({ SecretId: client.secretId, RotateImmediately: true }),
+      );
+      return {
+        mode: 'secrets-manager',
+        secretArn: answer.ARN ?? client.secretId,
+        versionId: answer.VersionId ?? '',
+      };
+    } finally {
+      secretsManager.destroy();
+    }
+  }
+
+  const identityCloud = new IdentityCloudClient();
+  try {
+    const service = new VendingService({
+      config,
+      store: new MemoryRecordStore(),
+      minter: new Minter({
+        credentials: new CredentialsCache(new SecretsFileSource(local.secretsFile)),
+        identityCloud,
+      }),
+      settings: settingsFromEnv(options.env),
+    });
+    const versions = new SecretsFileVersions(local.secretsFile);
+    const rotator = new SecretRotator({
+      config,
+      versions,
+      identityCloud,
+      resetToken: async (via, scope) =>
+        (await service.vend(LOCAL_ROTATION_PRINCIPAL, { client: via.name, scope, minTtl: 60 })).token
+          .accessToken,
+    });
+    const versionId = randomUUID();
+    versions.stagePending(client.secretId, versionId);
+    const steps: StepRecord[] = [];
+    for (const Step of ROTATION_STEPS) {
+      steps.push(await rotator.step({ SecretId: client.secretId, ClientRequestToken: versionId, Step }));
+    }
+    return { mode: 'local', steps };
+  } finally {
+    await identityCloud.close();
+  }
+}

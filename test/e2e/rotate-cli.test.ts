@@ -1,0 +1,204 @@
+/**
+ * `tvs rotate`: in local mode it runs the rotation's steps against the secrets file and the Identity
+ * Cloud simulator while a `tvs serve` keeps serving; in Secrets Manager mode (no secrets file) it asks
+ * Secrets Manager (moto) to rotate the secret now.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { processTokenAnswer, sendSigned } from '../../src/client/index';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { recordTraffic } from '../support/traffic-log';
+import {
+  childEnv,
+  ORDERS,
+  ORDERS_ARN,
+  runCli,
+  type ServeProcess,
+  SIMULATED,
+  startServe,
+  startTestSimulator,
+  tempDir,
+  writeJson,
+} from './support';
+
+let sim: IdentityCloudSimulator;
+let serve: ServeProcess;
+let dir: { path: string; remove: () => Promise<void> };
+let configPath: string;
+let secretsPath: string;
+const cliOutput: string[] = [];
+
+beforeAll(async () => {
+  sim = await startTestSimulator();
+  dir = await tempDir();
+  secretsPath = await writeJson(dir.path, 'secrets.json', {
+    'tvs/webhooks-us': {
+      client_id: SIMULATED.webhooks.clientId,
+      client_secret: SIMULATED.webhooks.clientSecret,
+    },
+    'tvs/config-us': JSON.stringify({
+      client_id: SIMULATED.config.clientId,
+      client_secret: SIMULATED.config.clientSecret,
+    }),
+  });
+  configPath = await writeJson(dir.path, 'tvs.config.json', {
+    clients: {
+      'webhooks-us': {
+        tokenEndpoint: sim.tokenEndpoint,
+        secretId: 'tvs/webhooks-us',
+        allowedScopes: ['*:webhooks/**'],
+        rotation: { every: '30 days', via: 'config-us' },
+      },
+      'config-us': {
+        tokenEndpoint: sim.tokenEndpoint,
+        secretId: 'tvs/config-us',
+        allowedScopes: ['*:config/**'],
+        rotation: { every: '30 days', via: 'config-us' },
+      },
+    },
+    grants: [{ principal: ORDERS_ARN, client: 'webhooks-us', scopes: ['*:webhooks/**'] }],
+    local: {
+      secretsFile: 'secrets.json',
+      region: 'us-east-1',
+      callers: { [ORDERS.accessKeyId]: { secretAccessKey: ORDERS.secretAccessKey, arn: ORDERS.arn } },
+    },
+  });
+  serve = await startServe(configPath, childEnv(UNBOUNDED_MINTS_ENV));
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await sim?.close();
+  await dir?.remove();
+  if (sim) {
+    recordTraffic({
+      source: 'test/e2e/rotate-cli.test.ts (tvs rotate and tvs serve)',
+      logs: `${serve?.stdout() ?? ''}${serve?.stderr() ?? ''}${cliOutput.join('')}`,
+      bodies: [],
+      tokens: [...sim.issuedTokens],
+      secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ...sim.issuedSecrets],
+    });
+  }
+});
+
+async function mint(): Promise<number> {
+  const answer = await sendSigned(
+    { endpoint: serve.url, region: 'us-east-1', credentials: ORDERS },
+    {
+      method: 'POST',
+      path: '/v1/token',
+      body: JSON.stringify({ client: 'webhooks-us', scope: `*:webhooks/${randomUUID()}/**` }),
+    },
+  );
+  if (answer.status === 200) processTokenAnswer(answer);
+  return answer.status;
+}
+
+describe('tvs rotate with a local secrets file', () => {
+  it('runs the four steps against the file and the simulator; a running tvs serve then mints with the new secret', async () => {
+    expect(await mint()).toBe(200); // tvs serve holds the old secret
+
+    const run = await runCli(['rotate', '--config', configPath, '--client', 'webhooks-us'], undefined);
+    cliOutput.push(run.stdout, run.stderr);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split('\n')).toEqual([
+      'tvs: createSecret done (webhooks-us via config-us)',
+      'tvs: setSecret nothing-to-do (webhooks-us via config-us)',
+      'tvs: testSecret done (webhooks-us via config-us)',
+      'tvs: finishSecret done (webhooks-us via config-us)',
+    ]);
+    expect(sim.secretResets).toBe(1);
+    const file = JSON.parse(await readFile(secretsPath, 'utf8'));
+    // Kept in the form it was written in (an object here; config-us as a string).
+    expect(file['tvs/webhooks-us']).toEqual({
+      client_id: SIMULATED.webhooks.clientId,
+      client_secret: sim.issuedSecrets.at(-1),
+    });
+    expect(typeof file['tvs/config-us']).toBe('string');
+    expect(await mint()).toBe(200);
+    expect(run.stdout + run.stderr).not.toContain(sim.issuedSecrets.at(-1));
+  });
+
+  it('refuses a client without a rotation, and one the configuration does not have', async () => {
+    const missing = await runCli(['rotate', '--config', configPath, '--client', 'nobody'], undefined);
+    const usage = await runCli(['rotate', '--config', configPath], undefined);
+
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^tvs rotate: invalid local configuration .*\n {2}- no client "nobody"\n$/,
+    );
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--client is required/);
+  });
+});
+
+describe('tvs rotate against Secrets Manager (no secrets file)', () => {
+  it('asks Secrets Manager to rotate the client’s secret now and prints the new version', async () => {
+    const secretId = `tvs/${randomUUID().slice(0, 8)}/webhooks-us`;
+    const moto = inject('motoEndpoint');
+    const secretsManager = new SecretsManagerClient({ endpoint: moto });
+    await secretsManager.send(
+      new CreateSecretCommand({
+        Name: secretId,
+        SecretString: JSON.stringify({ client_id: SIMULATED.webhooks.clientId, client_secret: 'x' }),
+      }),
+    );
+    const awsConfig = await writeJson(dir.path, `aws-${randomUUID()}.json`, {
+      clients: {
+        'webhooks-us': {
+          tokenEndpoint: sim.tokenEndpoint,
+          secretId,
+          allowedScopes: ['*:webhooks/**'],
+          rotation: { every: '30 days', via: 'webhooks-us' },
+        },
+      },
+      grants: [],
+    });
+    // The file has no allowedScopes for resets through webhooks-us: refused before anything is asked.
+    const refused = await runCli(['rotate', '--config', awsConfig, '--client', 'webhooks-us'], undefined, {
+      AWS_ENDPOINT_URL: moto,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/client "webhooks-us" cannot reset secrets/);
+
+    const rotating = await writeJson(dir.path, `aws-${randomUUID()}.json`, {
+      clients: {
+        'webhooks-us': {
+          tokenEndpoint: sim.tokenEndpoint,
+          secretId,
+          allowedScopes: ['*:webhooks/**', '*:config/**'],
+          rotation: { every: '30 days', via: 'webhooks-us' },
+        },
+      },
+      grants: [],
+    });
+    const run = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, {
+      AWS_ENDPOINT_URL: moto,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    });
+    cliOutput.push(run.stdout, run.stderr);
+
+    // moto has no rotation function to run: RotateSecret stages the new version and answers its id.
+    expect(run.stderr).not.toMatch(/tvs rotate:/); // (the SDK warns about Node 20 on stderr)
+    expect(run.code).toBe(0);
+    const version = /version ([\w-]+)\)/.exec(run.stdout)?.[1] as string;
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^tvs: Secrets Manager is rotating arn:aws:secretsmanager:us-east-1:\\d+:secret:${secretId}-\\w{6} \\(version ${version}\\)\\n$`,
+      ),
+    );
+    const stages =
+      (await secretsManager.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
+    expect(Object.keys(stages)).toContain(version);
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * A full rotation under steady traffic: three `tvs serve` processes in endpoint mode (three containers:
+ * one table, one token key, secrets in Secrets Manager, all in moto) serve callers that keep asking for
+ * new tokens — each one a real mint with the secret the process holds — while the rotation function runs
+ * Secrets Manager's four steps, pausing between them so traffic meets every state: the old secret alive,
+ * reset (dead) with the new one only pending, and finished. No request may fail, and afterwards every
+ * process mints with the new secret.
+ */
+import { randomUUID } from 'node:crypto';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  ResourceNotFoundException,
+  RotateSecretCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRotationHandler, createRotationRuntime } from '../../lambdas/rotate-secret/runtime';
+import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
+import { parseServiceConfig } from '../../lambdas/vend-token/config';
+import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import { processTokenAnswer, sendSigned } from '../../src/client/index';
+import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { UNBOUNDED_MINTS, UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { recordTraffic } from '../support/traffic-log';
+import {
+  childEnv,
+  ORDERS,
+  ORDERS_ARN,
+  type ServeProcess,
+  SIMULATED,
+  startServe,
+  tempDir,
+  writeJson,
+} from './support';
+
+const ROTATION_ROLE = 'arn:aws:iam::111111111111:role/tvs-rotation';
+const run = randomUUID().slice(0, 8);
+const SECRET_ID = `tvs/${run}/webhooks-us`;
+const CONFIG_SECRET_ID = `tvs/${run}/config-us`;
+
+let sim: IdentityCloudSimulator;
+let servers: ServeProcess[] = [];
+let removeDir: () => Promise<void>;
+let document: Record<string, unknown>;
+let tableName: string;
+let keyId: string;
+const secretsManager = () => new SecretsManagerClient({});
+
+beforeAll(async () => {
+  process.env.AWS_ENDPOINT_URL = inject('motoEndpoint');
+  sim = await startIdentityCloudSimulator({
+    clients: [
+      { ...SIMULATED.webhooks, allowedScopes: ['*:webhooks/**'] },
+      { ...SIMULATED.config, allowedScopes: ['*:config/**'] },
+    ],
+  });
+  const secrets = secretsManager();
+  for (const [name, client] of [
+    [SECRET_ID, SIMULATED.webhooks],
+    [CONFIG_SECRET_ID, SIMULATED.config],
+  ] as const) {
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: name,
+        SecretString: JSON.stringify({ client_id: client.clientId, client_secret: client.clientSecret }),
+      }),
+    );
+  }
+  keyId = (await new KMSClient({}).send(new CreateKeyCommand({}))).KeyMetadata?.KeyId as string;
+  tableName = `tvs-rotation-${run}`;
+  document = {
+    clients: {
+      'webhooks-us': {
+        tokenEndpoint: sim.tokenEndpoint,
+        secretId: SECRET_ID,
+        allowedScopes: ['*:webhooks/**'],
+        rotation: { every: '30 days', via: 'config-us' },
+      },
+      'config-us': {
+        tokenEndpoint: sim.tokenEndpoint,
+        secretId: CONFIG_SECRET_ID,
+        allowedScopes: ['*:config/**'],
+      },
+    },
+    grants: [{ principal: ORDERS_ARN, client: 'webhooks-us', scopes: ['*:webhooks/**'] }],
+    local: {
+      region: 'us-east-1',
+      callers: { [ORDERS.accessKeyId]: { secretAccessKey: ORDERS.secretAccessKey, arn: ORDERS.arn } },
+    },
+  };
+  const dir = await tempDir();
+  removeDir = dir.remove;
+  const configPath = await writeJson(dir.path, 'tvs.config.json', document);
+  // Endpoint mode with no secrets file: secrets from Secrets Manager (moto), as in Lambda.
+  const env = childEnv({
+    AWS_ENDPOINT_URL: inject('motoEndpoint'),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    TVS_TABLE_NAME: tableName,
+    TVS_KMS_KEY_ID: keyId,
+    ...UNBOUNDED_MINTS_ENV,
+  });
+  servers = await Promise.all([1, 2, 3].map(() => startServe(configPath, env)));
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(servers.map((server) => server.stop()));
+  await sim?.close();
+  await removeDir?.();
+  if (sim) {
+    recordTraffic({
+      source: 'test/e2e/rotation-under-traffic.test.ts (three tvs serve processes and a rotation)',
+      logs: servers.map((server) => server.stdout() + server.stderr()).join('\n'),
+      bodies: [],
+      tokens: [...sim.issuedTokens],
+      secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ...sim.issuedSecrets],
+    });
+  }
+});
+
+/** Ask `server` for a token of a scope never asked before: a real mint with the secret it holds. */
+async function mint(server: ServeProcess): Promise<number> {
+  const answer = await sendSigned(
+    { endpoint: server.url, region: 'us-east-1', credentials: ORDERS },
+    {
+      method: 'POST',
+      path: '/v1/token',
+      body: JSON.stringify({ client: 'webhooks-us', scope: `*:webhooks/${randomUUID()}/**` }),
+    },
+  );
+  if (answer.status === 200) processTokenAnswer(answer);
+  return answer.status;
+}
+
+describe('a rotation under steady traffic from three processes', () => {
+  it('fails no request, and leaves every process minting with the new secret', async () => {
+    const statuses: number[] = [];
+    let rotating = true;
+    const traffic = servers.map(async (server) => {
+      while (rotating) statuses.push(await mint(server));
+    });
+    const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const identityCloud = new IdentityCloudClient();
+    const handler = createRotationHandler(
+      createRotationRuntime({
+        config: parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE }),
+        tableName,
+        dataKeys: new KmsDataKeyProvider(keyId, tokenEncryptionContext(tableName)),
+        identityCloud,
+        rotationPrincipal: ROTATION_ROLE,
+        versions: new SecretsManagerVersions(secretsManager()),
+        settings: UNBOUNDED_MINTS,
+        log: { info: () => {}, warn: () => {}, error: () => {} },
+      }),
+    );
+
+    try {
+      await pause(1_000); // traffic with the old secret
+      // Secrets Manager starts the rotation: a new, empty AWSPENDING version (moto then fails to invoke a
+      // Lambda it cannot run here), then the four steps with the secret's ARN.
+      const token = randomUUID();
+      const started = await secretsManager()
+        .send(
+          new RotateSecretCommand({
+            SecretId: SECRET_ID,
+            ClientRequestToken: token,
+            RotationLambdaARN: 'arn:aws:lambda:us-east-1:111111111111:function:tvs-rotation',
+            RotationRules: { AutomaticallyAfterDays: 30 },
+          }),
+        )
+        .catch((error: unknown) => error);
+      expect(started).toBeInstanceOf(ResourceNotFoundException);
+      const arn = (await secretsManager().send(new DescribeSecretCommand({ SecretId: SECRET_ID }))).ARN;
+      for (const Step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
+        await handler({ SecretId: arn, ClientRequestToken: token, Step });
+        await pause(1_500); // traffic meets each state: reset and pending, tested, finished
+      }
+    } finally {
+      rotating = false;
+      await Promise.all(traffic);
+      await identityCloud.close();
+    }
+
+    expect(sim.secretResets).toBe(1);
+    expect(statuses.length).toBeGreaterThan(30);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    // Every process went through the pending secret (its cached one was dead), then mints with the new one.
+    for (const server of servers) {
+      expect(
+        server.logLines().some((line) => String(line.message).includes('using the pending secret')),
+      ).toBe(true);
+      expect(await mint(server)).toBe(200);
+    }
+    const current = await new SecretsManagerVersions(secretsManager()).value(SECRET_ID, {
+      stage: 'AWSCURRENT',
+    });
+    expect(JSON.parse(current ?? '{}').client_secret).toBe(sim.issuedSecrets.at(-1));
+  }, 60_000);
+});
