@@ -1,4 +1,5 @@
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 
 /** Who the API's resource policy admits, and through which VPC endpoints. */
@@ -98,4 +99,17 @@ export function addOAuthGatewayResponses(api: apigw.RestApi): void {
   for (const [id, type, error, statusCode] of responses) {
     api.addGatewayResponse(id, { type, statusCode, responseHeaders: headers, templates: body(error) });
   }
+}
+
+/**
+ * The stage's request metrics (namespace `AWS/ApiGateway`), in the shape of `functionUrlMetrics`
+ * (`function-url-parts.ts`) so the alarms and the dashboard are written once for both endpoint kinds.
+ */
+export function restApiMetrics(stage: apigw.Stage) {
+  return {
+    requests: (options: cloudwatch.MetricOptions) => stage.metricCount(options),
+    clientErrors: (options: cloudwatch.MetricOptions) => stage.metricClientError(options),
+    serverErrors: (options: cloudwatch.MetricOptions) => stage.metricServerError(options),
+    latency: (options: cloudwatch.MetricOptions) => stage.metricLatency(options),
+  };
 }
