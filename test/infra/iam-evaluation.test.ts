@@ -954,6 +954,46 @@ describe('IAM evaluation of the function URL (endpoint: function-url)', () => {
       expect(await callThroughUrl(listedCaller([allow(bothActions, fn)]), fn)).toEqual(admitted);
     });
 
+    it('admits a principal with the caller policy docs/endpoint-kinds.md shows: each action under its own condition', async () => {
+      const documented: PolicyDocument = {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'lambda:InvokeFunctionUrl',
+            Resource: fn,
+            Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+          },
+          {
+            Effect: 'Allow',
+            Action: 'lambda:InvokeFunction',
+            Resource: fn,
+            Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+          },
+        ],
+      };
+
+      // Both conditions on one statement: each key exists only for its own action, so neither is allowed.
+      const merged: PolicyDocument = {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: bothActions,
+            Resource: fn,
+            Condition: {
+              StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' },
+              Bool: { 'lambda:InvokedViaFunctionUrl': 'true' },
+            },
+          },
+        ],
+      };
+
+      expect(await callThroughUrl(listedCaller([documented]), fn)).toEqual(admitted);
+      expect(await listedCaller([documented]).can('lambda:InvokeFunction', fn)).toBe('ImplicitlyDenied');
+      expect(await callThroughUrl(listedCaller([merged]), fn)).toEqual(refused);
+    });
+
     it('lets no call through to a principal allowed lambda:InvokeFunctionUrl alone: the URL needs lambda:InvokeFunction too', async () => {
       expect(await callThroughUrl(listedCaller([allow('lambda:InvokeFunctionUrl', fn)]), fn)).toEqual({
         'lambda:InvokeFunctionUrl': 'Allowed',
