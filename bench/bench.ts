@@ -1,9 +1,11 @@
 /**
- * `npm run bench`: the service's speed figures, measured in one run on this machine against moto server
- * and the Identity Cloud simulator. Prints progress lines, then one JSON object last.
+ * `npm run bench`: the service's speed and cost figures, measured in one run on this machine against moto
+ * server and the Identity Cloud simulator. Prints progress lines, then one JSON object last.
  *
  * Not a test: nothing here passes or fails on a time. Figures are medians (p50) or counts; ratios are
- * taken between figures of the same run, so a noisy shared machine moves both sides together.
+ * taken between figures of the same run, so a noisy shared machine moves both sides together. The cost
+ * figures (`cost`) are counted calls at steady state (`consumption.ts`) priced at the list prices named in
+ * `cost.ts`; a goal of the issue they miss is named in `goals_missed` and on stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -21,12 +23,16 @@ import { createRuntime } from '../lambdas/vend-token/runtime';
 import { KmsDataKeyProvider, tokenEncryptionContext } from '../lambdas/vend-token/token-crypto';
 import { sendSigned } from '../src/client/signed-request';
 import { ensureTokenTable } from '../src/local/aws-resources';
+import { toFunctionUrlEvent } from '../src/local/lambda-events';
 import { noMetrics } from '../src/local/server';
 import { cacheKeyFor } from '../src/shared/hashing';
 import { sleep } from '../src/shared/time';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 import { freePort, startMoto } from '../test/support/moto';
+import { measureAuthorization } from './authorize';
 import { measureBundles } from './bundle';
+import { CONSUMPTION_MIX, measureConsumption } from './consumption';
+import { costOf, judgeGoals, PRICES } from './cost';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
@@ -224,12 +230,29 @@ async function main(): Promise<void> {
     const first = (await handler(event)) as { statusCode: number };
     if (first.statusCode !== 200) throw new Error(`warm-up request answered ${first.statusCode}`);
 
-    progress('memory hits');
+    progress('memory hits, through the REST API event and the function URL event, interleaved');
+    const urlEvent = toFunctionUrlEvent({
+      method: 'POST',
+      path: '/v1/token',
+      query: '',
+      rawHeaders: ['Content-Type', 'application/json', 'Host', 'abc123.lambda-url.us-east-1.on.aws'],
+      body: Buffer.from(JSON.stringify({ client: 'webhooks-us', scope })),
+      callerArn: CALLER_ARN,
+      accessKeyId: CALLER.accessKeyId,
+      sourceIp: '10.0.0.1',
+      requestId: randomUUID(),
+      nowMs: Date.now(),
+    });
     const memoryUs: number[] = [];
+    const memoryUrlUs: number[] = [];
     for (let i = 0; i < 5_000; i++) {
-      const t = process.hrtime.bigint();
+      let t = process.hrtime.bigint();
       await handler(event);
       memoryUs.push(elapsedMs(t) * 1000);
+      t = process.hrtime.bigint();
+      const answer = (await handler(urlEvent)) as { statusCode: number };
+      memoryUrlUs.push(elapsedMs(t) * 1000);
+      if (answer.statusCode !== 200) throw new Error(`function URL event answered ${answer.statusCode}`);
     }
 
     progress('table hits against raw GetItem, interleaved');
@@ -306,11 +329,41 @@ async function main(): Promise<void> {
     progress('bundle size and cold-start load time');
     const bundles = measureBundles();
 
+    // Stop the servers first: the cost scenarios time the handler, and four idle servers still cost CPU.
+    await Promise.all(children.splice(0).map(stop));
+    progress(
+      `cost: counted calls at steady state, ${CONSUMPTION_MIX.requestsPerSecond} requests/s from ${CONSUMPTION_MIX.callers} callers for ${CONSUMPTION_MIX.clients * CONSUMPTION_MIX.scopesPerClient} keys over ${CONSUMPTION_MIX.containers} containers`,
+    );
+    const costs = [];
+    // Each window covers the periods of the service's own cycles: a cached secret is read again after
+    // 5 minutes (5 lifetimes of 60 s); a container's data key is replaced after an hour, at the first
+    // seal past it, which with 3600 s tokens is every second refresh (2 lifetimes). The hourly data key
+    // falls outside the 60 s window (see docs/cost.md).
+    for (const [lifetime, window] of [
+      [60, { warmupSeconds: 60, lifetimes: 5 }],
+      [3600, { warmupSeconds: 120, lifetimes: 2 }],
+    ] as const) {
+      progress(`  ${lifetime} s tokens`);
+      costs.push(
+        costOf(await measureConsumption(lifetime, window, progress), CONSUMPTION_MIX.memoryMb, CALLER_ARN),
+      );
+    }
+    const [minuteTokens, hourTokens] = costs as [ReturnType<typeof costOf>, ReturnType<typeof costOf>];
+    const goals = judgeGoals(hourTokens, minuteTokens, CONSUMPTION_MIX.requestsPerSecond);
+    const goalsMissed = Object.entries(goals)
+      .filter(([, goal]) => !goal.met)
+      .map(([name]) => name);
+    for (const name of goalsMissed) progress(`GOAL MISSED: ${name} (see cost.goals)`);
+
+    progress('authorization decisions');
+    const authorize = await measureAuthorization();
+
     const figures = {
       machine: `${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, Node ${process.version}`,
       upstream_latency_ms: UPSTREAM_LATENCY_MS,
       memory_hit_p50_us: round(percentile(memoryUs, 50), 1),
       memory_hit_p99_us: round(percentile(memoryUs, 99), 1),
+      memory_hit_function_url_event_p50_us: round(percentile(memoryUrlUs, 50), 1),
       table_hit_p50_ms: round(percentile(tableMs, 50)),
       getitem_p50_ms: round(percentile(getItemMs, 50)),
       table_hit_over_getitem: round(percentile(tableMs, 50) / percentile(getItemMs, 50)),
@@ -325,6 +378,20 @@ async function main(): Promise<void> {
       steady_refresh_holders: holders,
       steady_waiting_requests: waiting,
       ...bundles,
+      authorize,
+      cost: {
+        mix: CONSUMPTION_MIX,
+        prices: PRICES,
+        tokens_60s: minuteTokens,
+        tokens_3600s: hourTokens,
+        windows:
+          'each after a warm-up that mints every key; 60 s tokens: 5 lifetimes (a cached secret is read again ' +
+          'every 5 minutes), without the hourly data key of each container (one GenerateDataKey per ' +
+          'container and a Decrypt per other container, counted in the 3600 s window); 3600 s tokens: 2 ' +
+          'lifetimes (the data key is replaced at every second refresh)',
+        goals,
+      },
+      goals_missed: goalsMissed,
       bench_seconds: Math.round((Date.now() - started) / 1000),
     };
     console.log(JSON.stringify(figures));

@@ -8,6 +8,7 @@ import {
 import { MIN_FUNCTION_TIMEOUT_SECONDS } from '../lambdas/vend-token/timing';
 import { ConfigError } from '../src/shared/errors';
 import { parseScopes } from '../src/shared/scopes';
+import { endpointProblems } from './function-url-parts';
 import type { TokenVendingServiceProps } from './token-vending-service-props';
 
 /** API Gateway's integration timeout is 29 s; the function must answer, even with an error, well before. */
@@ -33,11 +34,11 @@ export function settingsOf(props: TokenVendingServiceProps) {
  * Checks the properties the configuration parser does not see, and fails with every problem at once.
  */
 export function assertValidProps(props: TokenVendingServiceProps, config: ServiceConfig): void {
-  const problems: string[] = [];
+  const problems: string[] = [...endpointProblems(props)];
   const accounts = props.allowedAccounts ?? [];
   if (accounts.length === 0 && !props.allowedOrganizationId) {
     problems.push(
-      'TokenVendingService needs allowedAccounts or allowedOrganizationId: without one, the API resource policy would admit no caller.',
+      'TokenVendingService needs allowedAccounts or allowedOrganizationId: without one, the resource policy would admit no caller.',
     );
   }
   for (const account of accounts) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 
 /** The HTTP API's description (OpenAPI 3.1), tested against the handler's answers. */
@@ -146,4 +147,17 @@ export function addOAuthGatewayResponses(api: apigw.RestApi): void {
   for (const [id, type, error, statusCode] of responses) {
     api.addGatewayResponse(id, { type, statusCode, responseHeaders: headers, templates: body(error) });
   }
+}
+
+/**
+ * The stage's request metrics (namespace `AWS/ApiGateway`), in the shape of `functionUrlMetrics`
+ * (`function-url-parts.ts`) so the alarms and the dashboard are written once for both endpoint kinds.
+ */
+export function restApiMetrics(stage: apigw.Stage) {
+  return {
+    requests: (options: cloudwatch.MetricOptions) => stage.metricCount(options),
+    clientErrors: (options: cloudwatch.MetricOptions) => stage.metricClientError(options),
+    serverErrors: (options: cloudwatch.MetricOptions) => stage.metricServerError(options),
+    latency: (options: cloudwatch.MetricOptions) => stage.metricLatency(options),
+  };
 }

@@ -8,6 +8,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { EndpointKind } from '../src/shared/endpoint-kinds';
 import type { ServiceConfigDocument } from './service-config';
 
 /** Stage-wide throttling of the API (token bucket, per stage across all callers). */
@@ -58,8 +59,27 @@ export interface TokenVendingServiceProps {
   readonly config: ServiceConfigDocument;
 
   /**
-   * AWS accounts whose principals the API's resource policy admits. Callers also need
-   * `execute-api:Invoke` in their own IAM policy: the resource policy opens the door, IAM lets them through.
+   * How callers reach the function (DESIGN.md "Endpoint kinds (version 2)"):
+   *
+   * - `rest-api`: an API Gateway REST API, `AWS_IAM` on every method, with a resource policy, optional
+   *   private (VPC endpoint) access, stage throttling, request validation and access logs. Callers sign
+   *   for `execute-api` and need `execute-api:Invoke`.
+   * - `function-url`: a Lambda function URL with `AWS_IAM` auth and the function's resource-based policy
+   *   admitting the same accounts or organization: no API Gateway request charge and one hop less, but no
+   *   private endpoint, stage throttle (use `reservedConcurrency`), gateway request validation (the
+   *   function validates every request itself) or access log (the function logs one line per request).
+   *   Callers sign for `lambda` and need both `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`.
+   *   `vpcEndpointIds`, `stageName`, `throttle`, `executionLoggingLevel` and `apiTracing` are refused.
+   *
+   * @default 'rest-api'
+   */
+  readonly endpoint?: EndpointKind;
+
+  /**
+   * AWS accounts whose principals the endpoint's resource policy admits (the REST API's, or the
+   * function's for its URL). Callers also need `execute-api:Invoke` (or, for a function URL, both
+   * `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`) in their own IAM policy: the resource policy
+   * opens the door, IAM lets them through.
    *
    * @default - none; then `allowedOrganizationId` is required
    */
@@ -77,12 +97,16 @@ export interface TokenVendingServiceProps {
    * When set, the API is PRIVATE and the resource policy denies any request that does not come through
    * one of them (`aws:SourceVpce`).
    *
+   * `endpoint: 'rest-api'` only: a function URL has none, and synth refuses it there.
+   *
    * @default - a REGIONAL API, reachable from any network by SigV4-signed, admitted principals
    */
   readonly vpcEndpointIds?: readonly string[];
 
   /**
    * Name of the API stage; the URL is `https://<api>.execute-api.<region>.amazonaws.com/<stage>/v1/token`.
+   *
+   * `endpoint: 'rest-api'` only: a function URL has none, and synth refuses it there.
    *
    * @default 'prod'
    */
@@ -91,6 +115,8 @@ export interface TokenVendingServiceProps {
   /**
    * Stage throttling. The function reaches the upstream at most once per cache key and token lifetime,
    * so this protects the function and DynamoDB from a runaway caller, not Identity Cloud.
+   *
+   * `endpoint: 'rest-api'` only: a function URL has none, and synth refuses it there.
    *
    * @default { rateLimit: 50, burstLimit: 100 }
    */
@@ -119,7 +145,7 @@ export interface TokenVendingServiceProps {
   readonly reservedConcurrency?: number;
 
   /**
-   * Retention of the function's log group and of the API's access log group.
+   * Retention of the function's log group and of the API's access log group (`rest-api` only).
    *
    * @default RetentionDays.ONE_MONTH
    */
@@ -211,7 +237,8 @@ export interface TokenVendingServiceProps {
   readonly upstreamFailureThreshold?: number;
 
   /**
-   * p99 of the API's latency over 5 minutes that raises the latency alarm.
+   * p99 of the endpoint's latency over 5 minutes that raises the latency alarm: the API stage's
+   * `Latency`, or the function URL's `UrlRequestLatency`.
    *
    * @default Duration.seconds(3)
    */
@@ -228,12 +255,16 @@ export interface TokenVendingServiceProps {
    * API Gateway execution logging. Needs the account's API Gateway CloudWatch Logs role (a regional,
    * account-wide setting this construct leaves alone). Request and response bodies are never logged.
    *
+   * `endpoint: 'rest-api'` only: a function URL has none, and synth refuses it there.
+   *
    * @default MethodLoggingLevel.OFF
    */
   readonly executionLoggingLevel?: apigw.MethodLoggingLevel;
 
   /**
    * X-Ray tracing on the API stage.
+   *
+   * `endpoint: 'rest-api'` only: a function URL has none, and synth refuses it there.
    *
    * @default false
    */

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -13,13 +13,16 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ServiceConfig } from '../lambdas/vend-token/config';
 import { settingsEnvironment } from '../lambdas/vend-token/settings';
+import { DEFAULT_ENDPOINT_KIND, type EndpointKind } from '../src/shared/endpoint-kinds';
 import { SERVICE_NAME } from '../src/shared/service-name';
+import { addFunctionUrl, functionUrlMetrics } from './function-url-parts';
 import { bundledCode, CONFIG_FILE_NAME, HANDLER_ENTRY } from './handler-bundle';
 import { assertValidProps, settingsOf } from './props-validation';
 import {
   accessLogFormat,
   addOAuthGatewayResponses,
   resourcePolicy,
+  restApiMetrics,
   tokenRequestModel,
 } from './rest-api-parts';
 import { rotatedClients, SecretRotation } from './rotation-parts';
@@ -52,24 +55,33 @@ export interface TokenVendingAlarms {
   readonly functionErrors: cloudwatch.Alarm;
   /** Lambda throttled the function (concurrency exhausted). */
   readonly functionThrottles: cloudwatch.Alarm;
-  /** The API answered 5xx at least 5 times in 5 minutes. */
+  /** The endpoint (the REST API stage, or the function URL) answered 5xx at least 5 times in 5 minutes. */
   readonly apiServerErrors: cloudwatch.Alarm;
-  /** p99 latency of the API reached `latencyAlarmThreshold`. */
+  /** p99 latency of the endpoint (the REST API stage, or the function URL) reached `latencyAlarmThreshold`. */
   readonly apiLatency: cloudwatch.Alarm;
   /** A rotation step failed (the last working secret stays current), when the configuration rotates any. */
   readonly rotationFailures?: cloudwatch.Alarm;
 }
 
 /**
- * The Token Vending Service: an IAM-authorized REST API in front of one Lambda function that vends
- * narrowed-scope, cached Akamai Identity Cloud tokens, its DynamoDB cache encrypted with its own KMS key,
- * alarms, a dashboard and an optional pre-warm schedule.
+ * The Token Vending Service: an IAM-authorized endpoint — a REST API, or a Lambda function URL — in front
+ * of one Lambda function that vends narrowed-scope, cached Akamai Identity Cloud tokens, its DynamoDB
+ * cache encrypted with its own KMS key, alarms, a dashboard and an optional pre-warm schedule.
  *
  * Every bad property fails synth with a sentence that says what to change.
  */
 export class TokenVendingService extends Construct {
-  /** The REST API (`POST /v1/token`, `GET /v1/clients`), `AWS_IAM` on every method. */
-  readonly api: apigw.RestApi;
+  /** Which endpoint callers reach the function through (`endpoint`). */
+  readonly endpointKind: EndpointKind;
+  /** The base URL callers use: the REST API stage's, or the function URL. */
+  readonly url: string;
+  /**
+   * The REST API (`POST /v1/token`, `GET /v1/clients`), `AWS_IAM` on every method; with
+   * `endpoint: 'rest-api'` only.
+   */
+  readonly api?: apigw.RestApi;
+  /** The function URL, `AWS_IAM` auth; with `endpoint: 'function-url'` only. */
+  readonly functionUrl?: lambda.FunctionUrl;
   /** The vend-token function. */
   readonly function: lambda.Function;
   /** The token cache table (partition key `pk`, TTL attribute `ttl`). */
@@ -82,8 +94,11 @@ export class TokenVendingService extends Construct {
   readonly tokenKey: kms.Key;
   /** The function's log group. */
   readonly logGroup: logs.LogGroup;
-  /** The API's access log group (one JSON object per request). */
-  readonly accessLogGroup: logs.LogGroup;
+  /**
+   * The API's access log group (one JSON object per request); with `endpoint: 'rest-api'` only (with a
+   * function URL, the function's own line per request in {@link logGroup} is the access log).
+   */
+  readonly accessLogGroup?: logs.LogGroup;
   /** A small dashboard: traffic, errors, latency, cache and upstream. */
   readonly dashboard: cloudwatch.Dashboard;
   /** The alarms. */
@@ -102,6 +117,7 @@ export class TokenVendingService extends Construct {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const metricsNamespace = props.metricsNamespace ?? 'TokenVendingService';
+    this.endpointKind = props.endpoint ?? DEFAULT_ENDPOINT_KIND;
 
     // Encrypted at rest by DynamoDB's own key: the tokens in it are sealed again under the token key,
     // which the table's encryption must not share (a table reader gets the table key's use).
@@ -115,7 +131,9 @@ export class TokenVendingService extends Construct {
     });
 
     this.logGroup = new logs.LogGroup(this, 'FunctionLogs', { retention: logRetention, removalPolicy });
-    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy });
+    if (this.endpointKind === 'rest-api') {
+      this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logRetention, removalPolicy });
+    }
 
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -153,7 +171,17 @@ export class TokenVendingService extends Construct {
       });
     }
 
-    this.api = this.createApi(props);
+    if (this.endpointKind === 'function-url') {
+      this.functionUrl = addFunctionUrl(this.function, props);
+      this.url = this.functionUrl.url;
+      new CfnOutput(this, 'FunctionUrlOutput', {
+        description: 'Token Vending Service: the function URL callers sign requests for (service lambda)',
+        value: this.functionUrl.url,
+      });
+    } else {
+      this.api = this.createApi(props, this.accessLogGroup as logs.LogGroup);
+      this.url = this.api.url;
+    }
     if (props.prewarm) {
       this.prewarmRule = this.createPrewarmRule(props.prewarm);
     }
@@ -241,7 +269,7 @@ export class TokenVendingService extends Construct {
     }
   }
 
-  private createApi(props: TokenVendingServiceProps): apigw.RestApi {
+  private createApi(props: TokenVendingServiceProps, accessLogGroup: logs.LogGroup): apigw.RestApi {
     const vpcEndpointIds = props.vpcEndpointIds ?? [];
     const isPrivate = vpcEndpointIds.length > 0;
     const throttle = props.throttle ?? { rateLimit: 50, burstLimit: 100 };
@@ -269,7 +297,7 @@ export class TokenVendingService extends Construct {
         stageName: props.stageName ?? 'prod',
         throttlingRateLimit: throttle.rateLimit,
         throttlingBurstLimit: throttle.burstLimit,
-        accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogGroup),
+        accessLogDestination: new apigw.LogGroupLogDestination(accessLogGroup),
         accessLogFormat: accessLogFormat(),
         loggingLevel: props.executionLoggingLevel ?? apigw.MethodLoggingLevel.OFF,
         // Bodies hold tokens: never log them.
@@ -329,9 +357,14 @@ export class TokenVendingService extends Construct {
     });
   }
 
+  /** The endpoint's request metrics: the REST API stage's, or the function URL's (Lambda's). */
+  private endpointMetrics() {
+    return this.api ? restApiMetrics(this.api.deploymentStage) : functionUrlMetrics(this.function);
+  }
+
   private createAlarms(props: TokenVendingServiceProps, metricsNamespace: string): TokenVendingAlarms {
     const period = Duration.minutes(5);
-    const stage = this.api.deploymentStage;
+    const endpoint = this.endpointMetrics();
     const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) => {
       const created = new cloudwatch.Alarm(this, id, {
         alarmDescription: `Token Vending Service: ${description}`,
@@ -370,14 +403,14 @@ export class TokenVendingService extends Construct {
       ),
       apiServerErrors: alarm(
         'ApiServerErrorAlarm',
-        'the API answered 5xx',
-        stage.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+        `the ${this.endpointName()} answered 5xx`,
+        endpoint.serverErrors({ period, statistic: cloudwatch.Stats.SUM }),
         5,
       ),
       apiLatency: alarm(
         'ApiLatencyAlarm',
-        'p99 latency of the API is high',
-        stage.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+        `p99 latency of the ${this.endpointName()} is high`,
+        endpoint.latency({ period, statistic: cloudwatch.Stats.p(99) }),
         (props.latencyAlarmThreshold ?? Duration.seconds(3)).toMilliseconds(),
       ),
       ...(this.rotation
@@ -393,9 +426,14 @@ export class TokenVendingService extends Construct {
     };
   }
 
+  /** What the alarms and the dashboard call the endpoint. */
+  private endpointName(): string {
+    return this.endpointKind === 'function-url' ? 'function URL' : 'API';
+  }
+
   private createDashboard(metricsNamespace: string): cloudwatch.Dashboard {
     const period = Duration.minutes(5);
-    const stage = this.api.deploymentStage;
+    const endpoint = this.endpointMetrics();
     const sum = { period, statistic: cloudwatch.Stats.SUM };
     const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
@@ -410,16 +448,16 @@ export class TokenVendingService extends Construct {
     );
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
-        title: 'API requests and errors',
+        title: `${this.endpointName()} requests and errors`,
         width: 8,
-        left: [stage.metricCount(sum), stage.metricClientError(sum), stage.metricServerError(sum)],
+        left: [endpoint.requests(sum), endpoint.clientErrors(sum), endpoint.serverErrors(sum)],
       }),
       new cloudwatch.GraphWidget({
-        title: 'API latency',
+        title: `${this.endpointName()} latency`,
         width: 8,
         left: [
-          stage.metricLatency({ period, statistic: cloudwatch.Stats.p(50) }),
-          stage.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+          endpoint.latency({ period, statistic: cloudwatch.Stats.p(50) }),
+          endpoint.latency({ period, statistic: cloudwatch.Stats.p(99) }),
         ],
       }),
       new cloudwatch.GraphWidget({
@@ -455,32 +493,37 @@ export class TokenVendingService extends Construct {
    * cdk-nag AwsSolutions findings this design answers differently; each reason says how.
    */
   private acknowledgeNagFindings(props: TokenVendingServiceProps): void {
-    Validations.of(this.api).acknowledge({
-      id: 'AwsSolutions-COG4',
-      reason:
-        'Callers are AWS workloads, not users: every method uses AWS_IAM (SigV4) authorization and the ' +
-        'resource policy admits only the configured accounts or organization; a Cognito user pool has no one to hold.',
-    });
-    Validations.of(this.api.deploymentStage).acknowledge({
-      id: 'AwsSolutions-APIG3',
-      reason:
-        'Only SigV4-signed requests from admitted principals reach the function, the stage is throttled and ' +
-        'the body is schema-validated; a WAF web ACL can still be associated with the stage ARN by the platform team.',
-    });
-    if ((props.executionLoggingLevel ?? apigw.MethodLoggingLevel.OFF) === apigw.MethodLoggingLevel.OFF) {
-      Validations.of(this.api.deploymentStage).acknowledge({
-        id: 'AwsSolutions-APIG6',
-        reason:
-          'Access logging (JSON, one line per request with the caller ARN) is on. Execution logging needs the ' +
-          'account-wide API Gateway CloudWatch role, which this construct does not own; turn it on with executionLoggingLevel where the account has that role.',
-      });
-    }
+    if (this.api) this.acknowledgeApiNagFindings(props, this.api);
     if (!(props.pointInTimeRecovery ?? false)) {
       Validations.of(this.table).acknowledge({
         id: 'AwsSolutions-DDB3',
         reason:
           'The table is a cache of tokens that expire within the hour and are minted again on a miss; a ' +
           'restore would bring back only expired tokens. Set pointInTimeRecovery to turn it on.',
+      });
+    }
+  }
+
+  /** The findings on the REST API, when there is one. */
+  private acknowledgeApiNagFindings(props: TokenVendingServiceProps, api: apigw.RestApi): void {
+    Validations.of(api).acknowledge({
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Callers are AWS workloads, not users: every method uses AWS_IAM (SigV4) authorization and the ' +
+        'resource policy admits only the configured accounts or organization; a Cognito user pool has no one to hold.',
+    });
+    Validations.of(api.deploymentStage).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'Only SigV4-signed requests from admitted principals reach the function, the stage is throttled and ' +
+        'the body is schema-validated; a WAF web ACL can still be associated with the stage ARN by the platform team.',
+    });
+    if ((props.executionLoggingLevel ?? apigw.MethodLoggingLevel.OFF) === apigw.MethodLoggingLevel.OFF) {
+      Validations.of(api.deploymentStage).acknowledge({
+        id: 'AwsSolutions-APIG6',
+        reason:
+          'Access logging (JSON, one line per request with the caller ARN) is on. Execution logging needs the ' +
+          'account-wide API Gateway CloudWatch role, which this construct does not own; turn it on with executionLoggingLevel where the account has that role.',
       });
     }
   }

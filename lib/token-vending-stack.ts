@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import type { EndpointKind } from '../src/shared/endpoint-kinds';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 /** The configuration document used when the `config` context value is not given. */
@@ -28,8 +29,9 @@ export interface TokenVendingStackProps extends StackProps {
  * The Token Vending Service as a deployable stack, environment-agnostic unless `env` is given.
  *
  * Context values (`cdk synth -c name=value`): `config` (path of the configuration document),
- * `allowedAccounts` and `vpcEndpointIds` (comma-separated), `allowedOrganizationId`. With neither
- * `allowedAccounts` nor `allowedOrganizationId`, the stack admits the account it is deployed to.
+ * `endpoint` (`rest-api`, the default, or `function-url`), `allowedAccounts` and `vpcEndpointIds`
+ * (comma-separated), `allowedOrganizationId`. With neither `allowedAccounts` nor `allowedOrganizationId`,
+ * the stack admits the account it is deployed to.
  */
 export class TokenVendingStack extends Stack {
   /** The service. */
@@ -48,9 +50,12 @@ export class TokenVendingStack extends Stack {
     const allowedAccounts =
       contextList(this, 'allowedAccounts') ?? (allowedOrganizationId ? undefined : [Aws.ACCOUNT_ID]);
     const vpcEndpointIds = contextList(this, 'vpcEndpointIds');
+    // Checked by the construct, which names the two kinds when it is neither.
+    const endpoint = contextString(this, 'endpoint') as EndpointKind | undefined;
 
     this.service = new TokenVendingService(this, 'TokenVendingService', {
       config: readConfigDocument(configFile),
+      endpoint,
       allowedAccounts,
       allowedOrganizationId,
       vpcEndpointIds,

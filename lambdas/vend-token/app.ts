@@ -7,6 +7,7 @@ import {
   UpstreamRejectedError,
 } from '../../src/shared/errors';
 import { routeMethod } from '../../src/shared/routes';
+import { type FunctionUrlEvent, type HttpRequest, httpRequestOf } from './events';
 import { errorResponse, jsonResponse, parseTokenRequest } from './http';
 import type { VendingService, VendResult } from './vending-service';
 
@@ -71,8 +72,9 @@ function tokenBody(result: VendResult, nowMs: number) {
 }
 
 /**
- * The Lambda handler over a runtime: parse the event, call the service, map the result. One structured
- * log line per request; the token itself appears only as its fingerprint.
+ * The Lambda handler over a runtime: parse the event (the REST API's or a function URL's, `events.ts`),
+ * call the service, map the result. One structured log line per request; the token itself appears only as
+ * its fingerprint. The answer, `{statusCode, headers, body}`, is what both front doors take.
  */
 export function createHandler(runtime: HandlerRuntime) {
   const now = runtime.now ?? Date.now;
@@ -105,20 +107,16 @@ export function createHandler(runtime: HandlerRuntime) {
     };
   }
 
-  async function route(
-    event: APIGatewayProxyEvent,
-    caller: string,
-    line: Record<string, unknown>,
-  ): Promise<APIGatewayProxyResult> {
-    const path = event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path;
+  async function route(request: HttpRequest, line: Record<string, unknown>): Promise<APIGatewayProxyResult> {
+    const { path, caller } = request;
     const method = routeMethod(path);
     if (method === undefined) throw new NotFoundError('no such resource');
-    if (event.httpMethod !== method) throw new MethodNotAllowedError(`use ${method} for ${path}`, method);
+    if (request.method !== method) throw new MethodNotAllowedError(`use ${method} for ${path}`, method);
     if (path === '/v1/clients') return jsonResponse(200, { clients: service.listClients(caller) });
 
-    const request = parseTokenRequest(event);
-    line.client = request.client;
-    const result = await service.vend(caller, request);
+    const tokenRequest = parseTokenRequest(request);
+    line.client = tokenRequest.client;
+    const result = await service.vend(caller, tokenRequest);
     line.scope = result.token.scope;
     line.source = result.source;
     line.fingerprint = result.token.fingerprint;
@@ -129,15 +127,20 @@ export function createHandler(runtime: HandlerRuntime) {
   }
 
   return async function handler(
-    event: APIGatewayProxyEvent | PrewarmEvent,
+    event: APIGatewayProxyEvent | FunctionUrlEvent | PrewarmEvent,
   ): Promise<APIGatewayProxyResult | object> {
     if (isPrewarmEvent(event)) return prewarm(event);
     const started = now();
-    const caller = event.requestContext?.identity?.userArn ?? '';
-    const line: Record<string, unknown> = { caller, method: event.httpMethod, path: event.path };
+    // Either front door's event, as one request: everything below is the same for both.
+    const request = httpRequestOf(event);
+    const line: Record<string, unknown> = {
+      caller: request.caller,
+      method: request.method,
+      path: request.path,
+    };
     let response: APIGatewayProxyResult;
     try {
-      response = await route(event, caller, line);
+      response = await route(request, line);
     } catch (error) {
       response = errorResponse(error);
       line.error = error instanceof ServiceError ? error.code : 'server_error';

@@ -2,8 +2,9 @@ import { createHandler } from './app';
 import { createRuntimeFromEnv } from './runtime';
 
 /**
- * Lambda entry point: `POST /v1/token`, `GET /v1/clients` (API Gateway REST proxy) and the scheduled
- * pre-warm. The runtime (configuration, SDK clients, caches) is built once per container at cold start;
- * an invalid configuration fails the cold start with a message naming each problem.
+ * Lambda entry point: `POST /v1/token`, `GET /v1/clients` (from the API Gateway REST proxy or a function
+ * URL, whichever the deployment uses) and the scheduled pre-warm. The runtime (configuration, SDK clients,
+ * caches) is built once per container at cold start; an invalid configuration fails the cold start with a
+ * message naming each problem.
  */
 export const handler = createHandler(createRuntimeFromEnv());

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import {
   InvalidRequestError,
   MethodNotAllowedError,
@@ -8,6 +8,7 @@ import {
 } from '../../src/shared/errors';
 import { clampRetryAfter } from '../../src/shared/retry-after';
 import { MAX_SCOPE_STRING_LENGTH } from '../../src/shared/scopes';
+import type { HttpRequest } from './events';
 
 /** Largest accepted request body, in bytes (DESIGN.md: "body over 8 KiB" → 400). */
 export const MAX_BODY_BYTES = 8 * 1024;
@@ -33,14 +34,6 @@ const NO_STORE_HEADERS = {
 
 const TOKEN_REQUEST_FIELDS = new Set(['client', 'scope', 'min_ttl', 'reject']);
 
-function header(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
-  const wanted = name.toLowerCase();
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === wanted && typeof value === 'string') return value;
-  }
-  return undefined;
-}
-
 function describeType(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
@@ -52,9 +45,10 @@ function describeType(value: unknown): string {
  * that names the field; nothing else is ever thrown.
  */
 export function parseTokenRequest(
-  event: Pick<APIGatewayProxyEvent, 'headers' | 'body' | 'isBase64Encoded'>,
+  event: Pick<HttpRequest, 'headers' | 'body' | 'isBase64Encoded'>,
 ): TokenRequest {
-  const contentType = header(event, 'content-type');
+  // Header names are lower-cased by the event mapping (`events.ts`).
+  const contentType = event.headers['content-type'];
   const mediaType = contentType?.split(';', 1)[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
     throw new UnsupportedMediaTypeError('the request body must be application/json');

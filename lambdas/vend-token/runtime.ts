@@ -51,11 +51,16 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
   const metrics = parts.metrics ?? powertoolsMetrics();
   const store = new SealingStore(
     new DynamoDbRecordStore(parts.dynamodb ?? new DynamoDBClient({ maxAttempts: 2 }), parts.tableName),
-    new TokenCipher(parts.dataKeys),
+    // The clock decides when a data key is an hour old, and when a cached secret is stale.
+    new TokenCipher(parts.dataKeys, undefined, undefined, parts.now),
     (cacheKey) => log.warn('cached token did not decrypt; replacing it', { cache_key: cacheKey }),
   );
   const minter = new Minter({
-    credentials: new CredentialsCache(parts.secrets ?? new SecretsManagerSource(), parts.secretCacheMs),
+    credentials: new CredentialsCache(
+      parts.secrets ?? new SecretsManagerSource(),
+      parts.secretCacheMs,
+      parts.now,
+    ),
     identityCloud: parts.identityCloud ?? new IdentityCloudClient(),
     ...(parts.now ? { now: parts.now } : {}),
     events: {

@@ -24,22 +24,34 @@ import {
   TokenServiceError,
   unreachable,
 } from '../client/index';
+import {
+  ENDPOINT_KINDS,
+  isEndpointKind,
+  isSigningService,
+  SIGNING_SERVICE,
+  SIGNING_SERVICES,
+  type SigningService,
+} from '../shared/endpoint-kinds';
 
 const USAGE = `usage: tvs <command> [options]
 
-  tvs token --endpoint URL --client NAME --scope SCOPE [--min-ttl SECONDS] [--json] [--region REGION]
+  tvs token --endpoint URL --client NAME --scope SCOPE [--min-ttl SECONDS] [--json]
+            [--region REGION] [--service execute-api|lambda]
       Print a token (or, with --json, the service's whole answer). Signs with the default AWS
       credential chain. Quote scopes: '.:webhooks/**'.
-  tvs clients --endpoint URL [--json] [--region REGION]
+  tvs clients --endpoint URL [--json] [--region REGION] [--service execute-api|lambda]
       Print the clients and scopes this caller may ask for.
-  tvs serve --config FILE [--host 127.0.0.1] [--port 8787]
-      Run the service locally on the same handler, behind SigV4 like API Gateway.
+  tvs serve --config FILE [--host 127.0.0.1] [--port 8787] [--endpoint-kind rest-api|function-url]
+      Run the service locally on the same handler, behind SigV4 like its front door: API Gateway
+      (rest-api, signed for execute-api) or a Lambda function URL (function-url, signed for lambda).
+      The default is the configuration's local.endpoint, else rest-api.
   tvs rotate --config FILE --client NAME
       Rotate the client's secret now: with the file's local.secretsFile, run the rotation's steps here
       against it; without one, ask Secrets Manager to rotate it (the deployed rotation function runs).
 
-  --endpoint defaults to $TVS_ENDPOINT. The region defaults to the one in an execute-api host name,
-  then $AWS_REGION, then us-east-1.
+  --endpoint defaults to $TVS_ENDPOINT. The region defaults to the one in an execute-api or
+  lambda-url host name, then $AWS_REGION, then us-east-1. --service (the SigV4 service name) defaults
+  to $TVS_SIGNING_SERVICE, then lambda for a *.lambda-url.<region>.on.aws host, else execute-api.
   Exit codes: 0 ok, 1 the service refused or could not be reached, 2 usage.
 `;
 
@@ -103,11 +115,24 @@ function target(values: Values, env: NodeJS.ProcessEnv): ServiceTarget {
   } catch {
     throw new UsageError(`--endpoint is not a URL: ${endpoint}`);
   }
+  const service = signingService(text(values, 'service') ?? (env.TVS_SIGNING_SERVICE || undefined));
   return {
     endpoint,
     region: text(values, 'region') ?? defaultRegion(endpoint, env),
+    ...(service ? { service } : {}),
     credentials: credentialsFrom(env),
   };
+}
+
+/** An explicit signing service (`--service` or `$TVS_SIGNING_SERVICE`), checked; none: from the host. */
+function signingService(given: string | undefined): SigningService | undefined {
+  if (given === undefined) return undefined;
+  if (!isSigningService(given)) {
+    throw new UsageError(
+      `--service must be one of ${SIGNING_SERVICES.join(', ')}, not ${JSON.stringify(given)}`,
+    );
+  }
+  return given;
 }
 
 const retry = {
@@ -124,6 +149,7 @@ async function tokenCommand(args: string[], io: CommandIo): Promise<number> {
     'min-ttl': { type: 'string' },
     json: { type: 'boolean' },
     region: { type: 'string' },
+    service: { type: 'string' },
   });
   if (values.help) {
     io.stdout(USAGE);
@@ -155,6 +181,7 @@ async function clientsCommand(args: string[], io: CommandIo): Promise<number> {
     endpoint: { type: 'string' },
     json: { type: 'boolean' },
     region: { type: 'string' },
+    service: { type: 'string' },
   });
   if (values.help) {
     io.stdout(USAGE);
@@ -181,6 +208,7 @@ async function serveCommand(args: string[], io: CommandIo): Promise<number> {
     config: { type: 'string' },
     host: { type: 'string' },
     port: { type: 'string' },
+    'endpoint-kind': { type: 'string' },
   });
   if (values.help) {
     io.stdout(USAGE);
@@ -191,14 +219,22 @@ async function serveCommand(args: string[], io: CommandIo): Promise<number> {
   const rawPort = text(values, 'port') ?? '8787';
   const port = Number(rawPort);
   if (!/^\d+$/.test(rawPort) || port > 65535) throw new UsageError('--port must be 0–65535');
+  const endpointKind = text(values, 'endpoint-kind');
+  if (endpointKind !== undefined && !isEndpointKind(endpointKind)) {
+    throw new UsageError(`--endpoint-kind must be one of ${ENDPOINT_KINDS.join(', ')}`);
+  }
   const { startLocalServer } = await import('../local/server');
   const server = await startLocalServer({
     configPath,
     host: text(values, 'host') ?? '127.0.0.1',
     port,
     env: io.env,
+    ...(endpointKind ? { endpointKind } : {}),
   });
   io.stdout(`listening on ${server.url}\n`);
+  if (server.endpointKind !== 'rest-api') {
+    io.stdout(`as a ${server.endpointKind}: sign requests for ${SIGNING_SERVICE[server.endpointKind]}\n`);
+  }
   await new Promise<void>((resolve) => {
     // Handlers stay installed: a second signal (relayed by npm or tsx) must not kill the process mid-close.
     let stopping = false;

@@ -13,6 +13,7 @@
  * ```
  */
 
+import { describeEndpointHost, type SigningService } from '../shared/endpoint-kinds';
 import { InvalidScopeError, TokenServiceError } from '../shared/errors';
 import { fingerprintOf } from '../shared/hashing';
 import { canonicalScopeText } from '../shared/scopes';
@@ -28,6 +29,7 @@ import {
   type TokenAnswer,
 } from './signed-request';
 
+export { type SigningService, signingServiceFor } from '../shared/endpoint-kinds';
 export {
   type AwsCredentials,
   type ClientsAnswer,
@@ -44,13 +46,22 @@ export { TokenServiceError };
 
 /** Options of {@link createTokenClient}. */
 export interface TokenClientOptions {
-  /** The API's base URL, e.g. `https://abc123.execute-api.us-east-1.amazonaws.com/prod`. */
+  /**
+   * The service's base URL: `https://abc123.execute-api.us-east-1.amazonaws.com/prod` (REST API) or
+   * `https://abc123.lambda-url.us-east-1.on.aws` (function URL).
+   */
   readonly endpoint: string;
   /**
-   * The region to sign for. @default the region in an `execute-api` endpoint's host name, else
-   * `AWS_REGION`, else `us-east-1`
+   * The region to sign for. @default the region in an `execute-api` or `lambda-url` endpoint's host name,
+   * else `AWS_REGION`, else `us-east-1`
    */
   readonly region?: string;
+  /**
+   * The SigV4 service name to sign for: `execute-api` (REST API) or `lambda` (function URL). Give it when
+   * the host name does not say, e.g. a function URL behind a custom domain.
+   * @default `lambda` for a `*.lambda-url.<region>.on.aws` host, else `execute-api`
+   */
+  readonly service?: SigningService;
   /** @default the default AWS credential chain (`fromNodeProviderChain()`) */
   readonly credentials?: CredentialsSource;
   /** The largest refresh margin, seconds: a token is refreshed when less than the smaller of this and a quarter of its lifetime remains. @default 300 */
@@ -163,16 +174,12 @@ export function canonicalScope(scope: string): string | undefined {
   }
 }
 
-/** The region to sign for when none is given. */
+/**
+ * The region to sign for when none is given: the one in an `execute-api` or `lambda-url` host name, else
+ * `AWS_REGION`, else `us-east-1`. (An invalid endpoint fails later, with its own message.)
+ */
 export function defaultRegion(endpoint: string, env: NodeJS.ProcessEnv = process.env): string {
-  let host = '';
-  try {
-    host = new URL(endpoint).hostname;
-  } catch {
-    // an invalid endpoint fails later, with its own message
-  }
-  const fromHost = /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(host)?.[1];
-  return fromHost ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  return describeEndpointHost(endpoint)?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
 }
 
 /** The default AWS credential chain, loaded on first use. */
@@ -286,6 +293,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const target: ServiceTarget = {
     endpoint: options.endpoint,
     region: options.region ?? defaultRegion(options.endpoint),
+    ...(options.service ? { service: options.service } : {}),
     credentials: options.credentials ?? defaultCredentials(),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
   };

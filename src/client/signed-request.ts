@@ -1,9 +1,11 @@
 /**
- * One SigV4-signed call to the Token Vending Service (service `execute-api`), and the mapping of its
- * answer to a value or a {@link TokenServiceError}. Shared by the in-process client and the `tvs` command.
+ * One SigV4-signed call to the Token Vending Service — signed for `execute-api` (the REST API) or `lambda`
+ * (a function URL) — and the mapping of its answer to a value or a {@link TokenServiceError}. Shared by the
+ * in-process client and the `tvs` command.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { type SigningService, signingServiceFor } from '../shared/endpoint-kinds';
 import { TokenServiceError } from '../shared/errors';
 import { retryAfterSeconds } from '../shared/retry-after';
 
@@ -20,10 +22,18 @@ export type CredentialsSource = AwsCredentials | (() => Promise<AwsCredentials>)
 
 /** Where and as whom to call the service. */
 export interface ServiceTarget {
-  /** The API's base URL, e.g. `https://abc123.execute-api.us-east-1.amazonaws.com/prod` or `http://127.0.0.1:8787`. */
+  /**
+   * The service's base URL: `https://abc123.execute-api.us-east-1.amazonaws.com/prod` (REST API),
+   * `https://abc123.lambda-url.us-east-1.on.aws` (function URL) or `http://127.0.0.1:8787` (`tvs serve`).
+   */
   readonly endpoint: string;
   /** The region to sign for (the API's region). */
   readonly region: string;
+  /**
+   * The service name to sign for: `execute-api` for a REST API, `lambda` for a function URL.
+   * @default the one the endpoint's host name implies (`lambda` for `*.lambda-url.<region>.on.aws`), else `execute-api`
+   */
+  readonly service?: SigningService;
   readonly credentials: CredentialsSource;
   /** Give up on one HTTP exchange after this long, ms. @default 10_000 */
   readonly timeoutMs?: number;
@@ -78,11 +88,14 @@ export function serviceUrl(endpoint: string, path: string): URL {
   return base;
 }
 
-/** Sign `request` with SigV4 for `execute-api` and send it. Network failures reject as the fetch error. */
+/**
+ * Sign `request` with SigV4 for the target's service (see {@link ServiceTarget.service}) and send it.
+ * Network failures reject as the fetch error.
+ */
 export async function sendSigned(target: ServiceTarget, request: ServiceRequest): Promise<ServiceAnswer> {
   const url = serviceUrl(target.endpoint, request.path);
   const signer = new SignatureV4({
-    service: 'execute-api',
+    service: signingServiceFor(target.endpoint, target.service),
     region: target.region,
     credentials: resolveCredentials(target.credentials),
     sha256: Sha256,
@@ -128,8 +141,10 @@ export function errorOf(answer: ServiceAnswer): TokenServiceError {
       typeof fields.error_description === 'string' ? fields.error_description : fields.error;
     return new TokenServiceError(answer.status, fields.error, description, retryAfter);
   }
+  // The front door's own refusal: `{"message"}` from API Gateway, `{"Message"}` from a function URL.
   const gatewayType = answer.headers.get('x-amzn-errortype')?.split(':')[0];
-  const message = typeof fields.message === 'string' ? fields.message : `HTTP ${answer.status}`;
+  const frontDoorMessage = fields.message ?? fields.Message;
+  const message = typeof frontDoorMessage === 'string' ? frontDoorMessage : `HTTP ${answer.status}`;
   return new TokenServiceError(answer.status, gatewayType || `http_${answer.status}`, message, retryAfter);
 }
 

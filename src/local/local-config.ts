@@ -5,12 +5,19 @@
  * "local": {
  *   "secretsFile": "secrets.json",
  *   "region": "us-east-1",
- *   "callers": { "<access key id>": { "secretAccessKey": "…", "arn": "arn:aws:iam::111111111111:role/orders" } }
+ *   "callers": { "<access key id>": { "secretAccessKey": "…", "arn": "arn:aws:iam::111111111111:role/orders" } },
+ *   "endpoint": "rest-api"
  * }
  * ```
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import {
+  DEFAULT_ENDPOINT_KIND,
+  ENDPOINT_KINDS,
+  type EndpointKind,
+  isEndpointKind,
+} from '../shared/endpoint-kinds';
 import { LocalConfigError } from '../shared/errors';
 import type { LocalCaller } from './sigv4-verifier';
 
@@ -22,6 +29,8 @@ export interface LocalSection {
   readonly region: string;
   /** Callers by access key id. */
   readonly callers: ReadonlyMap<string, LocalCaller>;
+  /** Which front door the server emulates: the REST API (`execute-api`) or a function URL (`lambda`). */
+  readonly endpoint: EndpointKind;
 }
 
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
@@ -42,10 +51,13 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
   if (!isObject(local)) throw new LocalConfigError(source, ['local: must be an object with "callers"']);
 
   for (const key of Object.keys(local)) {
-    if (!['secretsFile', 'region', 'callers', 'note'].includes(key))
+    if (!['secretsFile', 'region', 'callers', 'endpoint', 'note'].includes(key))
       problems.push(`local.${key}: unknown field`);
   }
-  const { secretsFile, region = 'us-east-1', callers } = local;
+  const { secretsFile, region = 'us-east-1', callers, endpoint = DEFAULT_ENDPOINT_KIND } = local;
+  if (!isEndpointKind(endpoint)) {
+    problems.push(`local.endpoint: must be one of ${ENDPOINT_KINDS.map((kind) => `"${kind}"`).join(', ')}`);
+  }
   if (secretsFile !== undefined && (typeof secretsFile !== 'string' || secretsFile === '')) {
     problems.push('local.secretsFile: must be a non-empty path');
   }
@@ -91,6 +103,7 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
     ...(typeof secretsFile === 'string' ? { secretsFile: resolve(baseDir, secretsFile) } : {}),
     region: region as string,
     callers: callerMap,
+    endpoint: endpoint as EndpointKind,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
- * `tvs serve`: the Lambda's handler behind a Node HTTP server, doing what API Gateway does in front of it —
- * SigV4 authorization (`AWS_IAM`), the two routes, the proxy event — so the service runs on a laptop or in
- * a test exactly as it runs in AWS.
+ * `tvs serve`: the Lambda's handler behind a Node HTTP server, doing what the front door does in front of
+ * it, so the service runs on a laptop or in a test exactly as it runs in AWS. Two front doors (DESIGN.md
+ * "Endpoint kinds (version 2)"):
+ * - `rest-api` (default): API Gateway's — SigV4 for `execute-api`, only the two routes, the REST proxy event.
+ * - `function-url`: a function URL's — SigV4 for `lambda`, every path passed on, the payload 2.0 event.
  *
  * Two modes, chosen by the environment:
  * - embedded (no `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_DYNAMODB`): DynamoDB is an in-process dynalite,
@@ -14,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import { createHandler, type RequestLog, type RequestMetrics } from '../../lambdas/vend-token/app';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
 import { type SecretSource, SecretsManagerSource } from '../../lambdas/vend-token/credentials';
@@ -27,10 +29,12 @@ import {
   LocalDataKeyProvider,
   tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
+import { type EndpointKind, SIGNING_SERVICE } from '../shared/endpoint-kinds';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
 import { SERVICE_NAME } from '../shared/service-name';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources';
+import { toApiGatewayEvent, toFunctionUrlEvent } from './lambda-events';
 import { type LocalSection, loadConfigFile, parseLocalSection } from './local-config';
 import { SecretsFileSource } from './secrets-file';
 import { type SignatureRefusal, verifySigV4 } from './sigv4-verifier';
@@ -70,6 +74,8 @@ export interface LocalServerOptions {
    * variables the Lambda reads (`TVS_FUNCTION_TIMEOUT_SECONDS`, `TVS_MIN_MINT_INTERVAL_SECONDS`, …)
    */
   readonly settings?: VendingSettings;
+  /** The front door to emulate. @default the configuration's `local.endpoint`, else `rest-api` */
+  readonly endpointKind?: EndpointKind;
 }
 
 /** A running local server. */
@@ -79,6 +85,8 @@ export interface LocalServer {
   readonly host: string;
   readonly port: number;
   readonly mode: 'embedded' | 'endpoint';
+  /** The front door it emulates; callers sign for its service (`SIGNING_SERVICE`). */
+  readonly endpointKind: EndpointKind;
   readonly tableName: string;
   /** Stop taking connections, let requests in flight finish (up to 5 s), release everything. */
   close(): Promise<void>;
@@ -248,89 +256,19 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   });
 }
 
-/** The event API Gateway's REST proxy integration hands the Lambda. */
-export function toApiGatewayEvent(request: {
-  method: string;
-  path: string;
-  query: string;
-  rawHeaders: readonly string[];
-  body: Buffer;
-  callerArn: string;
-  accessKeyId: string;
-  sourceIp: string;
-  requestId: string;
-  nowMs: number;
-}): APIGatewayProxyEvent {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i + 1 < request.rawHeaders.length; i += 2) {
-    const name = request.rawHeaders[i] as string;
-    const value = request.rawHeaders[i + 1] as string;
-    headers[name] = value;
-    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
-  }
-  const params = new URLSearchParams(request.query);
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
-  for (const [name, value] of params) {
-    query[name] = value;
-    multiQuery[name] = [...(multiQuery[name] ?? []), value];
-  }
-  const hasQuery = Object.keys(query).length > 0;
-  const accountId = /^arn:[^:]+:(?:iam|sts)::(\d{12}):/.exec(request.callerArn)?.[1] ?? null;
-  return {
-    resource: request.path,
-    path: request.path,
-    httpMethod: request.method,
-    headers,
-    multiValueHeaders,
-    queryStringParameters: hasQuery ? query : null,
-    multiValueQueryStringParameters: hasQuery ? multiQuery : null,
-    pathParameters: null,
-    stageVariables: null,
-    body: request.body.length > 0 ? request.body.toString('utf8') : null,
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: accountId ?? '000000000000',
-      apiId: 'tvs-local',
-      authorizer: null,
-      httpMethod: request.method,
-      path: request.path,
-      protocol: 'HTTP/1.1',
-      requestId: request.requestId,
-      requestTimeEpoch: request.nowMs,
-      resourceId: 'tvs-local',
-      resourcePath: request.path,
-      stage: 'local',
-      identity: {
-        accessKey: request.accessKeyId,
-        accountId,
-        apiKey: null,
-        apiKeyId: null,
-        caller: request.accessKeyId,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: request.sourceIp,
-        user: request.accessKeyId,
-        userAgent: headers['User-Agent'] ?? headers['user-agent'] ?? null,
-        userArn: request.callerArn,
-      },
-    },
-  };
-}
-
+/**
+ * The front door's own refusal: `{"message": …}` from API Gateway, `{"Message": …}` from a function URL,
+ * with the error type in `x-amzn-ErrorType` either way.
+ */
 function writeGatewayError(
   res: ServerResponse,
+  kind: EndpointKind,
   status: number,
   errorType: string,
   message: string,
   requestId: string,
 ): void {
-  const body = JSON.stringify({ message });
+  const body = JSON.stringify(kind === 'function-url' ? { Message: message } : { message });
   res.writeHead(status, {
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(body),
@@ -357,6 +295,20 @@ function writeResult(
   if (closing) headers.Connection = 'close';
   res.writeHead(result.statusCode, headers);
   res.end(body);
+}
+
+/** What a function URL answers an unsigned request; other refusals keep the verifier's messages. */
+export const FUNCTION_URL_FORBIDDEN =
+  'Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html';
+
+function frontDoorRefusal(
+  kind: EndpointKind,
+  refusal: SignatureRefusal,
+): { errorType: string; message: string } {
+  if (kind === 'function-url' && refusal.errorType === 'MissingAuthenticationTokenException') {
+    return { errorType: 'AccessDeniedException', message: FUNCTION_URL_FORBIDDEN };
+  }
+  return refusal;
 }
 
 /**
@@ -392,6 +344,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       settings: options.settings ?? settingsFromEnv(env),
     });
     const handler = createHandler(runtime);
+    const endpointKind = options.endpointKind ?? local.endpoint;
     let stopping = false;
 
     const refused = (req: IncomingMessage, path: string, refusal: SignatureRefusal, requestId: string) =>
@@ -410,11 +363,13 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       const path = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
       const query = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
       const method = req.method ?? 'GET';
-      // The routes API Gateway has; anything else it answers itself, never reaching the Lambda.
-      if (routeMethod(path) !== method) {
+      // The routes API Gateway has; anything else it answers itself, never reaching the Lambda. A function
+      // URL has no routes: every path reaches the function, which answers 404 or 405 itself.
+      if (endpointKind === 'rest-api' && routeMethod(path) !== method) {
         req.resume();
         writeGatewayError(
           res,
+          endpointKind,
           403,
           'MissingAuthenticationTokenException',
           'Missing Authentication Token',
@@ -426,19 +381,27 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       if (body === undefined) {
         res.setHeader('Connection', 'close');
         req.resume();
-        writeGatewayError(res, 413, 'RequestEntityTooLargeException', 'Request Too Long', requestId);
+        writeGatewayError(
+          res,
+          endpointKind,
+          413,
+          'RequestEntityTooLargeException',
+          'Request Too Long',
+          requestId,
+        );
         return;
       }
       const verdict = await verifySigV4(
         { method, path, query, headers: req.headers, body },
-        { callers: local.callers, region: local.region },
+        { callers: local.callers, region: local.region, service: SIGNING_SERVICE[endpointKind] },
       );
       if (!verdict.ok) {
         refused(req, path, verdict, requestId);
-        writeGatewayError(res, 403, verdict.errorType, verdict.message, requestId);
+        const refusal = frontDoorRefusal(endpointKind, verdict);
+        writeGatewayError(res, endpointKind, 403, refusal.errorType, refusal.message, requestId);
         return;
       }
-      const event = toApiGatewayEvent({
+      const received = {
         method,
         path,
         query,
@@ -449,7 +412,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         requestId,
         nowMs,
-      });
+      };
+      const event =
+        endpointKind === 'function-url' ? toFunctionUrlEvent(received) : toApiGatewayEvent(received);
       const result = (await handler(event)) as APIGatewayProxyResult;
       writeResult(res, result, requestId, stopping);
     }
@@ -458,7 +423,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       serve(req, res).catch((error: unknown) => {
         log.error('local server failure', { error: error instanceof Error ? error.name : typeof error });
         if (!res.headersSent)
-          writeGatewayError(res, 500, 'InternalServerErrorException', 'Internal server error', '-');
+          writeGatewayError(
+            res,
+            endpointKind,
+            500,
+            'InternalServerErrorException',
+            'Internal server error',
+            '-',
+          );
         else res.destroy();
       });
     });
@@ -491,6 +463,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       host,
       port,
       mode: backend.mode,
+      endpointKind,
       tableName: backend.tableName,
       close: () => {
         closing ??= closers.run();

@@ -5,6 +5,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalScope, createTokenClient, defaultRegion, TokenServiceError } from '../../src/client/index';
 import { type LocalServer, startLocalServer } from '../../src/local/server';
@@ -458,11 +459,65 @@ describe('canonicalScope and defaultRegion', () => {
     expect(canonicalScope('b:x a:y')).toBeUndefined();
   });
 
-  it('takes the region from an execute-api host, then AWS_REGION, then us-east-1', () => {
+  it('takes the region from an execute-api or lambda-url host, then AWS_REGION, then us-east-1', () => {
     expect(
       defaultRegion('https://abc123.execute-api.eu-west-1.amazonaws.com/prod', { AWS_REGION: 'us-west-2' }),
     ).toBe('eu-west-1');
+    expect(
+      defaultRegion('https://abc123.lambda-url.ap-southeast-2.on.aws', { AWS_REGION: 'us-west-2' }),
+    ).toBe('ap-southeast-2');
     expect(defaultRegion('http://127.0.0.1:8787', { AWS_REGION: 'us-west-2' })).toBe('us-west-2');
     expect(defaultRegion('http://127.0.0.1:8787', {})).toBe('us-east-1');
+  });
+});
+
+describe('the client against a function URL', () => {
+  let functionUrl: LocalServer;
+  const previous = getGlobalDispatcher();
+
+  beforeAll(async () => {
+    functionUrl = await startLocalServer({
+      config: { ...config, local: { ...config.local, region: 'eu-west-1' } },
+      configDir,
+      port: 0,
+      env: {},
+      log,
+      settings: UNBOUNDED_MINTS,
+      endpointKind: 'function-url',
+    });
+    // Every host name resolves to 127.0.0.1, so a function URL's own host name reaches the local server.
+    setGlobalDispatcher(
+      new Agent({
+        connect: { lookup: (_host, _options, done) => done(null, [{ address: '127.0.0.1', family: 4 }]) },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    setGlobalDispatcher(previous);
+    await functionUrl?.close();
+  });
+
+  it('signs for lambda in the region of a lambda-url host name, with neither given', async () => {
+    const tokens = createTokenClient({
+      endpoint: `http://abc123.lambda-url.eu-west-1.on.aws:${functionUrl.port}`,
+      credentials,
+    });
+
+    const token = await tokens.getToken({ client: 'webhooks-us', scope: '.:webhooks/**' });
+
+    expect(sim.issuedTokens).toContain(token.accessToken);
+  });
+
+  it('signs for the service given, whatever the host name says', async () => {
+    const tokens = createTokenClient({
+      endpoint: `http://abc123.lambda-url.eu-west-1.on.aws:${functionUrl.port}`,
+      service: 'execute-api',
+      credentials,
+    });
+
+    const error = await tokens.listClients().catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ status: 403, error: 'InvalidSignatureException' });
   });
 });

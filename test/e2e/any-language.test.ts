@@ -1,7 +1,9 @@
 /**
  * "Calling from any language": its curl and Python examples, run as written against `tvs serve` (a child
  * process, with the Identity Cloud simulator) and a small API on 127.0.0.1 that refuses the first token
- * it sees, so each example must report that token with `reject` and end with the API's 200.
+ * it sees, so each example must report that token with `reject` and end with the API's 200. Each runs
+ * against both front doors: `tvs serve` as the REST API (signed for `execute-api`, the examples' default)
+ * and as a function URL (`--endpoint-kind function-url`, signed for `lambda` with `TVS_SIGNING_SERVICE`).
  *
  * The examples report a token seconds after it was minted: under the default bounds of upstream use (30 s
  * between forced mints of a key) the service would rightly answer 503, so `tvs serve` is started with the
@@ -19,6 +21,7 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ENDPOINT_KINDS, type EndpointKind, SIGNING_SERVICE } from '../../src/shared/endpoint-kinds';
 import { fingerprintOf } from '../../src/shared/hashing';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
@@ -118,13 +121,18 @@ const SESSION_CALLER = {
   arn: 'arn:aws:sts::111111111111:assumed-role/orders/any-language-test',
 };
 
+/** `tvs serve` emulating one front door, and the recording proxy in front of it. */
+interface FrontDoor {
+  readonly serve: ServeProcess;
+  readonly proxy: ReturnType<typeof createServer>;
+  readonly proxyUrl: string;
+}
+
 let sim: IdentityCloudSimulator;
-let server: ServeProcess | undefined;
+const doors = new Map<EndpointKind, FrontDoor>();
 let workDir: string;
 let removeDir: () => Promise<void>;
-let proxyServer: ReturnType<typeof createServer> | undefined;
 let apiServer: ReturnType<typeof createServer> | undefined;
-let proxyUrl: string;
 let apiUrl: string;
 /** Bodies of the requests that reached the service, in order. */
 const serviceRequests: { method: string; path: string; body: string }[] = [];
@@ -149,26 +157,25 @@ beforeAll(async () => {
     ...document,
     local: { ...document.local, callers: { ...document.local.callers, [accessKeyId]: sessionCaller } },
   };
-  server = await startServe(
-    await writeJson(dir.path, 'tvs.config.json', config),
-    childEnv(UNBOUNDED_MINTS_ENV),
-  );
-
-  const target = new URL(server.url);
-  proxyServer = createServer(async (req, res) => {
-    const body = await readBody(req);
-    serviceRequests.push({ method: req.method ?? '', path: req.url ?? '', body });
-    const forward = httpRequest(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    forward.once('error', () => res.writeHead(502).end());
-    forward.end(body);
-  });
-  proxyUrl = await listen(proxyServer);
+  const configPath = await writeJson(dir.path, 'tvs.config.json', config);
+  for (const kind of ENDPOINT_KINDS) {
+    const serve = await startServe(configPath, childEnv(UNBOUNDED_MINTS_ENV), ['--endpoint-kind', kind]);
+    const target = new URL(serve.url);
+    const proxy = createServer(async (req, res) => {
+      const body = await readBody(req);
+      serviceRequests.push({ method: req.method ?? '', path: req.url ?? '', body });
+      const forward = httpRequest(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.once('error', () => res.writeHead(502).end());
+      forward.end(body);
+    });
+    doors.set(kind, { serve, proxy, proxyUrl: await listen(proxy) });
+  }
 
   // The API being called: 401 to the first token it sees, 200 to any other.
   apiServer = createServer((req, res) => {
@@ -183,14 +190,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stop(apiServer);
-  await stop(proxyServer);
-  await server?.stop();
+  for (const door of doors.values()) {
+    await stop(door.proxy);
+    await door.serve.stop();
+  }
   await sim?.close();
   await removeDir?.();
-  if (server && sim) {
+  if (doors.size > 0 && sim) {
+    const serverOutput = [...doors.values()].map((door) => door.serve.stdout() + door.serve.stderr());
     recordTraffic({
-      source: `test/e2e/any-language.test.ts (the local server and the examples of ${DOCUMENT})`,
-      logs: (server?.stdout() ?? '') + (server?.stderr() ?? '') + exampleOutput,
+      source: `test/e2e/any-language.test.ts (the local servers and the examples of ${DOCUMENT})`,
+      logs: serverOutput.join('') + exampleOutput,
       bodies: [],
       tokens: sim.issuedTokens,
       secrets: [
@@ -217,21 +227,25 @@ const CREDENTIALS = {
   },
 } as const;
 
-const CASES: { language: Language; credentials: keyof typeof CREDENTIALS }[] = [
-  { language: 'curl', credentials: 'long-term keys' },
-  { language: 'curl', credentials: 'a session token' },
-  { language: 'python', credentials: 'long-term keys' },
-  { language: 'python', credentials: 'a session token' },
-];
+const CASES: { language: Language; credentials: keyof typeof CREDENTIALS; kind: EndpointKind }[] =
+  ENDPOINT_KINDS.flatMap((kind) => [
+    { language: 'curl' as const, credentials: 'long-term keys' as const, kind },
+    { language: 'curl' as const, credentials: 'a session token' as const, kind },
+    { language: 'python' as const, credentials: 'long-term keys' as const, kind },
+    { language: 'python' as const, credentials: 'a session token' as const, kind },
+  ]);
 
 describe(`the examples of ${DOCUMENT}`, () => {
-  for (const { language, credentials } of CASES) {
-    it(`the ${language} example reports the refused token once with reject, then gets 200 (${credentials})`, async () => {
+  for (const { language, credentials, kind } of CASES) {
+    it(`the ${language} example reports the refused token once with reject, then gets 200 (${credentials}, ${kind})`, async () => {
       requireTools(language);
+      const door = doors.get(kind) as FrontDoor;
       const file = join(workDir, language === 'curl' ? 'example.sh' : 'example.py');
       writeFileSync(file, example(language));
       const env = childEnv({
-        TVS_ENDPOINT: proxyUrl,
+        TVS_ENDPOINT: door.proxyUrl,
+        // The REST API's service is the examples' default; a function URL's is said.
+        ...(kind === 'function-url' ? { TVS_SIGNING_SERVICE: SIGNING_SERVICE[kind] } : {}),
         AWS_REGION: 'us-east-1',
         ...CREDENTIALS[credentials],
         API_URL: apiUrl,

@@ -1,13 +1,16 @@
 /**
  * `docs/openapi.json` against what the handler answers: every documented status is produced through the
  * local server, and every answer must match its documented schema exactly — a field gained or lost by
- * the handler, or a status not in the document, fails here.
+ * the handler, or a status not in the document, fails here. The whole contract runs through both front
+ * doors (DESIGN.md "Endpoint kinds (version 2)"): the local server emulating the REST API (signed for
+ * `execute-api`) and emulating a function URL (signed for `lambda`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServiceAnswer, sendSigned } from '../../src/client/index';
 import { type LocalServer, startLocalServer } from '../../src/local/server';
+import { ENDPOINT_KINDS, type EndpointKind, SIGNING_SERVICE } from '../../src/shared/endpoint-kinds';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { schemaProblems } from './schema-check';
 import {
@@ -28,7 +31,7 @@ const paths = openapi.paths as Record<string, Record<string, Json>>;
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 let sim: IdentityCloudSimulator;
-let server: LocalServer;
+const servers = new Map<EndpointKind, LocalServer>();
 let removeDir: () => Promise<void>;
 
 interface Observed {
@@ -36,18 +39,32 @@ interface Observed {
   readonly method: string;
   readonly answer: ServiceAnswer;
 }
-const observed: Observed[] = [];
+
+/** Where the calls go, and what they were answered. */
+interface FrontDoor {
+  readonly kind: EndpointKind;
+  readonly observed: Observed[];
+}
+
+function serverOf(door: FrontDoor): LocalServer {
+  const server = servers.get(door.kind);
+  if (!server) throw new Error(`no server for ${door.kind}`);
+  return server;
+}
 
 async function call(
+  door: FrontDoor,
   method: 'GET' | 'POST',
   path: string,
   options: { body?: string; contentType?: string; caller?: typeof ORDERS } = {},
 ): Promise<ServiceAnswer> {
   const caller = options.caller ?? ORDERS;
+  // A 127.0.0.1 host does not say which service to sign for: each front door's is given.
   const answer = await sendSigned(
     {
-      endpoint: server.url,
+      endpoint: serverOf(door).url,
       region: 'us-east-1',
+      service: SIGNING_SERVICE[door.kind],
       credentials: { accessKeyId: caller.accessKeyId, secretAccessKey: caller.secretAccessKey },
     },
     {
@@ -58,11 +75,12 @@ async function call(
         : {}),
     },
   );
-  observed.push({ path, method: method.toLowerCase(), answer });
+  door.observed.push({ path, method: method.toLowerCase(), answer });
   return answer;
 }
 
-const token = (fields: Json) => call('POST', '/v1/token', { body: JSON.stringify(fields) });
+const token = (door: FrontDoor, fields: Json) =>
+  call(door, 'POST', '/v1/token', { body: JSON.stringify(fields) });
 
 beforeAll(async () => {
   sim = await startTestSimulator();
@@ -74,11 +92,16 @@ beforeAll(async () => {
     downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
     secretsFile: 'secrets.json',
   });
-  server = await startLocalServer({ config, configDir: dir.path, port: 0, env: {}, log: quiet });
+  for (const endpointKind of ENDPOINT_KINDS) {
+    servers.set(
+      endpointKind,
+      await startLocalServer({ config, configDir: dir.path, port: 0, env: {}, log: quiet, endpointKind }),
+    );
+  }
 });
 
 afterAll(async () => {
-  await server?.close();
+  for (const server of servers.values()) await server.close();
   await sim?.close();
   await removeDir?.();
 });
@@ -123,48 +146,6 @@ describe('docs/openapi.json', () => {
     expect(openapi.security).toEqual([{ sigv4: [] }]);
   });
 
-  it('matches every answer of the handler, for every documented status', async () => {
-    await token({ client: 'webhooks-us', scope: '.:webhooks/**' });
-    await token({ client: 'webhooks-us', scope: '.:webhooks/**', min_ttl: 60 });
-    await token({ client: 'webhooks-us', scope: '.:webhooks/**', surprise: true });
-    await token({ client: 'webhooks-us', scope: 'not-a-scope' });
-    await token({ client: 'webhooks-us', scope: '*:**' });
-    await call('POST', '/v1/token', { body: 'client=webhooks-us', contentType: 'text/plain' });
-    await token({ client: 'missing-us', scope: '*:webhooks/**' });
-    await token({ client: 'broken-us', scope: '*:webhooks/**' });
-    await token({ client: 'down-us', scope: '*:webhooks/**' });
-    await call('GET', '/v1/clients');
-    await call('GET', '/v1/clients', { caller: STRANGER });
-    await sendSigned(
-      {
-        endpoint: server.url,
-        region: 'us-east-1',
-        credentials: { accessKeyId: ORDERS.accessKeyId, secretAccessKey: 'wrong-wrong-wrong' },
-      },
-      { method: 'GET', path: '/v1/clients' },
-    ).then((answer) => observed.push({ path: '/v1/clients', method: 'get', answer }));
-    await sendSigned(
-      {
-        endpoint: server.url,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'AKIDNOBODYKNOWSTHIS1', secretAccessKey: 'x-x-x-x-x' },
-      },
-      { method: 'POST', path: '/v1/token', body: '{}' },
-    ).then((answer) => observed.push({ path: '/v1/token', method: 'post', answer }));
-
-    const problems = observed.flatMap(contractProblems);
-    const seen = new Set(observed.map(({ path, method, answer }) => `${method} ${path} ${answer.status}`));
-    const documented = Object.entries(paths).flatMap(([path, operations]) =>
-      Object.entries(operations).flatMap(([method, operation]) =>
-        Object.keys(operation.responses as Json).map((status) => `${method} ${path} ${status}`),
-      ),
-    );
-
-    expect(problems).toEqual([]);
-    // /v1/clients has no path to a 500 a test can take without breaking the server.
-    expect(documented.filter((entry) => !seen.has(entry))).toEqual(['get /v1/clients 500']);
-  });
-
   it('fails an answer that gains or loses a field', () => {
     const schema = { $ref: '#/components/schemas/TokenResponse' };
     const answer = {
@@ -182,6 +163,59 @@ describe('docs/openapi.json', () => {
       '$: unexpected field source',
     ]);
     expect(schemaProblems(openapi, schema, lost)).toEqual(['$: missing client']);
+  });
+});
+
+describe.each(ENDPOINT_KINDS)('the handler through the %s front door', (kind) => {
+  const door: FrontDoor = { kind, observed: [] };
+
+  it('matches every answer of the handler, for every documented status', async () => {
+    await token(door, { client: 'webhooks-us', scope: '.:webhooks/**' });
+    await token(door, { client: 'webhooks-us', scope: '.:webhooks/**', min_ttl: 60 });
+    await token(door, { client: 'webhooks-us', scope: '.:webhooks/**', surprise: true });
+    await token(door, { client: 'webhooks-us', scope: 'not-a-scope' });
+    await token(door, { client: 'webhooks-us', scope: '*:**' });
+    await call(door, 'POST', '/v1/token', { body: 'client=webhooks-us', contentType: 'text/plain' });
+    await token(door, { client: 'missing-us', scope: '*:webhooks/**' });
+    await token(door, { client: 'broken-us', scope: '*:webhooks/**' });
+    await token(door, { client: 'down-us', scope: '*:webhooks/**' });
+    await call(door, 'GET', '/v1/clients');
+    await call(door, 'GET', '/v1/clients', { caller: STRANGER });
+    const signedAs = (accessKeyId: string, secretAccessKey: string) => ({
+      endpoint: serverOf(door).url,
+      region: 'us-east-1',
+      service: SIGNING_SERVICE[door.kind],
+      credentials: { accessKeyId, secretAccessKey },
+    });
+    await sendSigned(signedAs(ORDERS.accessKeyId, 'wrong-wrong-wrong'), {
+      method: 'GET',
+      path: '/v1/clients',
+    }).then((answer) => door.observed.push({ path: '/v1/clients', method: 'get', answer }));
+    await sendSigned(signedAs('AKIDNOBODYKNOWSTHIS1', 'x-x-x-x-x'), {
+      method: 'POST',
+      path: '/v1/token',
+      body: '{}',
+    }).then((answer) => door.observed.push({ path: '/v1/token', method: 'post', answer }));
+    const unsigned = await fetch(`${serverOf(door).url}/v1/clients`);
+    door.observed.push({
+      path: '/v1/clients',
+      method: 'get',
+      answer: { status: unsigned.status, headers: unsigned.headers, text: await unsigned.text() },
+    });
+
+    const problems = door.observed.flatMap(contractProblems);
+    const seen = new Set(
+      door.observed.map(({ path, method, answer }) => `${method} ${path} ${answer.status}`),
+    );
+    const documented = Object.entries(paths).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, operation]) =>
+        Object.keys(operation.responses as Json).map((status) => `${method} ${path} ${status}`),
+      ),
+    );
+
+    expect(problems).toEqual([]);
+    // /v1/clients has no path to a 500 a test can take without breaking the server.
+    expect(documented.filter((entry) => !seen.has(entry))).toEqual(['get /v1/clients 500']);
   });
 
   it('accepts exactly the request bodies the handler accepts', async () => {
@@ -213,7 +247,7 @@ describe('docs/openapi.json', () => {
 
     const verdicts = [];
     for (const body of bodies) {
-      const answer = await call('POST', '/v1/token', { body: JSON.stringify(body) });
+      const answer = await call(door, 'POST', '/v1/token', { body: JSON.stringify(body) });
       const refused = answer.status === 400 && (JSON.parse(answer.text) as Json).error === 'invalid_request';
       verdicts.push({
         body,

@@ -134,11 +134,18 @@ export interface ServeProcess extends Child {
   ): Promise<Record<string, unknown>[]>;
 }
 
-/** Start `tvs serve --config FILE --port 0` (through tsx, as `npm run tvs` would) and wait until it listens. */
-export async function startServe(configPath: string, env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+/**
+ * Start `tvs serve --config FILE --port 0 [args…]` (through tsx, as `npm run tvs` would) and wait until it
+ * listens.
+ */
+export async function startServe(
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
+): Promise<ServeProcess> {
   const child = spawnChild(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/tvs.ts', 'serve', '--config', configPath, '--port', '0'],
+    ['--import', 'tsx', 'src/cli/tvs.ts', 'serve', '--config', configPath, '--port', '0', ...args],
     { env },
   );
   const match = await child.waitFor(/^listening on (http:\/\/127\.0\.0\.1:\d+)$/);

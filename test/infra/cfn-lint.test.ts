@@ -39,7 +39,22 @@ describe('cfn-lint over the synthesized templates', () => {
         lookAhead: Duration.minutes(10),
       },
     });
-    for (const [name, candidate] of Object.entries({ default: stack, everyOption }) as [string, Stack][]) {
+    const functionUrl = new TokenVendingStack(testApp({ endpoint: 'function-url' }), 'Tvs', {
+      configFile: EXAMPLE_CONFIG_FILE,
+    });
+    const functionUrlEveryOption = testStack();
+    new TokenVendingService(functionUrlEveryOption, 'Tvs', {
+      config: exampleConfig(),
+      endpoint: 'function-url',
+      allowedOrganizationId: 'o-a1b2c3d4e5',
+      allowedAccounts: ['123456789012'],
+      alarmTopic: new sns.Topic(functionUrlEveryOption, 'Alarms', { enforceSSL: true }),
+      reservedConcurrency: 20,
+      pointInTimeRecovery: true,
+      prewarm: { tokens: [{ client: 'webhooks-us', scope: '*:webhooks/**' }] },
+    });
+    const candidates = { default: stack, everyOption, functionUrl, functionUrlEveryOption };
+    for (const [name, candidate] of Object.entries(candidates) as [string, Stack][]) {
       const file = join(workDir, `${name}.template.json`);
       writeFileSync(file, JSON.stringify(Template.fromStack(candidate).toJSON(), null, 1));
       templates[name] = file;
@@ -48,10 +63,14 @@ describe('cfn-lint over the synthesized templates', () => {
 
   afterAll(() => rmSync(workDir, { recursive: true, force: true }));
 
-  it.each(['default', 'everyOption'])('finds no error in the %s template', (name) => {
-    const findings = cfnLint(templates[name] as string);
-    const warnings = findings.filter((finding) => finding.Level !== 'Error');
-    if (warnings.length > 0) console.warn(`cfn-lint (${name}):\n${warnings.map(describeFinding).join('\n')}`);
-    expect(findings.filter((finding) => finding.Level === 'Error').map(describeFinding)).toEqual([]);
-  });
+  it.each(['default', 'everyOption', 'functionUrl', 'functionUrlEveryOption'])(
+    'finds no error in the %s template',
+    (name) => {
+      const findings = cfnLint(templates[name] as string);
+      const warnings = findings.filter((finding) => finding.Level !== 'Error');
+      if (warnings.length > 0)
+        console.warn(`cfn-lint (${name}):\n${warnings.map(describeFinding).join('\n')}`);
+      expect(findings.filter((finding) => finding.Level === 'Error').map(describeFinding)).toEqual([]);
+    },
+  );
 });

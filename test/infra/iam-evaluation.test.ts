@@ -51,6 +51,7 @@ interface ServiceIds {
 }
 
 function serviceIds(service: TokenVendingService): ServiceIds {
+  if (!service.api) throw new Error('these tests evaluate a service with endpoint "rest-api"');
   return {
     table: logicalId(service.table),
     key: logicalId(service.tokenKey),
@@ -1070,5 +1071,216 @@ describe('Lambda function URL permissions (ready for endpoint: "function-url")',
         })
         .can('lambda:InvokeFunctionUrl', fn),
     ).toBe('ImplicitlyDenied');
+  });
+});
+
+describe('IAM evaluation of the function URL (endpoint: function-url)', () => {
+  const bothActions = ['lambda:InvokeFunctionUrl', 'lambda:InvokeFunction'];
+  const throughUrl = { context: { 'lambda:InvokedViaFunctionUrl': 'true' } };
+
+  /** What a call to the function URL needs: both decisions (urls-auth.html, since October 2025). */
+  async function callThroughUrl(caller: ReturnType<TemplateAccess['of']>, fn: string) {
+    return {
+      'lambda:InvokeFunctionUrl': await caller.can('lambda:InvokeFunctionUrl', fn),
+      'lambda:InvokeFunction': await caller.can('lambda:InvokeFunction', fn, throughUrl),
+    };
+  }
+  const admitted = { 'lambda:InvokeFunctionUrl': 'Allowed', 'lambda:InvokeFunction': 'Allowed' };
+  const refused = {
+    'lambda:InvokeFunctionUrl': 'ImplicitlyDenied',
+    'lambda:InvokeFunction': 'ImplicitlyDenied',
+  };
+
+  describe('of the stack, which admits its own account', () => {
+    let template: TemplateJson;
+    let access: TemplateAccess;
+    let fn: string;
+
+    beforeAll(() => {
+      const stack = new TokenVendingStack(testApp({ endpoint: 'function-url' }), 'Tvs', {
+        configFile: EXAMPLE_CONFIG_FILE,
+      });
+      template = Template.fromStack(stack).toJSON();
+      access = TemplateAccess.fromTemplate(template);
+      fn = access.arn(logicalId(stack.service.function));
+    }, SYNTH_TIMEOUT_MS);
+
+    it('denies an outsider whose own policy allows every action on every resource', async () => {
+      const outsider = access.of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/caller`, {
+        policies: [allowEverything()],
+      });
+
+      expect(await callThroughUrl(outsider, fn)).toEqual(refused);
+    });
+
+    it('admits a principal of the account whose own policy allows both actions on the function', async () => {
+      const caller = access.of(`arn:aws:iam::${ACCOUNT}:role/orders-service`, {
+        policies: [allow(bothActions, fn)],
+      });
+
+      expect(await callThroughUrl(caller, fn)).toEqual(admitted);
+    });
+
+    it('does not admit a principal of the account whose own policy allows neither', async () => {
+      const caller = access.of(`arn:aws:iam::${ACCOUNT}:role/reporting`, {
+        policies: [allow('dynamodb:GetItem', ANOTHER_TABLE)],
+      });
+
+      expect(await callThroughUrl(caller, fn)).toEqual(refused);
+    });
+
+    it('notices a URL whose auth type is no longer AWS_IAM: the admission is for AWS_IAM only', async () => {
+      const publicUrl = changedTemplate(template, (copy) => {
+        for (const resource of Object.values(
+          copy.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+        )) {
+          if (resource.Type === 'AWS::Lambda::Url') resource.Properties.AuthType = 'NONE';
+        }
+      });
+      const caller = TemplateAccess.fromTemplate(publicUrl).of(
+        `arn:aws:iam::${OUTSIDE_ACCOUNT}:role/caller`,
+        {
+          policies: [allowEverything()],
+        },
+      );
+
+      expect(await caller.can('lambda:InvokeFunctionUrl', fn)).toBe('ImplicitlyDenied');
+    });
+  });
+
+  describe('of the construct with a listed account and an organization', () => {
+    let template: TemplateJson;
+    let access: TemplateAccess;
+    let fn: string;
+
+    beforeAll(() => {
+      const stack = testStack();
+      const service = new TokenVendingService(stack, 'Tvs', {
+        config: exampleConfig(),
+        endpoint: 'function-url',
+        allowedAccounts: [LISTED_ACCOUNT],
+        allowedOrganizationId: ORGANIZATION,
+      });
+      template = Template.fromStack(stack).toJSON();
+      access = TemplateAccess.fromTemplate(template);
+      fn = access.arn(logicalId(service.function));
+    }, SYNTH_TIMEOUT_MS);
+
+    const listedCaller = (policies: PolicyDocument[]) =>
+      access.of(`arn:aws:iam::${LISTED_ACCOUNT}:role/caller`, { policies });
+    const memberOf = (organization: string) =>
+      access.of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/caller`, {
+        policies: [allow(bothActions, '*')],
+        context: { 'aws:PrincipalOrgID': organization },
+      });
+
+    it('admits the listed account’s principal whose own policy allows both actions', async () => {
+      expect(await callThroughUrl(listedCaller([allow(bothActions, fn)]), fn)).toEqual(admitted);
+    });
+
+    it('admits a principal with the caller policy docs/endpoint-kinds.md shows: each action under its own condition', async () => {
+      const documented: PolicyDocument = {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 'lambda:InvokeFunctionUrl',
+            Resource: fn,
+            Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+          },
+          {
+            Effect: 'Allow',
+            Action: 'lambda:InvokeFunction',
+            Resource: fn,
+            Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+          },
+        ],
+      };
+
+      // Both conditions on one statement: each key exists only for its own action, so neither is allowed.
+      const merged: PolicyDocument = {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: bothActions,
+            Resource: fn,
+            Condition: {
+              StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' },
+              Bool: { 'lambda:InvokedViaFunctionUrl': 'true' },
+            },
+          },
+        ],
+      };
+
+      expect(await callThroughUrl(listedCaller([documented]), fn)).toEqual(admitted);
+      expect(await listedCaller([documented]).can('lambda:InvokeFunction', fn)).toBe('ImplicitlyDenied');
+      expect(await callThroughUrl(listedCaller([merged]), fn)).toEqual(refused);
+    });
+
+    it('lets no call through to a principal allowed lambda:InvokeFunctionUrl alone: the URL needs lambda:InvokeFunction too', async () => {
+      expect(await callThroughUrl(listedCaller([allow('lambda:InvokeFunctionUrl', fn)]), fn)).toEqual({
+        'lambda:InvokeFunctionUrl': 'Allowed',
+        'lambda:InvokeFunction': 'ImplicitlyDenied',
+      });
+    });
+
+    it('admits lambda:InvokeFunction only through the URL: the Invoke API stays closed to an admitted account', async () => {
+      const administrator = listedCaller([allowEverything()]);
+
+      expect(await administrator.can('lambda:InvokeFunction', fn, throughUrl)).toBe('Allowed');
+      expect(await administrator.can('lambda:InvokeFunction', fn)).toBe('ImplicitlyDenied');
+      expect(
+        await administrator.can('lambda:InvokeFunction', fn, {
+          context: { 'lambda:InvokedViaFunctionUrl': 'false' },
+        }),
+      ).toBe('ImplicitlyDenied');
+    });
+
+    it('admits a principal of the organization, and not one of another organization', async () => {
+      expect(await callThroughUrl(memberOf(ORGANIZATION), fn)).toEqual(admitted);
+      expect(await callThroughUrl(memberOf('o-zzzzzzzzzz'), fn)).toEqual(refused);
+    });
+
+    it('denies an outsider whose own policy allows every action on every resource', async () => {
+      const outsider = access.of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/caller`, {
+        policies: [allowEverything()],
+      });
+
+      expect(await callThroughUrl(outsider, fn)).toEqual(refused);
+    });
+
+    it('notices a permission without its InvokedViaFunctionUrl condition: the Invoke API opens', async () => {
+      const broken = changedTemplate(template, (copy) => {
+        for (const resource of Object.values(
+          copy.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+        )) {
+          if (resource.Type === 'AWS::Lambda::Permission') delete resource.Properties.InvokedViaFunctionUrl;
+        }
+      });
+      const administrator = TemplateAccess.fromTemplate(broken).of(
+        `arn:aws:iam::${LISTED_ACCOUNT}:role/caller`,
+        {
+          policies: [allowEverything()],
+        },
+      );
+
+      expect(await administrator.can('lambda:InvokeFunction', fn)).toBe('Allowed');
+    });
+
+    it('notices an organization permission without its organization: every account gets in', async () => {
+      const broken = changedTemplate(template, (copy) => {
+        for (const resource of Object.values(
+          copy.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+        )) {
+          if (resource.Type === 'AWS::Lambda::Permission') delete resource.Properties.PrincipalOrgID;
+        }
+      });
+      const outsider = TemplateAccess.fromTemplate(broken).of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/caller`, {
+        policies: [allowEverything()],
+      });
+
+      expect(await callThroughUrl(outsider, fn)).toEqual(admitted);
+    });
   });
 });

@@ -1,9 +1,11 @@
 import { Duration } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import { describe, expect, it } from 'vitest';
 import { ServiceConfig } from '../../lambdas/vend-token/config';
 import { type ServiceConfigDocument, validateServiceConfig } from '../../lib/service-config';
 import { TokenVendingService, type TokenVendingServiceProps } from '../../lib/token-vending-service';
-import { exampleConfig, testStack } from './support';
+import { TokenVendingStack } from '../../lib/token-vending-stack';
+import { EXAMPLE_CONFIG_FILE, exampleConfig, testApp, testStack } from './support';
 
 /** Builds the construct; bad props throw before any resource (or bundling) is made. */
 function build(props: Partial<TokenVendingServiceProps>): () => void {
@@ -77,8 +79,44 @@ describe('TokenVendingService props validation', () => {
 
   it('refuses to build an API that admits no one', () => {
     expect(build({ allowedAccounts: undefined, allowedOrganizationId: undefined })).toThrow(
-      'TokenVendingService needs allowedAccounts or allowedOrganizationId: without one, the API resource policy would admit no caller.',
+      'TokenVendingService needs allowedAccounts or allowedOrganizationId: without one, the resource policy would admit no caller.',
     );
+  });
+
+  it('refuses, with a function URL, every property only the REST API has, each with a plain sentence', () => {
+    const restApiOnly: Partial<TokenVendingServiceProps> = {
+      vpcEndpointIds: ['vpce-0123456789abcdef0'],
+      stageName: 'v1',
+      throttle: { rateLimit: 10, burstLimit: 20 },
+      executionLoggingLevel: apigw.MethodLoggingLevel.INFO,
+      apiTracing: true,
+    };
+
+    expect(build({ endpoint: 'function-url', ...restApiOnly })).toThrow(
+      new RegExp(
+        [
+          'vpcEndpointIds: a function URL has no private endpoint',
+          'stageName: a function URL has no stage',
+          'throttle: a function URL has no stage throttling; set reservedConcurrency',
+          'executionLoggingLevel: a function URL has no API Gateway execution log',
+          'apiTracing: a function URL has no API stage to trace',
+        ].join('[\\s\\S]*'),
+      ),
+    );
+    expect(build({ endpoint: 'rest-api', ...restApiOnly })).not.toThrow();
+    expect(build({ endpoint: 'function-url', reservedConcurrency: 20 })).not.toThrow();
+  });
+
+  it('refuses an endpoint kind that does not exist, from the props and from the stack context', () => {
+    expect(build({ endpoint: 'http-api' as never })).toThrow(
+      'endpoint: "http-api" is not one of "rest-api" and "function-url".',
+    );
+    expect(
+      () =>
+        new TokenVendingStack(testApp({ endpoint: 'lambda-url' }), 'Tvs', {
+          configFile: EXAMPLE_CONFIG_FILE,
+        }),
+    ).toThrow('endpoint: "lambda-url" is not one of "rest-api" and "function-url".');
   });
 
   it('refuses malformed account, organization and VPC endpoint ids', () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -507,5 +508,145 @@ describe('TokenVendingService with an organization, VPC endpoints and every opti
     for (const type of ['AWS::DynamoDB::Table', 'AWS::KMS::Key', 'AWS::Logs::LogGroup']) {
       for (const resource of resourcesOf(template, type)) expect(resource.DeletionPolicy).toBe('Delete');
     }
+  });
+});
+
+describe('TokenVendingStack with endpoint function-url (context)', () => {
+  let stack: TokenVendingStack;
+  let template: Template;
+  let restApiTemplate: Template;
+
+  beforeAll(() => {
+    stack = new TokenVendingStack(testApp({ endpoint: 'function-url' }), 'Tvs', {
+      configFile: EXAMPLE_CONFIG_FILE,
+    });
+    template = Template.fromStack(stack);
+    restApiTemplate = Template.fromStack(
+      new TokenVendingStack(testApp(), 'Tvs', { configFile: EXAMPLE_CONFIG_FILE }),
+    );
+  }, SYNTH_TIMEOUT_MS);
+
+  it('has a function URL with AWS_IAM auth, and no API Gateway resource, stage or access log group', () => {
+    template.resourceCountIs('AWS::Lambda::Url', 1);
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [logicalId(stack.service.function), 'Arn'] },
+    });
+    const types = Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
+    expect(types.filter((type) => type.startsWith('AWS::ApiGateway::'))).toEqual([]);
+    // The function's log group and the rotation function's: no access log group.
+    expect(Object.keys(template.findResources('AWS::Logs::LogGroup')).sort()).toEqual(
+      [
+        logicalId(stack.service.logGroup),
+        logicalId(stack.service.rotation?.logGroup as logs.LogGroup),
+      ].sort(),
+    );
+    expect(stack.service.api).toBeUndefined();
+    expect(stack.service.accessLogGroup).toBeUndefined();
+    expect(stack.service.endpointKind).toBe('function-url');
+  });
+
+  it('admits the stack’s own account with both actions Lambda requires of URL callers, each under its condition', () => {
+    const fn = { 'Fn::GetAtt': [logicalId(stack.service.function), 'Arn'] };
+    const permissions = resourcesOf(template, 'AWS::Lambda::Permission').map((p) => p.Properties);
+    const ofFunction = permissions.filter((p) => isDeepStrictEqual(p.FunctionName, fn));
+    const others = permissions.filter((p) => !isDeepStrictEqual(p.FunctionName, fn));
+
+    // The rotation function is invoked by Secrets Manager only, never through a URL.
+    expect(others.map((p) => [p.Action, p.Principal, p.FunctionUrlAuthType ?? '-'])).toEqual([
+      ['lambda:InvokeFunction', 'secretsmanager.amazonaws.com', '-'],
+      ['lambda:InvokeFunction', 'secretsmanager.amazonaws.com', '-'],
+    ]);
+    expect(ofFunction).toEqual([
+      {
+        Action: 'lambda:InvokeFunctionUrl',
+        FunctionName: fn,
+        FunctionUrlAuthType: 'AWS_IAM',
+        Principal: { Ref: 'AWS::AccountId' },
+      },
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: fn,
+        InvokedViaFunctionUrl: true,
+        Principal: { Ref: 'AWS::AccountId' },
+      },
+    ]);
+  });
+
+  it('alarms and graphs the function URL’s own metrics in AWS/Lambda, never an API Gateway metric', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6); // the five of the REST API kind's, and rotation
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Url5xxCount',
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack.service.function) } }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'UrlRequestLatency',
+      Namespace: 'AWS/Lambda',
+      ExtendedStatistic: 'p99',
+      Threshold: 3000,
+    });
+    const dashboard = render(
+      resourcesOf(template, 'AWS::CloudWatch::Dashboard')[0]?.Properties.DashboardBody,
+    );
+    expect(dashboard).toContain('UrlRequestCount');
+    expect(JSON.stringify(template.toJSON())).not.toContain('AWS/ApiGateway');
+  });
+
+  it('gives the function exactly the grants, environment and settings of the REST API kind', () => {
+    const functionOf = (t: Template) => resourcesOf(t, 'AWS::Lambda::Function')[0]?.Properties ?? {};
+    const { Code: _code, ...urlFunction } = functionOf(template);
+    const { Code: _restCode, ...restFunction } = functionOf(restApiTemplate);
+
+    expect(grantedPairs(statementsOfPolicies(template))).toEqual(
+      grantedPairs(statementsOfPolicies(restApiTemplate)),
+    );
+    expect(urlFunction).toEqual(restFunction);
+  });
+
+  it('outputs the function URL callers sign for', () => {
+    const outputs = Object.values(template.toJSON().Outputs as Record<string, { Value: unknown }>);
+
+    expect(outputs.map((output) => output.Value)).toContainEqual({
+      'Fn::GetAtt': [logicalId(stack.service.functionUrl!), 'FunctionUrl'],
+    });
+  });
+});
+
+describe('TokenVendingService with endpoint function-url, an organization and a listed account', () => {
+  it('admits the account and every principal of the organization, each with both actions', () => {
+    const stack = testStack();
+    const service = new TokenVendingService(stack, 'Tvs', {
+      config: exampleConfig(),
+      endpoint: 'function-url',
+      allowedAccounts: ['111111111111'],
+      allowedOrganizationId: 'o-a1b2c3d4e5',
+      reservedConcurrency: 20,
+    });
+    const template = Template.fromStack(stack);
+
+    const fn = { 'Fn::GetAtt': [logicalId(service.function), 'Arn'] };
+    const ofFunction = resourcesOf(template, 'AWS::Lambda::Permission').filter(({ Properties: p }) =>
+      isDeepStrictEqual(p.FunctionName, fn),
+    );
+    const admitted = ofFunction.map(({ Properties: p }) =>
+      [
+        p.Action,
+        p.Principal,
+        p.PrincipalOrgID ?? '-',
+        p.FunctionUrlAuthType ?? '-',
+        p.InvokedViaFunctionUrl ?? '-',
+      ]
+        .map(String)
+        .join(' '),
+    );
+
+    expect(admitted.sort()).toEqual([
+      'lambda:InvokeFunction * o-a1b2c3d4e5 - true',
+      'lambda:InvokeFunction 111111111111 - - true',
+      'lambda:InvokeFunctionUrl * o-a1b2c3d4e5 AWS_IAM -',
+      'lambda:InvokeFunctionUrl 111111111111 - AWS_IAM -',
+    ]);
+    template.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 20 });
   });
 });

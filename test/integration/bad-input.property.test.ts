@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ENDPOINT_KINDS } from '../../src/shared/endpoint-kinds';
 import { apiEvent, Harness, ORDERS_CALLER, ROTATION_CALLER, STRANGER_CALLER } from '../support/harness';
 
 let harness: Harness;
@@ -110,6 +111,8 @@ const rawBody = fc.oneof(
 );
 
 const requestArbitrary = fc.record({
+  // Either front door's event: the REST API's proxy event or a function URL's.
+  shape: fc.constantFrom(...ENDPOINT_KINDS),
   body: fc.option(rawBody, { nil: null, freq: 20 }),
   base64: fc.boolean(),
   contentType: fc.oneof(
@@ -165,6 +168,7 @@ describe('the handler under generated input', () => {
             isBase64Encoded: input.base64,
             headers: { 'Content-Type': input.contentType },
             caller: input.caller,
+            shape: input.shape,
           }),
         );
         statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);

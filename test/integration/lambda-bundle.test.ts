@@ -44,6 +44,16 @@ describe('the deployed bundle (lib/handler-bundle.ts output)', () => {
     expect(response.headers).toMatchObject({ 'Cache-Control': 'no-store', Pragma: 'no-cache' });
   });
 
+  it('answers a function URL event as it answers the REST proxy event', async () => {
+    const request = { client: 'webhooks-us', scope: '.:webhooks/**' };
+    const viaRestApi = await handler(tokenEvent(request, ORDERS_CALLER, 'rest-api'));
+    const viaFunctionUrl = await handler(tokenEvent(request, ORDERS_CALLER, 'function-url'));
+
+    expect(viaFunctionUrl.statusCode).toBe(200);
+    expect(viaFunctionUrl.headers).toEqual(viaRestApi.headers);
+    expect(bodyOf(viaFunctionUrl).access_token).toBe(bodyOf(viaRestApi).access_token);
+  });
+
   it('answers the contract error bodies from the bundle too', async () => {
     const response = await handler(
       tokenEvent({ client: 'webhooks-us', scope: '*:config/**' }, ORDERS_CALLER),

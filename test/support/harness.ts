@@ -16,6 +16,7 @@ import { createRotationHandler, createRotationRuntime } from '../../lambdas/rota
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
 import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
+import type { FunctionUrlEvent } from '../../lambdas/vend-token/events';
 import {
   IdentityCloudClient,
   type IdentityCloudClientOptions,
@@ -24,7 +25,8 @@ import { createRuntime } from '../../lambdas/vend-token/runtime';
 import type { VendingSettings } from '../../lambdas/vend-token/settings';
 import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import { ensureTokenTable } from '../../src/local/aws-resources';
-import { toApiGatewayEvent } from '../../src/local/server';
+import { toApiGatewayEvent, toFunctionUrlEvent } from '../../src/local/lambda-events';
+import type { EndpointKind } from '../../src/shared/endpoint-kinds';
 import {
   type IdentityCloudSimulator,
   type SimulatedClient,
@@ -400,11 +402,8 @@ export class Harness {
   }
 }
 
-/**
- * An API Gateway REST proxy event as the Lambda receives it, built by the local server's own mapping;
- * `rawBody` and `isBase64Encoded` may set a body no HTTP request would carry.
- */
-export function apiEvent(options: {
+/** What {@link apiEvent} builds a request from. */
+export interface ApiEventOptions {
   method?: string;
   path?: string;
   body?: unknown;
@@ -412,14 +411,23 @@ export function apiEvent(options: {
   headers?: Record<string, string>;
   caller?: string;
   isBase64Encoded?: boolean;
-}): APIGatewayProxyEvent {
+  /** Which front door's event: the REST API's proxy event or a function URL's. @default 'rest-api' */
+  shape?: EndpointKind;
+}
+
+/**
+ * The event one HTTP request reaches the Lambda as, built by the local server's own mappings: the REST
+ * API's proxy event, or a function URL's (payload 2.0). `rawBody` and `isBase64Encoded` may set a body no
+ * HTTP request would carry.
+ */
+export function apiEvent(options: ApiEventOptions): APIGatewayProxyEvent | FunctionUrlEvent {
   const body =
     options.rawBody !== undefined
       ? options.rawBody
       : options.body === undefined
         ? null
         : JSON.stringify(options.body);
-  const event = toApiGatewayEvent({
+  const received = {
     method: options.method ?? 'POST',
     path: options.path ?? '/v1/token',
     query: '',
@@ -430,13 +438,30 @@ export function apiEvent(options: {
     sourceIp: '127.0.0.1',
     requestId: randomUUID(),
     nowMs: Date.now(),
-  });
-  return { ...event, body, isBase64Encoded: options.isBase64Encoded ?? false };
+  };
+  const isBase64Encoded = options.isBase64Encoded ?? false;
+  if (options.shape === 'function-url') {
+    const { body: _built, ...event } = toFunctionUrlEvent(received);
+    return { ...event, ...(body === null ? {} : { body }), isBase64Encoded };
+  }
+  return { ...toApiGatewayEvent(received), body, isBase64Encoded };
 }
 
 /** A `POST /v1/token` event with a JSON body. */
-export function tokenEvent(body: Record<string, unknown>, caller = ORDERS_CALLER): APIGatewayProxyEvent {
-  return apiEvent({ body, caller });
+export function tokenEvent(
+  body: Record<string, unknown>,
+  caller = ORDERS_CALLER,
+  shape: EndpointKind = 'rest-api',
+): APIGatewayProxyEvent | FunctionUrlEvent {
+  return apiEvent({ body, caller, shape });
+}
+
+/** {@link apiEvent} and {@link tokenEvent} for one front door, to run a table of requests through each. */
+export function eventsOf(shape: EndpointKind) {
+  return {
+    apiEvent: (options: Omit<ApiEventOptions, 'shape'>) => apiEvent({ ...options, shape }),
+    tokenEvent: (body: Record<string, unknown>, caller = ORDERS_CALLER) => tokenEvent(body, caller, shape),
+  };
 }
 
 /** Parse a handler answer's JSON body. */
