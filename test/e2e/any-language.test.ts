@@ -43,7 +43,7 @@ import {
 } from './support';
 
 /** The document whose examples are run. When its text moves into README.md, point this there. */
-const DOCUMENT = 'docs/calling-from-any-language.md';
+const DOCUMENT = 'README.md';
 
 type Language = 'curl' | 'python';
 

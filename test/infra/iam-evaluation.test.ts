@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { runSimulation } from '@cloud-copilot/iam-simulate';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -97,6 +98,17 @@ function identityStatementsGranting(copy: TemplateJson, action: string) {
   );
   expect(found).not.toHaveLength(0);
   return found.map(({ statement }) => statement);
+}
+
+/** The function URL caller policy the README shows, between its `caller-policy:function-url` markers. */
+function documentedCallerPolicy(): { Action: string; Resource: string }[] {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block =
+    /<!-- caller-policy:function-url:start -->\s*```json\n([\s\S]*?)```\s*<!-- caller-policy:function-url:end -->/.exec(
+      readme,
+    )?.[1];
+  if (block === undefined) throw new Error('README.md has no caller-policy:function-url block');
+  return JSON.parse(block) as { Action: string; Resource: string }[];
 }
 
 describe('IAM evaluation of the stack with the example configuration (it admits its own account)', () => {
@@ -1178,24 +1190,11 @@ describe('IAM evaluation of the function URL (endpoint: function-url)', () => {
       expect(await callThroughUrl(listedCaller([allow(bothActions, fn)]), fn)).toEqual(admitted);
     });
 
-    it('admits a principal with the caller policy docs/endpoint-kinds.md shows: each action under its own condition', async () => {
-      const documented: PolicyDocument = {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Effect: 'Allow',
-            Action: 'lambda:InvokeFunctionUrl',
-            Resource: fn,
-            Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
-          },
-          {
-            Effect: 'Allow',
-            Action: 'lambda:InvokeFunction',
-            Resource: fn,
-            Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
-          },
-        ],
-      };
+    it('admits a principal with the caller policy the README shows: each action under its own condition', async () => {
+      // The README's example, its sample function ARN replaced by this template's function.
+      const statements = documentedCallerPolicy().map((statement) => ({ ...statement, Resource: fn }));
+      const documented: PolicyDocument = { Version: '2012-10-17', Statement: statements };
+      expect(statements.map((statement) => statement.Action).sort()).toEqual(bothActions.slice().sort());
 
       // Both conditions on one statement: each key exists only for its own action, so neither is allowed.
       const merged: PolicyDocument = {
