@@ -31,6 +31,7 @@ import { ensureTokenTable } from '../src/local/aws-resources';
 import { toApiGatewayEvent } from '../src/local/lambda-events';
 import { SERVICE_NAME } from '../src/shared/service-name';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
+import { seededRandom } from '../test/support/seeded-random';
 
 /** The traffic every scenario runs. */
 export const CONSUMPTION_MIX = {
@@ -67,18 +68,6 @@ export interface Consumption {
   readonly logBytes: number;
   /** Largest token item and largest budget record in the table at the end, bytes by DynamoDB's rule. */
   readonly largestItemBytes: { readonly token: number; readonly budget: number };
-}
-
-/** A tiny seeded PRNG (mulberry32), so every run draws the same traffic. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The key suffix of a client's mint budget record (`mint-budget.ts`). */
@@ -295,7 +284,7 @@ export async function measureConsumption(
       return event;
     };
 
-    const draw = random(tokenLifetimeSeconds);
+    const draw = seededRandom(tokenLifetimeSeconds);
     const { warmupSeconds } = window;
     const windowSeconds = window.lifetimes * tokenLifetimeSeconds;
     const counted = { requests: 0, failures: 0, handlerMs: [] as number[] };

@@ -1,11 +1,8 @@
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, describeError, RotationError } from '../../src/shared/errors';
+import { describeError, RotationError } from '../../src/shared/errors';
 import type { RequestLog, RequestMetrics } from '../vend-token/app';
-import { loadServiceConfig } from '../vend-token/config';
 import { IdentityCloudClient } from '../vend-token/identity-cloud';
-import { createRuntime, type RuntimeParts } from '../vend-token/runtime';
-import { settingsFromEnv } from '../vend-token/settings';
-import { KmsDataKeyProvider, tokenEncryptionContext } from '../vend-token/token-crypto';
+import { createRuntime, type RuntimeParts, requiredEnv, runtimePartsFromEnv } from '../vend-token/runtime';
 import {
   isRotationEvent,
   type RotationEvent,
@@ -60,20 +57,9 @@ export function createRotationRuntime(parts: RotationRuntimeParts): RotationRunt
  * own role's ARN. Anything missing or invalid fails the cold start with a `ConfigError`.
  */
 export function createRotationRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): RotationRuntime {
-  const required = (name: string) => {
-    const value = env[name];
-    if (!value) throw new ConfigError([`environment variable ${name} is not set`]);
-    return value;
-  };
-  const rotationPrincipal = required('TVS_ROTATION_PRINCIPAL');
-  const tableName = required('TVS_TABLE_NAME');
-  return createRotationRuntime({
-    config: loadServiceConfig(env),
-    tableName,
-    dataKeys: new KmsDataKeyProvider(required('TVS_KMS_KEY_ID'), tokenEncryptionContext(tableName)),
-    settings: settingsFromEnv(env),
-    rotationPrincipal,
-  });
+  // Its principal first: the configuration's rotation grants are made for it.
+  const rotationPrincipal = requiredEnv(env, 'TVS_ROTATION_PRINCIPAL');
+  return createRotationRuntime({ ...runtimePartsFromEnv(env), rotationPrincipal });
 }
 
 /**

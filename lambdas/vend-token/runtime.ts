@@ -100,25 +100,32 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
   return { service, log, metrics, ...(parts.now ? { now: parts.now } : {}) };
 }
 
-function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
+/** The value of the environment variable `name`; a `ConfigError` when it is unset or empty. */
+export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
   if (!value) throw new ConfigError([`environment variable ${name} is not set`]);
   return value;
 }
 
 /**
- * The Lambda's runtime from its environment, at cold start: `TVS_CONFIG` or `TVS_CONFIG_FILE` (the
- * configuration document), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, and the optional tunables of
- * `SETTINGS_ENVIRONMENT` (`settings.ts`) (the function timeout the timing derives from, default 10 s; the refresh
- * margin; the bounds of upstream use). Anything missing or invalid — including a timing or policy that
- * breaks its rules — throws a `ConfigError`, failing the cold start loudly.
+ * The runtime parts every function of the service reads from its environment at cold start:
+ * `TVS_CONFIG` or `TVS_CONFIG_FILE` (the configuration document; with the rotation function's grants
+ * when `TVS_ROTATION_PRINCIPAL` is set), `TVS_TABLE_NAME`, `TVS_KMS_KEY_ID`, and the optional tunables of
+ * `SETTINGS_ENVIRONMENT` (`settings.ts`) (the function timeout the timing derives from, default 10 s; the
+ * refresh margin; the bounds of upstream use). Anything missing or invalid — including a timing or
+ * policy that breaks its rules — throws a `ConfigError`, failing the cold start loudly.
  */
-export function createRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): HandlerRuntime {
+export function runtimePartsFromEnv(env: NodeJS.ProcessEnv): RuntimeParts {
   const tableName = requiredEnv(env, 'TVS_TABLE_NAME');
-  return createRuntime({
+  return {
     config: loadServiceConfig(env),
     tableName,
     dataKeys: new KmsDataKeyProvider(requiredEnv(env, 'TVS_KMS_KEY_ID'), tokenEncryptionContext(tableName)),
     settings: settingsFromEnv(env),
-  });
+  };
+}
+
+/** The vend function's runtime from its environment, at cold start ({@link runtimePartsFromEnv}). */
+export function createRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): HandlerRuntime {
+  return createRuntime(runtimePartsFromEnv(env));
 }

@@ -42,7 +42,7 @@ import {
   writeJson,
 } from './support';
 
-/** The document whose examples are run. When its text moves into README.md, point this there. */
+/** The document whose examples are run: the README's "From any language". */
 const DOCUMENT = 'README.md';
 
 type Language = 'curl' | 'python';

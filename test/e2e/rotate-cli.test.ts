@@ -24,6 +24,7 @@ import {
   SIMULATED,
   startServe,
   startTestSimulator,
+  TEST_SECRETS,
   tempDir,
   writeJson,
 } from './support';
@@ -38,16 +39,7 @@ const cliOutput: string[] = [];
 beforeAll(async () => {
   sim = await startTestSimulator();
   dir = await tempDir();
-  secretsPath = await writeJson(dir.path, 'secrets.json', {
-    'tvs/webhooks-us': {
-      client_id: SIMULATED.webhooks.clientId,
-      client_secret: SIMULATED.webhooks.clientSecret,
-    },
-    'tvs/config-us': JSON.stringify({
-      client_id: SIMULATED.config.clientId,
-      client_secret: SIMULATED.config.clientSecret,
-    }),
-  });
+  secretsPath = await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
   configPath = await writeJson(dir.path, 'tvs.config.json', {
     clients: {
       'webhooks-us': {

@@ -5,21 +5,30 @@
  * rotates through config-us; config-us rotates itself.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   DescribeSecretCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { StepRecord } from '../../lambdas/rotate-secret/rotation';
+import { createRotationRuntimeFromEnv } from '../../lambdas/rotate-secret/runtime';
+import { bundleHandler, CONFIG_FILE_NAME, ROTATION_ENTRY } from '../../lib/handler-bundle';
 import { RotationError, UpstreamUnavailableError } from '../../src/shared/errors';
 import {
   bodyOf,
   CONFIG_CLIENT,
   Harness,
   ROTATION_CALLER,
+  ROTATION_ROLE,
   tokenEvent,
   WEBHOOKS_CLIENT,
 } from '../support/harness';
+import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
 
 let harness: Harness;
 
@@ -352,5 +361,68 @@ describe('a via client whose token policy does not allow resets', () => {
     } finally {
       fresh.sim.upsertClient({ ...CONFIG_CLIENT });
     }
+  });
+});
+
+describe('the deployed rotation bundle (lib/handler-bundle.ts output)', () => {
+  let outdir: string;
+  let bundled: (event: unknown) => Promise<StepRecord>;
+  /** The environment the construct gives the rotation function (`lib/rotation-parts.ts`). */
+  let environment: Record<string, string>;
+
+  beforeAll(async () => {
+    outdir = mkdtempSync(join(tmpdir(), 'tvs-rotation-bundle-'));
+    bundleHandler(outdir, {
+      entry: ROTATION_ENTRY,
+      configDocument: JSON.parse(JSON.stringify(harness.config.document)),
+    });
+    environment = {
+      TVS_CONFIG_FILE: join(outdir, CONFIG_FILE_NAME),
+      TVS_TABLE_NAME: harness.tableName,
+      TVS_KMS_KEY_ID: harness.keyId,
+      TVS_FUNCTION_TIMEOUT_SECONDS: '30',
+      TVS_ROTATION_PRINCIPAL: ROTATION_ROLE,
+      ...UNBOUNDED_MINTS_ENV,
+    };
+    // The bundle builds its runtime from the environment when it is imported, as at a cold start.
+    Object.assign(process.env, environment);
+    try {
+      ({ handler: bundled } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as {
+        handler: typeof bundled;
+      });
+    } finally {
+      for (const name of Object.keys(environment)) delete process.env[name];
+    }
+  }, 120_000);
+
+  afterAll(() => {
+    if (outdir) rmSync(outdir, { recursive: true, force: true });
+  });
+
+  it('starts from its environment and rotates a secret through via, as Secrets Manager runs it', async () => {
+    const linesBefore = harness.capture.lines.length;
+    const rotation = await harness.rotate('webhooks-us', bundled);
+
+    expect(rotation.failed).toBeUndefined();
+    expect(harness.sim.secretResets).toBe(1);
+    expect(await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' })).toEqual({
+      client_id: WEBHOOKS_CLIENT.clientId,
+      client_secret: harness.sim.issuedSecrets.at(-1),
+    });
+    const steps = harness.capture.lines.slice(linesBefore).filter((line) => line.message === 'rotation step');
+    expect(steps.map((line) => [line.step, line.outcome])).toEqual([
+      ['createSecret', 'done'],
+      ['setSecret', 'nothing-to-do'],
+      ['testSecret', 'done'],
+      ['finishSecret', 'done'],
+    ]);
+  });
+
+  it('refuses to start without its own principal, whose grants the reset tokens need', () => {
+    const { TVS_ROTATION_PRINCIPAL: _principal, ...withoutPrincipal } = environment;
+
+    expect(() => createRotationRuntimeFromEnv(withoutPrincipal)).toThrow(
+      /environment variable TVS_ROTATION_PRINCIPAL is not set/,
+    );
   });
 });

@@ -257,16 +257,7 @@ export class Harness {
       keyId?: string;
     } = {},
   ): HandlerRuntime & { handle: (event: unknown) => Promise<APIGatewayProxyResult> } {
-    const identityCloud = new IdentityCloudClient({
-      policy: {
-        maxAttempts: 2,
-        baseBackoffMs: 10,
-        maxBackoffMs: 50,
-        deadlineMs: 3_000,
-        ...this.tokenEndpoint,
-      },
-    });
-    this.closers.push(() => identityCloud.close());
+    const identityCloud = this.identityCloudClient();
     const settings = { ...UNBOUNDED_MINTS, ...this.settings, ...options.settings };
     const runtime = createRuntime({
       config: this.config,
@@ -286,13 +277,8 @@ export class Harness {
     };
   }
 
-  /**
-   * A rotation function as one Lambda container of it would have it: its own vending core over the same
-   * table and token key, asking for reset tokens as `ROTATION_ROLE`, and the secrets' versions in moto.
-   */
-  rotationHandler(
-    options: { secretsManager?: SecretsManagerClient; storeRetryPausesMs?: readonly number[] } = {},
-  ): (event: unknown) => Promise<StepRecord> {
+  /** An Identity Cloud client with short retries, closed with the harness. */
+  private identityCloudClient(): IdentityCloudClient {
     const identityCloud = new IdentityCloudClient({
       policy: {
         maxAttempts: 2,
@@ -303,6 +289,17 @@ export class Harness {
       },
     });
     this.closers.push(() => identityCloud.close());
+    return identityCloud;
+  }
+
+  /**
+   * A rotation function as one Lambda container of it would have it: its own vending core over the same
+   * table and token key, asking for reset tokens as `ROTATION_ROLE`, and the secrets' versions in moto.
+   */
+  rotationHandler(
+    options: { secretsManager?: SecretsManagerClient; storeRetryPausesMs?: readonly number[] } = {},
+  ): (event: unknown) => Promise<StepRecord> {
+    const identityCloud = this.identityCloudClient();
     return createRotationHandler(
       createRotationRuntime({
         config: parseServiceConfig(this.config.document, { rotationPrincipal: ROTATION_ROLE }),

@@ -21,6 +21,7 @@ import { LeaseCoordinator } from '../../lambdas/vend-token/lease-coordinator';
 import { MAX_CLOCK_SKEW_MS, type Timing, timingFor } from '../../lambdas/vend-token/timing';
 import { InvalidRequestError, UpstreamUnavailableError } from '../../src/shared/errors';
 import { fingerprintOf } from '../../src/shared/hashing';
+import { seededRandom } from './seeded-random';
 import type { VirtualTime } from './virtual-time';
 
 /** One upstream fetch's behaviour, taken in order by the fetches of a run. */
@@ -74,17 +75,6 @@ export const MAX_STORE_LATENCY_MS = 20;
 const ANSWER_SLACK_MS = 2 * MAX_STORE_LATENCY_MS;
 
 const NEVER = new Promise<never>(() => {});
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Interval {
   readonly key: string;
@@ -159,7 +149,7 @@ export async function simulate(
   const policy = options.policy ?? DEFAULT_POLICY;
   const start = time.now();
   const latency = (() => {
-    const next = random(scenario.seed);
+    const next = seededRandom(scenario.seed);
     return () => Math.floor(next() * (MAX_STORE_LATENCY_MS + 1));
   })();
   const violations: string[] = [];
