@@ -3,7 +3,7 @@
  * memory cache, refresh margin, single flight, reject, 503 retries, error mapping, and `authorizedFetch`
  * against a real HTTP server standing in for the API being called.
  */
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, getGlobalDispatcher, setGlobalDispatcher } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud'
 import {
   closedPort,
   ORDERS,
+  readBody,
   startTestSimulator,
   TEST_SECRETS,
   tempDir,
@@ -228,15 +229,6 @@ async function listen(
         server.close(() => resolve());
       }),
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-  });
 }
 
 /** One request the API saw: the bearer token it carried and its body. */

@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -31,6 +31,7 @@ import {
   closedPort,
   ORDERS,
   ROOT,
+  readBody,
   type ServeProcess,
   SIMULATED,
   spawnChild,
@@ -91,15 +92,6 @@ function requireTools(language: Language): void {
   } else {
     requireTool('python3', ['-c', 'import botocore, requests'], 'pip install botocore requests');
   }
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.once('error', reject);
-  });
 }
 
 async function listen(server: ReturnType<typeof createServer>): Promise<string> {

@@ -11,12 +11,12 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { processTokenAnswer, sendSigned } from '../../src/client/index';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
+  mintFresh,
   ORDERS,
   ORDERS_ARN,
   runCli,
@@ -80,22 +80,9 @@ afterAll(async () => {
   }
 });
 
-async function mint(): Promise<number> {
-  const answer = await sendSigned(
-    { endpoint: serve.url, region: 'us-east-1', credentials: ORDERS },
-    {
-      method: 'POST',
-      path: '/v1/token',
-      body: JSON.stringify({ client: 'webhooks-us', scope: `*:webhooks/${randomUUID()}/**` }),
-    },
-  );
-  if (answer.status === 200) processTokenAnswer(answer);
-  return answer.status;
-}
-
 describe('tvs rotate with a local secrets file', () => {
   it('runs the four steps against the file and the simulator; a running tvs serve then mints with the new secret', async () => {
-    expect(await mint()).toBe(200); // tvs serve holds the old secret
+    expect(await mintFresh(serve)).toBe(200); // tvs serve holds the old secret
 
     const run = await runCli(['rotate', '--config', configPath, '--client', 'webhooks-us'], undefined);
     cliOutput.push(run.stdout, run.stderr);
@@ -115,7 +102,7 @@ describe('tvs rotate with a local secrets file', () => {
       client_secret: sim.issuedSecrets.at(-1),
     });
     expect(typeof file['tvs/config-us']).toBe('string');
-    expect(await mint()).toBe(200);
+    expect(await mintFresh(serve)).toBe(200);
     expect(run.stdout + run.stderr).not.toContain(sim.issuedSecrets.at(-1));
   });
 

@@ -8,25 +8,21 @@
  */
 import { randomUUID } from 'node:crypto';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import {
-  CreateSecretCommand,
-  DescribeSecretCommand,
-  ResourceNotFoundException,
-  RotateSecretCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROTATION_STEPS } from '../../lambdas/rotate-secret/rotation';
 import { createRotationHandler, createRotationRuntime } from '../../lambdas/rotate-secret/runtime';
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
 import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
 import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
-import { processTokenAnswer, sendSigned } from '../../src/client/index';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS, UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { startRotation } from '../support/secret-rotation';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
+  mintFresh,
   ORDERS,
   ORDERS_ARN,
   type ServeProcess,
@@ -122,26 +118,12 @@ afterAll(async () => {
   }
 });
 
-/** Ask `server` for a token of a scope never asked before: a real mint with the secret it holds. */
-async function mint(server: ServeProcess): Promise<number> {
-  const answer = await sendSigned(
-    { endpoint: server.url, region: 'us-east-1', credentials: ORDERS },
-    {
-      method: 'POST',
-      path: '/v1/token',
-      body: JSON.stringify({ client: 'webhooks-us', scope: `*:webhooks/${randomUUID()}/**` }),
-    },
-  );
-  if (answer.status === 200) processTokenAnswer(answer);
-  return answer.status;
-}
-
 describe('a rotation under steady traffic from three processes', () => {
   it('fails no request, and leaves every process minting with the new secret', async () => {
     const statuses: number[] = [];
     let rotating = true;
     const traffic = servers.map(async (server) => {
-      while (rotating) statuses.push(await mint(server));
+      while (rotating) statuses.push(await mintFresh(server));
     });
     const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const identityCloud = new IdentityCloudClient();
@@ -160,22 +142,9 @@ describe('a rotation under steady traffic from three processes', () => {
 
     try {
       await pause(1_000); // traffic with the old secret
-      // Secrets Manager starts the rotation: a new, empty AWSPENDING version (moto then fails to invoke a
-      // Lambda it cannot run here), then the four steps with the secret's ARN.
-      const token = randomUUID();
-      const started = await secretsManager()
-        .send(
-          new RotateSecretCommand({
-            SecretId: SECRET_ID,
-            ClientRequestToken: token,
-            RotationLambdaARN: 'arn:aws:lambda:us-east-1:111111111111:function:tvs-rotation',
-            RotationRules: { AutomaticallyAfterDays: 30 },
-          }),
-        )
-        .catch((error: unknown) => error);
-      expect(started).toBeInstanceOf(ResourceNotFoundException);
-      const arn = (await secretsManager().send(new DescribeSecretCommand({ SecretId: SECRET_ID }))).ARN;
-      for (const Step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
+      // Secrets Manager starts the rotation (a new, empty AWSPENDING version), then the four steps.
+      const { token, arn } = await startRotation(secretsManager(), SECRET_ID);
+      for (const Step of ROTATION_STEPS) {
         await handler({ SecretId: arn, ClientRequestToken: token, Step });
         await pause(1_500); // traffic meets each state: reset and pending, tested, finished
       }
@@ -193,7 +162,7 @@ describe('a rotation under steady traffic from three processes', () => {
       expect(
         server.logLines().some((line) => String(line.message).includes('using the pending secret')),
       ).toBe(true);
-      expect(await mint(server)).toBe(200);
+      expect(await mintFresh(server)).toBe(200);
     }
     const current = await new SecretsManagerVersions(secretsManager()).value(SECRET_ID, {
       stage: 'AWSCURRENT',

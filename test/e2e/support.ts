@@ -3,9 +3,12 @@
  * on disk, and an environment without stray AWS settings. Every process is stopped by its own pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { processTokenAnswer, sendSigned } from '../../src/client/index';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 
 /** The project root: children run from here, as a newcomer would. */
@@ -292,3 +295,30 @@ export const TEST_SECRETS = {
   }),
   'tvs/broken-us': { client_id: SIMULATED.broken.clientId, client_secret: 'a-stale-secret' },
 };
+
+/** A request's whole body, as text (for the small servers the tests stand up). */
+export function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+/**
+ * Ask `server`, as {@link ORDERS}, for a webhooks-us token of a scope never asked before: a real mint
+ * with the secret the server holds. Answers the status (a 200's body is checked as the client checks it).
+ */
+export async function mintFresh(server: { url: string }): Promise<number> {
+  const answer = await sendSigned(
+    { endpoint: server.url, region: 'us-east-1', credentials: ORDERS },
+    {
+      method: 'POST',
+      path: '/v1/token',
+      body: JSON.stringify({ client: 'webhooks-us', scope: `*:webhooks/${randomUUID()}/**` }),
+    },
+  );
+  if (answer.status === 200) processTokenAnswer(answer);
+  return answer.status;
+}

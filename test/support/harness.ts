@@ -3,15 +3,12 @@ import { DeleteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/clie
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   CreateSecretCommand,
-  DescribeSecretCommand,
   PutSecretValueCommand,
-  ResourceNotFoundException,
-  RotateSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { expect, inject } from 'vitest';
-import type { StepRecord } from '../../lambdas/rotate-secret/rotation';
+import { ROTATION_STEPS, type StepRecord } from '../../lambdas/rotate-secret/rotation';
 import { createRotationHandler, createRotationRuntime } from '../../lambdas/rotate-secret/runtime';
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
@@ -33,6 +30,7 @@ import {
   startIdentityCloudSimulator,
 } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS } from './mint-bounds';
+import { startRotation } from './secret-rotation';
 import { recordTraffic } from './traffic-log';
 
 /** Point every AWS SDK client made from here on at the run's moto server, and return its URL. */
@@ -316,30 +314,16 @@ export class Harness {
   }
 
   /**
-   * Rotate a client's secret as Secrets Manager does: `RotateSecret` stages a new, empty `AWSPENDING`
-   * version under a fresh token (moto then fails to invoke a Lambda it cannot run here, which is why that
-   * error is expected), and the rotation function runs the four steps with the secret's ARN. Stops at
+   * Rotate a client's secret as Secrets Manager does ({@link startRotation}), and the rotation function
+   * runs the four steps with the secret's ARN. Stops at
    * the first failing step and answers it, or undefined when all four completed.
    */
   async rotate(
     client: string,
     handler = this.rotationHandler(),
   ): Promise<{ token: string; failed?: { step: string; error: unknown } }> {
-    const token = randomUUID();
-    const secretId = this.secretIds[client] as string;
-    const started = await this.secretsManager
-      .send(
-        new RotateSecretCommand({
-          SecretId: secretId,
-          ClientRequestToken: token,
-          RotationLambdaARN: 'arn:aws:lambda:us-east-1:111111111111:function:tvs-rotation',
-          RotationRules: { AutomaticallyAfterDays: 30 },
-        }),
-      )
-      .catch((error: unknown) => error);
-    if (!(started instanceof ResourceNotFoundException)) throw new Error(`RotateSecret: ${String(started)}`);
-    const arn = (await this.secretsManager.send(new DescribeSecretCommand({ SecretId: secretId }))).ARN;
-    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
+    const { token, arn } = await startRotation(this.secretsManager, this.secretIds[client] as string);
+    for (const step of ROTATION_STEPS) {
       try {
         await handler({ SecretId: arn, ClientRequestToken: token, Step: step });
       } catch (error) {

@@ -8,11 +8,16 @@ import {
   storedRecord,
   type TokenFacts,
 } from '../cache-record';
-import type { SealedToken, TokenCipher } from '../token-crypto';
+import type { SealBinding, SealedToken, TokenCipher } from '../token-crypto';
 
 /** A token as the table holds it: its facts in the clear, the access token sealed. */
 export interface SealedCachedToken extends TokenFacts {
   readonly sealed: SealedToken;
+}
+
+/** What a sealed token is bound to: the item's key and the facts a table writer could otherwise edit. */
+function bindingOf(key: string, facts: TokenFacts): SealBinding {
+  return { key, expiresAt: facts.expiresAt, fingerprint: facts.fingerprint };
 }
 
 /**
@@ -59,11 +64,7 @@ export class SealingStore implements RecordStore<CachedToken> {
   private async open(key: string, stored: SealedCachedToken): Promise<CachedToken | undefined> {
     let accessToken: string;
     try {
-      accessToken = await this.cipher.open(stored.sealed, {
-        key,
-        expiresAt: stored.expiresAt,
-        fingerprint: stored.fingerprint,
-      });
+      accessToken = await this.cipher.open(stored.sealed, bindingOf(key, stored));
       // Bound by the sealing too; checked again because it costs nothing and a token is at stake.
       if (fingerprintOf(accessToken) !== stored.fingerprint) {
         throw new SealedTokenError('a sealed token does not match its fingerprint');
@@ -87,11 +88,7 @@ export class SealingStore implements RecordStore<CachedToken> {
     if (known) return known;
     let sealed: SealedToken;
     try {
-      sealed = await this.cipher.seal(token.accessToken, {
-        key,
-        expiresAt: token.expiresAt,
-        fingerprint: token.fingerprint,
-      });
+      sealed = await this.cipher.seal(token.accessToken, bindingOf(key, token));
     } catch (error) {
       const name = error instanceof Error ? error.name : 'Error';
       throw new StoreUnavailableError(`KMS GenerateDataKey failed (${name})`, { cause: error });
