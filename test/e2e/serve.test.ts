@@ -346,7 +346,7 @@ describe('tvs token and tvs clients against tvs serve', () => {
 
     expect(run.code).toBe(0);
     expect(Object.keys(JSON.parse(run.stdout)).sort()).toEqual(
-      ['access_token', 'client', 'expires_at', 'expires_in', 'scope', 'token_type'].sort(),
+      ['access_token', 'client', 'expires_at', 'expires_in', 'issued_at', 'scope', 'token_type'].sort(),
     );
   });
 
