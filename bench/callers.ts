@@ -63,6 +63,8 @@ const SCOPE = '.:bench/callers/**';
 export interface SideFigures {
   operations: number;
   upstream_requests: number;
+  /** Of those, the ones made while the upstream was down (each one failed). */
+  upstream_requests_in_outage: number;
   secret_in_processes: number;
   steady_p50_ms: number;
   steady_p99_ms: number;
@@ -115,6 +117,7 @@ function figuresOf(
   sim: IdentityCloudSimulator,
   timeline: Timeline,
   secretHolders: number,
+  inOutage: number,
 ): SideFigures {
   const expiry = new Map(sim.issuedTokens.map((token) => [fingerprintOf(token), sim.expiryOf(token)]));
   const all = reports.flat();
@@ -143,6 +146,7 @@ function figuresOf(
   return {
     operations: all.length,
     upstream_requests: sim.tokenRequests,
+    upstream_requests_in_outage: inOutage,
     secret_in_processes: secretHolders,
     steady_p50_ms: round(percentile(steadyWaits, 50), 3),
     steady_p99_ms: round(percentile(steadyWaits, 99), 3),
@@ -282,9 +286,14 @@ export async function measureCallers(motoEndpoint: string, progress: (line: stri
     peerSim.resetCounters();
     await sleep(timeline.outageFrom - Date.now());
     progress('callers: outage — both upstreams answer every token request 503');
+    const before = [serviceSim.tokenRequests, peerSim.tokenRequests];
     for (const sim of [serviceSim, peerSim]) sim.setPersistentFault({ kind: 'status', status: 503 });
     await sleep(timeline.outageUntil - Date.now());
     for (const sim of [serviceSim, peerSim]) sim.setPersistentFault(undefined);
+    const [serviceInOutage, peerInOutage] = [
+      serviceSim.tokenRequests - (before[0] ?? 0),
+      peerSim.tokenRequests - (before[1] ?? 0),
+    ];
     progress('callers: the upstreams are back');
     const done = await Promise.all(reports.map((worker) => worker.report));
     const throttled = servers
@@ -296,12 +305,14 @@ export async function measureCallers(motoEndpoint: string, progress: (line: stri
       serviceSim,
       timeline,
       SERVE_PROCESSES,
+      serviceInOutage,
     );
     const peer = figuresOf(
       done.map((report) => report.peer),
       peerSim,
       timeline,
       WORKERS,
+      peerInOutage,
     );
     const ratio = (ours: number, theirs: number) => (theirs === 0 ? null : round(ours / theirs, 3));
     const ratios = Object.fromEntries(
