@@ -1,0 +1,62 @@
+/**
+ * Every alarm notifies the topic of the stack's `alarmTopicArn` context value (what `cdk deploy -c
+ * alarmTopicArn=…` sets), and every alarm's description points at its runbook entry, which exists.
+ */
+import { readFileSync } from 'node:fs';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { RUNBOOK_PAGE } from '../../lib/token-vending-service';
+import { TokenVendingStack } from '../../lib/token-vending-stack';
+import { EXAMPLE_CONFIG_FILE, REPOSITORY_ROOT, SYNTH_TIMEOUT_MS, testApp } from './support';
+
+const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:tvs-alarms';
+
+type Alarm = { Properties: { AlarmDescription?: string; AlarmActions?: unknown; OKActions?: unknown } };
+
+/** The anchors GitHub gives the headings of a Markdown page: lower case, punctuation dropped, spaces → "-". */
+function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  for (const match of markdown.matchAll(/^#{1,6} (.+)$/gm)) {
+    const text = (match[1] ?? '').trim().toLowerCase();
+    anchors.add(text.replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-'));
+  }
+  return anchors;
+}
+
+describe('the stack with the alarmTopicArn context value', () => {
+  let alarms: [string, Alarm][];
+
+  beforeAll(() => {
+    const stack = new TokenVendingStack(testApp({ alarmTopicArn: TOPIC_ARN }), 'Tvs', {
+      configFile: EXAMPLE_CONFIG_FILE,
+    });
+    alarms = Object.entries(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')) as [
+      string,
+      Alarm,
+    ][];
+  }, SYNTH_TIMEOUT_MS);
+
+  it('gives every alarm that topic as its ALARM and its OK action', () => {
+    // The example configuration rotates secrets, so all six alarms are there.
+    expect(alarms).toHaveLength(6);
+    for (const [id, alarm] of alarms) {
+      expect({ id, actions: alarm.Properties.AlarmActions }).toEqual({ id, actions: [TOPIC_ARN] });
+      expect({ id, actions: alarm.Properties.OKActions }).toEqual({ id, actions: [TOPIC_ARN] });
+    }
+  });
+
+  it('says in every alarm what to look at and points at a runbook entry that exists, one per alarm', () => {
+    const runbook = readFileSync(`${REPOSITORY_ROOT}${RUNBOOK_PAGE}`, 'utf8');
+    const anchors = headingAnchors(runbook);
+    const pointed = new Set<string>();
+    for (const [id, alarm] of alarms) {
+      const description = alarm.Properties.AlarmDescription ?? '';
+      expect(description.length, id).toBeLessThanOrEqual(1024); // CloudWatch's limit
+      const anchor = new RegExp(`Runbook: ${RUNBOOK_PAGE}#([a-z0-9-]+)$`).exec(description)?.[1];
+      expect(anchor, `${id}: ${description}`).toBeDefined();
+      expect(anchors, `${RUNBOOK_PAGE} has no heading for #${anchor}`).toContain(anchor);
+      pointed.add(anchor as string);
+    }
+    expect(pointed.size).toBe(alarms.length);
+  });
+});
