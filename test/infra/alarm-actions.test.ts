@@ -2,7 +2,7 @@
  * Every alarm notifies the topic of the stack's `alarmTopicArn` context value (what `cdk deploy -c
  * alarmTopicArn=…` sets), and every alarm's description points at its runbook entry, which exists.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RUNBOOK_PAGE } from '../../lib/token-vending-service';
@@ -22,6 +22,40 @@ function headingAnchors(markdown: string): Set<string> {
   }
   return anchors;
 }
+
+/** The source of both functions, where every log line is written. */
+function functionSources(): string {
+  const root = `${REPOSITORY_ROOT}lambdas/`;
+  return (readdirSync(root, { recursive: true }) as string[])
+    .filter((file) => file.endsWith('.ts'))
+    .map((file) => readFileSync(`${root}${file}`, 'utf8'))
+    .join('\n');
+}
+
+describe('the runbook queries', () => {
+  it('filter on messages the functions log and name fields they write', () => {
+    const runbook = readFileSync(`${REPOSITORY_ROOT}${RUNBOOK_PAGE}`, 'utf8');
+    const sources = functionSources();
+    const queries = [...runbook.matchAll(/```\n(fields [\s\S]*?)```/g)].map((match) => match[1] as string);
+    expect(queries.length).toBeGreaterThanOrEqual(6);
+    for (const query of queries) {
+      for (const [, message] of query.matchAll(/message = "([^"]+)"/g)) {
+        expect(sources, `no function logs "${message}"`).toMatch(
+          new RegExp(`log\\.(info|warn|error)\\(\\s*'${message}'`),
+        );
+      }
+      const named = [...query.matchAll(/(?:fields|by|,|\()\s*([a-z][a-z_]*)\b(?!\()/g)].map(
+        (match) => match[1],
+      );
+      for (const field of named) {
+        if (['as', 'by', 'desc', 'asc', 'and', 'or', 'like'].includes(field as string)) continue;
+        expect(sources, `the runbook queries the field ${field}, which no function writes`).toMatch(
+          new RegExp(`\\b${field}\\s*:|[{,]\\s*${field}\\s*[,}]|line\\.${field}\\s*=`),
+        );
+      }
+    }
+  });
+});
 
 describe('the stack with the alarmTopicArn context value', () => {
   let alarms: [string, Alarm][];
