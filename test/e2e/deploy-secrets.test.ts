@@ -51,6 +51,8 @@ beforeAll(async () => {
   sim = await startIdentityCloudSimulator({
     clients: [{ ...SIMULATED.webhooks, allowedScopes: ['*:webhooks/**'] }],
   });
+  const aws = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+  if (aws.error) throw new Error('the AWS CLI is not on PATH: install it with `pip install awscli`.');
   dir = await tempDir();
   // The only changes to the text: the placeholders, and a secret name of this run's own (moto is shared).
   const script = documentedCommands()
