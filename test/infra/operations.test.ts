@@ -1,13 +1,15 @@
 /**
- * Every alarm notifies the topic of the stack's `alarmTopicArn` context value (what `cdk deploy -c
- * alarmTopicArn=…` sets), and every alarm's description points at its runbook entry, which exists.
+ * What operators rely on (docs/operations.md): every alarm notifies the topic of the stack's
+ * `alarmTopicArn` context value (what `cdk deploy -c alarmTopicArn=…` sets) and points at its runbook
+ * entry, which exists; the runbook's queries read what the functions write; and the resources an upgrade
+ * must update in place keep their logical ids.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RUNBOOK_PAGE } from '../../lib/token-vending-service';
 import { TokenVendingStack } from '../../lib/token-vending-stack';
-import { EXAMPLE_CONFIG_FILE, REPOSITORY_ROOT, SYNTH_TIMEOUT_MS, testApp } from './support';
+import { EXAMPLE_CONFIG_FILE, logicalId, REPOSITORY_ROOT, SYNTH_TIMEOUT_MS, testApp } from './support';
 
 const TOPIC_ARN = 'arn:aws:sns:eu-west-1:111111111111:tvs-alarms';
 
@@ -60,9 +62,10 @@ describe('the runbook queries', () => {
 
 describe('the stack with the alarmTopicArn context value', () => {
   let alarms: [string, Alarm][];
+  let stack: TokenVendingStack;
 
   beforeAll(() => {
-    const stack = new TokenVendingStack(testApp({ alarmTopicArn: TOPIC_ARN }), 'Tvs', {
+    stack = new TokenVendingStack(testApp({ alarmTopicArn: TOPIC_ARN }), 'Tvs', {
       configFile: EXAMPLE_CONFIG_FILE,
     });
     alarms = Object.entries(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')) as [
@@ -93,5 +96,25 @@ describe('the stack with the alarmTopicArn context value', () => {
       pointed.add(anchor as string);
     }
     expect(pointed.size).toBe(alarms.length);
+  });
+
+  it('keeps the logical ids of the table, the token key and the alarms, so an upgrade updates them in place', () => {
+    // A changed id would make CloudFormation replace the resource: a new, empty table, a new key.
+    const service = stack.service;
+    const ids = {
+      table: logicalId(service.table),
+      tokenKey: logicalId(service.tokenKey),
+      ...Object.fromEntries(Object.entries(service.alarms).map(([name, alarm]) => [name, logicalId(alarm)])),
+    };
+    expect(ids).toEqual({
+      table: 'TokenVendingServiceTable003DEBB2',
+      tokenKey: 'TokenVendingServiceTokenKeyDF6D91A2',
+      upstreamFailures: 'TokenVendingServiceUpstreamFailureAlarm79F35057',
+      functionErrors: 'TokenVendingServiceFunctionErrorAlarmCAC6D136',
+      functionThrottles: 'TokenVendingServiceFunctionThrottleAlarm9C5F9404',
+      apiServerErrors: 'TokenVendingServiceApiServerErrorAlarm6FE4947E',
+      apiLatency: 'TokenVendingServiceApiLatencyAlarm5CD3D028',
+      rotationFailures: 'TokenVendingServiceRotationFailureAlarmCA53EFFB',
+    });
   });
 });
