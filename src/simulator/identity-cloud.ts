@@ -99,6 +99,11 @@ export type ResetFault =
   /** Handle the request normally (an authorized reset takes effect at once), then wait `delayMs` before answering. */
   | { kind: 'slow-headers'; delayMs: number }
   /**
+   * A slow answer that lands late: wait `delayMs`, and only then let an authorized reset take effect and
+   * answer it (to nobody, if the caller gave up): the secret changes after the caller stopped waiting.
+   */
+  | { kind: 'lands-late'; delayMs: number }
+  /**
    * Handle the request normally (an authorized reset takes effect), write the headers and part of the
    * body, then reset the connection: the caller sees a 201 but not the whole secret.
    */
@@ -129,6 +134,8 @@ export interface IdentityCloudSimulator {
    * {@link resetCounters}.
    */
   readonly secretResets: number;
+  /** Count of answered reads of a live secret (`GET …/secret`, 200) since start or the last reset. */
+  readonly secretReads: number;
   /**
    * Every client secret a reset generated, in order, since start, so tests can learn a secret a caller
    * never saw and search logs for them. {@link resetCounters} does not clear it, so a reset cannot hide a
@@ -154,6 +161,8 @@ export interface IdentityCloudSimulator {
   injectResetFaults(...faults: ResetFault[]): void;
   /** Every reset request (with no queued reset fault left) gets this fault until cleared with `undefined`. */
   setPersistentResetFault(fault: ResetFault | undefined): void;
+  /** The live secret of a client (what `GET …/secret` answers), for tests to check a stored one against. */
+  liveSecret(clientId: string): string | undefined;
   /** Change a client's secret (rotation): the old secret stops working at once. */
   setClientSecret(clientId: string, newSecret: string): void;
   /** Add a client or replace the one with the same id. */
@@ -167,6 +176,8 @@ export interface IdentityCloudSimulator {
 interface ClientRecord {
   clientId: string;
   secretHash: Buffer;
+  /** The live secret itself, for `GET …/config/clients/<client_id>/secret`. */
+  secret: string;
   allowedScopes: Scope[];
   accessTokenLifetime: number;
 }
@@ -307,9 +318,18 @@ function newClientSecret(): string {
  * make it a glob): no token can cover that, so such a reset is refused (fail closed).
  */
 function resetScope(clientId: string): Scope | undefined {
+  return clientScope('*', clientId);
+}
+
+/** The scope a read of the secret of `clientId` needs, `.:config/clients/<client_id>`; see {@link resetScope}. */
+function readScope(clientId: string): Scope | undefined {
+  return clientScope('.', clientId);
+}
+
+function clientScope(access: '*' | '.', clientId: string): Scope | undefined {
   if (clientId.includes('*')) return undefined;
   try {
-    return parseScope(`*:config/clients/${clientId}`);
+    return parseScope(`${access}:config/clients/${clientId}`);
   } catch {
     return undefined;
   }
@@ -340,6 +360,7 @@ function validateResetFault(fault: unknown): ResetFault {
       case 'status':
         return isStatusFault(f);
       case 'slow-headers':
+      case 'lands-late':
         return isDelay(f.delayMs);
       case 'close-before-reset':
       case 'close-after-reset':
@@ -417,6 +438,7 @@ function toRecord(client: SimulatedClient): ClientRecord {
   return {
     clientId: client.clientId,
     secretHash: sha256(client.clientSecret),
+    secret: client.clientSecret,
     allowedScopes: client.allowedScopes.flatMap((s) => parseScopes(s)),
     accessTokenLifetime: lifetime,
   };
@@ -452,6 +474,7 @@ export async function startIdentityCloudSimulator(
   let issuedCount = 0;
   let resetRequests = 0;
   let secretResets = 0;
+  let secretReads = 0;
   const issuedTokens: string[] = [];
   // Only tokens minted by tokenAnswer: a json-200 fault's planted token was never issued by the service.
   const bearerTokens = new Map<string, IssuedToken>();
@@ -675,6 +698,7 @@ export async function startIdentityCloudSimulator(
 
     const secret = newClientSecret();
     client.secretHash = sha256(secret);
+    client.secret = secret;
     issuedSecrets.push(secret);
     secretResets += 1;
     return jsonAnswer(201, { secret });
@@ -709,7 +733,46 @@ export async function startIdentityCloudSimulator(
       case 'reset-mid-body':
         await writeInTwoParts(res, resetAnswer(req, clientId));
         return;
+      case 'lands-late': {
+        // The reset takes effect after the wait even when the caller gave up (or the server is closing).
+        await sleep(fault.delayMs);
+        const answer = resetAnswer(req, clientId);
+        if (!res.destroyed) writeAnswer(res, answer);
+        return;
+      }
     }
+  }
+
+  /**
+   * `GET …/config/clients/<client_id>/secret`: the client's live secret, `200 {"secret"}`, for a bearer
+   * token whose scope covers `.:config/clients/<client_id>` (the reset scope does).
+   */
+  function secretReadAnswer(req: IncomingMessage, clientId: string): Answer {
+    const token = parseBearer(req.headers.authorization);
+    if (token === undefined) return invalidToken('a bearer access token is required', false);
+    const issued = bearerTokens.get(token);
+    if (issued === undefined) return invalidToken('the access token is not recognised', true);
+    if (now() >= issued.expiresAt) return invalidToken('the access token expired', true);
+    const required = readScope(clientId);
+    if (required === undefined || !issued.scopes.some((granted) => covers(granted, required))) {
+      return errorAnswer(403, 'insufficient_scope', 'the token’s scope does not cover this client', {
+        'WWW-Authenticate': bearerChallenge('insufficient_scope', required?.text),
+      });
+    }
+    const client = clients.get(clientId);
+    if (client === undefined) return errorAnswer(404, 'not_found', 'no such client');
+    secretReads += 1;
+    return jsonAnswer(200, { secret: client.secret });
+  }
+
+  async function handleSecretRead(
+    req: IncomingMessage,
+    res: ServerResponse,
+    clientId: string,
+  ): Promise<void> {
+    await readBody(req);
+    if (!(await sleep(latencyMs))) return;
+    writeAnswer(res, secretReadAnswer(req, clientId));
   }
 
   /** The client id in a secret-reset path `/<customer-id>/config/clients/<client_id>/secret`, else undefined. */
@@ -729,6 +792,7 @@ export async function startIdentityCloudSimulator(
     issuedCount = 0;
     resetRequests = 0;
     secretResets = 0;
+    secretReads = 0;
   }
 
   /** Sets or clears an endpoint's persistent fault from a `/_sim/fault` body; throws if it is malformed. */
@@ -785,9 +849,14 @@ export async function startIdentityCloudSimulator(
     if (resetClient !== undefined) {
       if (req.method === 'POST') {
         handled = handleReset(req, res, resetClient);
+      } else if (req.method === 'GET') {
+        handled = handleSecretRead(req, res, resetClient);
       } else {
         req.resume();
-        writeAnswer(res, errorAnswer(405, 'invalid_request', 'only POST is allowed', { Allow: 'POST' }));
+        writeAnswer(
+          res,
+          errorAnswer(405, 'invalid_request', 'only GET and POST are allowed', { Allow: 'GET, POST' }),
+        );
         return;
       }
     } else if (path === tokenPath) {
@@ -842,6 +911,9 @@ export async function startIdentityCloudSimulator(
     get secretResets() {
       return secretResets;
     },
+    get secretReads() {
+      return secretReads;
+    },
     get endlessBodyBytes() {
       return endlessBodyBytes;
     },
@@ -863,10 +935,14 @@ export async function startIdentityCloudSimulator(
     setPersistentResetFault(fault) {
       persistentResetFault = fault === undefined ? undefined : validateResetFault(fault);
     },
+    liveSecret(clientId) {
+      return clients.get(clientId)?.secret;
+    },
     setClientSecret(clientId, newSecret) {
       const client = clients.get(clientId);
       if (client === undefined) throw new Error(`unknown client ${clientId}`);
       client.secretHash = sha256(newSecret);
+      client.secret = newSecret;
     },
     upsertClient(client) {
       clients.set(client.clientId, toRecord(client));

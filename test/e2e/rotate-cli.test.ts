@@ -4,7 +4,7 @@
  * Secrets Manager (moto) to rotate the secret now.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -35,6 +35,8 @@ let dir: { path: string; remove: () => Promise<void> };
 let configPath: string;
 let secretsPath: string;
 const cliOutput: string[] = [];
+/** Secrets set on the simulator by hand: the leak scan searches for them too. */
+const handSetSecrets: string[] = [];
 
 beforeAll(async () => {
   sim = await startTestSimulator();
@@ -47,12 +49,14 @@ beforeAll(async () => {
         secretId: 'tvs/webhooks-us',
         allowedScopes: ['*:webhooks/**'],
         rotation: { every: '30 days', via: 'config-us' },
+        clientId: SIMULATED.webhooks.clientId,
       },
       'config-us': {
         tokenEndpoint: sim.tokenEndpoint,
         secretId: 'tvs/config-us',
         allowedScopes: ['*:config/**'],
         rotation: { every: '30 days', via: 'config-us' },
+        clientId: SIMULATED.config.clientId,
       },
     },
     grants: [{ principal: ORDERS_ARN, client: 'webhooks-us', scopes: ['*:webhooks/**'] }],
@@ -75,7 +79,12 @@ afterAll(async () => {
       logs: `${serve?.stdout() ?? ''}${serve?.stderr() ?? ''}${cliOutput.join('')}`,
       bodies: [],
       tokens: [...sim.issuedTokens],
-      secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ...sim.issuedSecrets],
+      secrets: [
+        SIMULATED.webhooks.clientSecret,
+        SIMULATED.config.clientSecret,
+        ...sim.issuedSecrets,
+        ...handSetSecrets,
+      ],
     });
   }
 });
@@ -104,6 +113,30 @@ describe('tvs rotate with a local secrets file', () => {
     expect(typeof file['tvs/config-us']).toBe('string');
     expect(await mintFresh(serve)).toBe(200);
     expect(run.stdout + run.stderr).not.toContain(sim.issuedSecrets.at(-1));
+  });
+
+  it('resumes a rotation that stopped after the reset took effect: the live secret is read back, with no new reset', async () => {
+    // A tvs rotate that died between the reset and storing its answer: the pending version is staged
+    // beside the secrets file, and Identity Cloud already holds a new secret.
+    const stuck = randomUUID();
+    await writeFile(`${secretsPath}.pending`, JSON.stringify({ 'tvs/webhooks-us': { versionId: stuck } }), {
+      mode: 0o600,
+    });
+    const live = `reset-by-a-run-that-died-${randomUUID()}`;
+    handSetSecrets.push(live);
+    sim.setClientSecret(SIMULATED.webhooks.clientId, live);
+    const resets = sim.resetRequests;
+
+    const run = await runCli(['rotate', '--config', configPath, '--client', 'webhooks-us'], undefined);
+    cliOutput.push(run.stdout, run.stderr);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split('\n')[0]).toBe('tvs: createSecret adopted (webhooks-us via config-us)');
+    expect(sim.resetRequests).toBe(resets);
+    const file = JSON.parse(await readFile(secretsPath, 'utf8'));
+    expect(file['tvs/webhooks-us'].client_secret).toBe(live);
+    expect(JSON.parse(await readFile(`${secretsPath}.pending`, 'utf8'))).toEqual({});
+    expect(await mintFresh(serve)).toBe(200);
   });
 
   it('refuses a client without a rotation, and one the configuration does not have', async () => {
@@ -137,6 +170,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
           secretId,
           allowedScopes: ['*:webhooks/**'],
           rotation: { every: '30 days', via: 'webhooks-us' },
+          clientId: SIMULATED.webhooks.clientId,
         },
       },
       grants: [],
@@ -146,7 +180,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
       AWS_ENDPOINT_URL: moto,
     });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/client "webhooks-us" cannot reset secrets/);
+    expect(refused.stderr).toMatch(/client "webhooks-us" cannot reset this secret/);
 
     const rotating = await writeJson(dir.path, `aws-${randomUUID()}.json`, {
       clients: {
@@ -155,6 +189,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
           secretId,
           allowedScopes: ['*:webhooks/**', '*:config/**'],
           rotation: { every: '30 days', via: 'webhooks-us' },
+          clientId: SIMULATED.webhooks.clientId,
         },
       },
       grants: [],
