@@ -1,6 +1,6 @@
 /**
  * The hashes the service and its callers must compute identically: a token's fingerprint (what `reject`
- * carries, what logs show) and the cache key of DESIGN.md.
+ * carries, what logs show) and the cache key of docs/contract.md.
  */
 import { createHash } from 'node:crypto';
 
@@ -20,7 +20,7 @@ export function fingerprintOf(accessToken: string): string {
  */
 export const ROTATION_KEY_PREFIX = 'rotation:';
 
-/** The cache key: `<client>#<sha256 hex of the canonical scope>`. */
+/** The cache key of docs/contract.md: `<client>#<sha256 hex of the canonical scope>`. */
 export function cacheKeyFor(client: string, canonicalScope: string): string {
   return `${client}#${sha256Hex(canonicalScope)}`;
 }
