@@ -8,7 +8,8 @@
  *   into the file when the rotation finishes; a running `tvs serve` reads it on its next `invalid_client`.
  *   A rotation stopped halfway is resumed by the next `tvs rotate`.
  * - Without one (AWS, runbooks): Secrets Manager is asked to rotate the secret now (`RotateSecret`), which
- *   runs the deployed rotation function; its log and the rotation alarm tell how it went.
+ *   runs the deployed rotation function; its log and the rotation alarm tell how it went. A rotation
+ *   left unfinished is resumed with its own version.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -143,7 +144,13 @@ export class SecretsFileVersions implements SecretVersions {
 /** What `tvs rotate` did. */
 export type RotationReport =
   | { readonly mode: 'local'; readonly steps: readonly StepRecord[] }
-  | { readonly mode: 'secrets-manager'; readonly secretArn: string; readonly versionId: string };
+  | {
+      readonly mode: 'secrets-manager';
+      readonly secretArn: string;
+      readonly versionId: string;
+      /** The version was a rotation left unfinished, resumed rather than a new one. */
+      readonly resumed: boolean;
+    };
 
 /** Rotate `clientName`'s secret now; see the module comment. Throws when it cannot. */
 export async function rotateClient(options: {
@@ -164,18 +171,33 @@ export async function rotateClient(options: {
   }
 
   if (local?.secretsFile === undefined) {
-    const { RotateSecretCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+    const { DescribeSecretCommand, RotateSecretCommand, SecretsManagerClient } = await import(
+      '@aws-sdk/client-secrets-manager'
+    );
     const secretsManager = new SecretsManagerClient({
       region: options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? local?.region ?? 'us-east-1',
     });
     try {
+      // A rotation stopped before it finished (AWSPENDING on a version that is not current) is resumed
+      // with its own version: its steps finish it from the live secret, with no second reset.
+      const { VersionIdsToStages: stages = {} } = await secretsManager.send(
+        new DescribeSecretCommand({ SecretId: client.secretId }),
+      );
+      const stuck = Object.entries(stages).find(
+        ([, labels]) => labels.includes('AWSPENDING') && !labels.includes('AWSCURRENT'),
+      )?.[0];
       const answer = await secretsManager.send(
-        new RotateSecretCommand({ SecretId: client.secretId, RotateImmediately: true }),
+        new RotateSecretCommand({
+          SecretId: client.secretId,
+          RotateImmediately: true,
+          ...(stuck ? { ClientRequestToken: stuck } : {}),
+        }),
       );
       return {
         mode: 'secrets-manager',
         secretArn: answer.ARN ?? client.secretId,
         versionId: answer.VersionId ?? '',
+        resumed: stuck !== undefined,
       };
     } finally {
       secretsManager.destroy();

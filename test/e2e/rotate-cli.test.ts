@@ -13,6 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { startRotation } from '../support/secret-rotation';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
@@ -214,5 +215,23 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
     const stages =
       (await secretsManager.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
     expect(Object.keys(stages)).toContain(version);
+
+    // A rotation whose function failed is left unfinished (AWSPENDING apart from AWSCURRENT): the next
+    // tvs rotate resumes it with its own version instead of starting another.
+    const { token: stuck } = await startRotation(secretsManager, secretId);
+    const again = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, {
+      AWS_ENDPOINT_URL: moto,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    });
+    cliOutput.push(again.stdout, again.stderr);
+
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(
+      new RegExp(
+        `^tvs: Secrets Manager is resuming the unfinished rotation of .* \\(version ${stuck}\\)\\n$`,
+      ),
+    );
   });
 });
