@@ -15,9 +15,17 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { StepRecord } from '../../lambdas/rotate-secret/rotation';
+import { RecordStoreResetLease } from '../../lambdas/rotate-secret/reset-lease';
+import {
+  type RotationEvent,
+  SELF_ROTATION_MIN_TTL_SECONDS,
+  SecretRotator,
+  type StepRecord,
+} from '../../lambdas/rotate-secret/rotation';
 import { createRotationRuntimeFromEnv } from '../../lambdas/rotate-secret/runtime';
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
+import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
+import { MemoryRecordStore } from '../../lambdas/vend-token/stores/memory-store';
 import { bundleHandler, CONFIG_FILE_NAME, ROTATION_ENTRY } from '../../lib/handler-bundle';
 import { RotationError } from '../../src/shared/errors';
 import {
@@ -433,6 +441,52 @@ describe('a rotation that fails', () => {
     await expect(harness.rotationHandler()({ SecretId: 'x', Step: 'dropTable' })).rejects.toBeInstanceOf(
       RotationError,
     );
+  });
+});
+
+describe('the reset token', () => {
+  /** A rotator over moto and the simulator whose reset tokens are minted directly, noting what each asked. */
+  function noting(asked: { via: string; scope: string; minTtl: number }[]) {
+    const identityCloud = new IdentityCloudClient();
+    const rotator = new SecretRotator({
+      config: harness.config,
+      versions: new SecretsManagerVersions(harness.secretsManager),
+      identityCloud,
+      resetLease: new RecordStoreResetLease(new MemoryRecordStore()),
+      resetToken: async (via, scope, minTtl) => {
+        asked.push({ via: via.name, scope, minTtl });
+        const secret = await harness.secretValue(via.name, { stage: 'AWSCURRENT' });
+        const credentials = { clientId: secret?.client_id ?? '', clientSecret: secret?.client_secret ?? '' };
+        return (await identityCloud.requestToken(via.tokenEndpoint, credentials, scope)).accessToken;
+      },
+    });
+    return {
+      step: (event: unknown) => rotator.step(event as RotationEvent),
+      close: () => identityCloud.close(),
+    };
+  }
+
+  it('is asked for exactly the reset scope, with min_ttl 900 when the client rotates itself and 60 otherwise', async () => {
+    const asked: { via: string; scope: string; minTtl: number }[] = [];
+    const rotator = noting(asked);
+    try {
+      expect((await harness.rotate('config-us', rotator.step)).failed).toBeUndefined();
+      expect((await harness.rotate('webhooks-us', rotator.step)).failed).toBeUndefined();
+    } finally {
+      await rotator.close();
+    }
+
+    expect(asked).toEqual([
+      {
+        via: 'config-us',
+        scope: `*:config/clients/${CONFIG_CLIENT.clientId}`,
+        minTtl: SELF_ROTATION_MIN_TTL_SECONDS,
+      },
+      { via: 'config-us', scope: `*:config/clients/${WEBHOOKS_CLIENT.clientId}`, minTtl: 60 },
+    ]);
+    expect(SELF_ROTATION_MIN_TTL_SECONDS).toBe(900);
+    await expectCurrentIsLive('config-us');
+    await expectCurrentIsLive('webhooks-us');
   });
 });
 
