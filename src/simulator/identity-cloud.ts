@@ -676,25 +676,35 @@ export async function startIdentityCloudSimulator(
   }
 
   /**
-   * The answer Identity Cloud would give to a reset of `clientId`'s secret; when authorized, the reset
-   * takes effect here, at once.
+   * The client `clientId` if the request's bearer token may act on its secret (`required` covered by the
+   * token's scope), else the error answer Identity Cloud would give (RFC 6750).
    */
-  function resetAnswer(req: IncomingMessage, clientId: string): Answer {
+  function secretClient(
+    req: IncomingMessage,
+    clientId: string,
+    required: Scope | undefined,
+  ): ClientRecord | Answer {
     const token = parseBearer(req.headers.authorization);
     // RFC 6750 §3.1: no error code when the request has no token or uses another scheme.
     if (token === undefined) return invalidToken('a bearer access token is required', false);
     const issued = bearerTokens.get(token);
     if (issued === undefined) return invalidToken('the access token is not recognised', true);
     if (now() >= issued.expiresAt) return invalidToken('the access token expired', true);
-
-    const required = resetScope(clientId);
     if (required === undefined || !issued.scopes.some((granted) => covers(granted, required))) {
       return errorAnswer(403, 'insufficient_scope', 'the token’s scope does not cover this client', {
         'WWW-Authenticate': bearerChallenge('insufficient_scope', required?.text),
       });
     }
-    const client = clients.get(clientId);
-    if (client === undefined) return errorAnswer(404, 'not_found', 'no such client');
+    return clients.get(clientId) ?? errorAnswer(404, 'not_found', 'no such client');
+  }
+
+  /**
+   * The answer Identity Cloud would give to a reset of `clientId`'s secret; when authorized, the reset
+   * takes effect here, at once.
+   */
+  function resetAnswer(req: IncomingMessage, clientId: string): Answer {
+    const client = secretClient(req, clientId, resetScope(clientId));
+    if (!('secretHash' in client)) return client;
 
     const secret = newClientSecret();
     client.secretHash = sha256(secret);
@@ -748,19 +758,8 @@ export async function startIdentityCloudSimulator(
    * token whose scope covers `.:config/clients/<client_id>` (the reset scope does).
    */
   function secretReadAnswer(req: IncomingMessage, clientId: string): Answer {
-    const token = parseBearer(req.headers.authorization);
-    if (token === undefined) return invalidToken('a bearer access token is required', false);
-    const issued = bearerTokens.get(token);
-    if (issued === undefined) return invalidToken('the access token is not recognised', true);
-    if (now() >= issued.expiresAt) return invalidToken('the access token expired', true);
-    const required = readScope(clientId);
-    if (required === undefined || !issued.scopes.some((granted) => covers(granted, required))) {
-      return errorAnswer(403, 'insufficient_scope', 'the token’s scope does not cover this client', {
-        'WWW-Authenticate': bearerChallenge('insufficient_scope', required?.text),
-      });
-    }
-    const client = clients.get(clientId);
-    if (client === undefined) return errorAnswer(404, 'not_found', 'no such client');
+    const client = secretClient(req, clientId, readScope(clientId));
+    if (!('secretHash' in client)) return client;
     secretReads += 1;
     return jsonAnswer(200, { secret: client.secret });
   }

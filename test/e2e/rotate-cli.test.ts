@@ -157,6 +157,12 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
   it('asks Secrets Manager to rotate the client’s secret now and prints the new version', async () => {
     const secretId = `tvs/${randomUUID().slice(0, 8)}/webhooks-us`;
     const moto = inject('motoEndpoint');
+    const awsEnv = {
+      AWS_ENDPOINT_URL: moto,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    };
     const secretsManager = new SecretsManagerClient({ endpoint: moto });
     await secretsManager.send(
       new CreateSecretCommand({
@@ -195,12 +201,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
       },
       grants: [],
     });
-    const run = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, {
-      AWS_ENDPOINT_URL: moto,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-    });
+    const run = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, awsEnv);
     cliOutput.push(run.stdout, run.stderr);
 
     // moto has no rotation function to run: RotateSecret stages the new version and answers its id.
@@ -219,12 +220,11 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
     // A rotation whose function failed is left unfinished (AWSPENDING apart from AWSCURRENT): the next
     // tvs rotate resumes it with its own version instead of starting another.
     const { token: stuck } = await startRotation(secretsManager, secretId);
-    const again = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, {
-      AWS_ENDPOINT_URL: moto,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-    });
+    const again = await runCli(
+      ['rotate', '--config', rotating, '--client', 'webhooks-us'],
+      undefined,
+      awsEnv,
+    );
     cliOutput.push(again.stdout, again.stderr);
 
     expect(again.code).toBe(0);

@@ -139,22 +139,16 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
   }, SYNTH_TIMEOUT_MS);
 
   const functionRole = () => access.of(access.functionRole(ids.function));
-  /** The encryption context the function sends with every data-key call (`tokenEncryptionContext`). */
-  const tokenContext = (table = access.ref(ids.table)) =>
+  /** An encryption context as the request context keys KMS conditions read. */
+  const requestContextOf = (context: Record<string, string>) =>
     Object.fromEntries(
-      Object.entries(tokenEncryptionContext(table)).map(([name, value]) => [
-        `kms:EncryptionContext:${name}`,
-        value,
-      ]),
+      Object.entries(context).map(([name, value]) => [`kms:EncryptionContext:${name}`, value]),
     );
+  /** The encryption context the function sends with every data-key call (`tokenEncryptionContext`). */
+  const tokenContext = (table = access.ref(ids.table)) => requestContextOf(tokenEncryptionContext(table));
   /** The encryption context of the rotation function's reset tokens (`resetTokenEncryptionContext`). */
   const resetTokenContext = (table = access.ref(ids.table)) =>
-    Object.fromEntries(
-      Object.entries(resetTokenEncryptionContext(table)).map(([name, value]) => [
-        `kms:EncryptionContext:${name}`,
-        value,
-      ]),
-    );
+    requestContextOf(resetTokenEncryptionContext(table));
   const tokenRoute = () => access.invokeArn({ api: ids.api, method: 'POST', path: 'v1/token' });
 
   describe('the token key (the encryption boundary)', () => {
