@@ -150,6 +150,8 @@ export interface IdentityCloudSimulator {
   readonly endlessBodyBytes: number;
   /** `${url}/${customerId}/config/clients/${clientId}/secret`, the secret-reset endpoint of a client. */
   secretEndpoint(clientId: string): string;
+  /** When an access token this simulator issued expires, epoch ms (undefined for one it never issued). */
+  expiryOf(accessToken: string): number | undefined;
   /** Queue faults: each of the next token requests takes the next fault; queued faults come before a persistent one. */
   injectFaults(...faults: Fault[]): void;
   /** Every token request (with no queued fault left) gets this fault until cleared with `undefined`. */
@@ -903,6 +905,9 @@ export async function startIdentityCloudSimulator(
     },
     get issuedTokens() {
       return issuedTokens;
+    },
+    expiryOf(accessToken: string) {
+      return bearerTokens.get(accessToken)?.expiresAt;
     },
     get resetRequests() {
       return resetRequests;
