@@ -30,6 +30,7 @@ import {
   UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../../src/shared/errors';
+import { ROTATION_KEY_PREFIX } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
 import { type ConfiguredClient, resetScope, type ServiceConfig } from '../vend-token/config';
 import { parseClientCredentials } from '../vend-token/credentials';
@@ -129,7 +130,7 @@ const LEASE_POLL_MS = 250;
 
 /** The name of a secret's reset lease in the token table: apart from every token key. */
 export function resetLeaseName(client: string): string {
-  return `rotation:${client}#reset`;
+  return `${ROTATION_KEY_PREFIX}${client}#reset`;
 }
 
 /** Whether the two secret strings name the same client secret. */
