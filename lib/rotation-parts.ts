@@ -1,4 +1,4 @@
-import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +8,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { ConfiguredClient, ServiceConfig } from '../lambdas/vend-token/config';
+import { budgetKey } from '../lambdas/vend-token/mint-budget';
+import { ROTATION_KEY_PREFIX } from '../src/shared/hashing';
 import { bundledCode, ROTATION_ENTRY } from './handler-bundle';
 import { secretResourceArn } from './service-config';
 
@@ -41,8 +43,9 @@ export interface RotationProps {
  * - `DescribeSecret`, `GetSecretValue`, `PutSecretValue`, `UpdateSecretVersionStage` on the rotated
  *   secrets, nothing else of Secrets Manager;
  * - `GetSecretValue` on the secrets of the `via` clients, to mint their reset tokens;
- * - `GetItem`, `UpdateItem` on the table and (by the token key's own policy) its data keys, because its
- *   reset tokens are cached like any token;
+ * - `GetItem`, `UpdateItem` on its own items of the table only (`dynamodb:LeadingKeys`: its reset
+ *   tokens and leases under `rotation:`, and the via clients' mint budgets), and (by the token key's own
+ *   policy) data keys with its own encryption context only: it opens no vended token;
  * - its own log group.
  *
  * Secrets Manager may invoke it only for those secrets (`SourceArn`) of this account.
@@ -79,6 +82,12 @@ export class SecretRotation extends Construct {
       },
     });
     this.grant(props, rotated);
+    for (const client of rotated.filter((candidate) => candidate.rotation?.via === candidate.name)) {
+      Annotations.of(this).addWarningV2(
+        `tvs:self-rotation-${client.name}`,
+        `client ${client.name} rotates its own secret: after a failed rotation it can read its new secret back only while its reset token lives (at least 15 minutes); past that only another client can repair it. A dedicated rotation client is recommended.`,
+      );
+    }
 
     const schedules: secretsmanager.CfnRotationSchedule[] = [];
     for (const client of rotated) {
@@ -109,7 +118,23 @@ export class SecretRotation extends Construct {
   private grant(props: RotationProps, rotated: readonly ConfiguredClient[]): void {
     const role = props.role;
     this.logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
-    props.table.grant(role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    // Only its own items: its reset tokens and leases (`rotation:…`), and the mint budgets of the via
+    // clients it mints through (shared with the vend function: one budget per client).
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ItsOwnItemsOfTheTable',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [props.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': [
+              `${ROTATION_KEY_PREFIX}*`,
+              ...[...new Set(rotated.map((client) => client.rotation?.via ?? ''))].sort().map(budgetKey),
+            ],
+          },
+        },
+      }),
+    );
     const arns = (clients: readonly (ConfiguredClient | undefined)[]) => [
       ...new Set(clients.flatMap((client) => (client ? [secretResourceArn(this, client.secretId)] : []))),
     ];

@@ -1,6 +1,10 @@
 import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { tokenEncryptionContext } from '../lambdas/vend-token/token-crypto';
+import {
+  type EncryptionContext,
+  resetTokenEncryptionContext,
+  tokenEncryptionContext,
+} from '../lambdas/vend-token/token-crypto';
 
 /**
  * What the account's administrators may do with the token key: manage it (describe, rotate, tag,
@@ -37,18 +41,31 @@ export const TOKEN_KEY_ADMINISTRATION_ACTIONS: readonly string[] = [
 /** The only uses of the token key: a data key to seal tokens with, and opening one. */
 export const TOKEN_KEY_USE_ACTIONS: readonly string[] = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
+/** `StringEquals` on each key of an encryption context: a data key made or opened with exactly it. */
+function withContext(context: EncryptionContext): Record<string, Record<string, string>> {
+  return {
+    StringEquals: Object.fromEntries(
+      Object.entries(context).map(([name, value]) => [`kms:EncryptionContext:${name}`, value]),
+    ),
+  };
+}
+
 /**
- * The policy of the token key (docs/contract.md "Encryption boundary"): the account's administrators manage the
- * key without using it; `users` (the vend function's role, and the rotation function's) may make and open
- * data keys, and only with the encryption context of this service and `tableName` — the one the function
- * sends (`tokenEncryptionContext`). No other principal, and no IAM policy of the account, can use the key:
- * the policy does not delegate its use to IAM, so granting someone read access to the table, or even
- * `kms:*` on `*`, does not let them open a token.
+ * The policy of the token key: the account's administrators manage the key without using it; the vend
+ * function's role (`vendRole`) may make and open data keys only with the encryption context of vended
+ * tokens of `tableName` (`tokenEncryptionContext`), and the rotation function's role (`rotationRole`, when
+ * there is one) only with that of its reset tokens (`resetTokenEncryptionContext`, another `service`
+ * value): neither opens the other's tokens. No other principal, and no IAM policy of the account, can use
+ * the key: the policy does not delegate its use to IAM, so granting someone read access to the table, or
+ * even `kms:*` on `*`, does not let them open a token.
  *
  * In a key policy `Resource: "*"` means "this key": it is the only form KMS accepts there.
  */
-export function tokenKeyPolicy(users: readonly iam.IPrincipal[], tableName: string): iam.PolicyDocument {
-  const context = tokenEncryptionContext(tableName);
+export function tokenKeyPolicy(
+  vendRole: iam.IPrincipal,
+  rotationRole: iam.IPrincipal | undefined,
+  tableName: string,
+): iam.PolicyDocument {
   return new iam.PolicyDocument({
     statements: [
       new iam.PolicyStatement({
@@ -59,15 +76,22 @@ export function tokenKeyPolicy(users: readonly iam.IPrincipal[], tableName: stri
       }),
       new iam.PolicyStatement({
         sid: 'TheServiceSealsAndOpensTokensOfItsTable',
-        principals: [...users],
+        principals: [vendRole],
         actions: [...TOKEN_KEY_USE_ACTIONS],
         resources: ['*'],
-        conditions: {
-          StringEquals: Object.fromEntries(
-            Object.entries(context).map(([name, value]) => [`kms:EncryptionContext:${name}`, value]),
-          ),
-        },
+        conditions: withContext(tokenEncryptionContext(tableName)),
       }),
+      ...(rotationRole
+        ? [
+            new iam.PolicyStatement({
+              sid: 'TheRotationSealsAndOpensItsResetTokens',
+              principals: [rotationRole],
+              actions: [...TOKEN_KEY_USE_ACTIONS],
+              resources: ['*'],
+              conditions: withContext(resetTokenEncryptionContext(tableName)),
+            }),
+          ]
+        : []),
     ],
   });
 }

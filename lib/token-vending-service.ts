@@ -171,7 +171,7 @@ export class TokenVendingService extends Construct {
         'Token Vending Service: seals cached tokens (data keys with the service encryption context only)',
       enableKeyRotation: true,
       removalPolicy,
-      policy: tokenKeyPolicy(rotationRole ? [role, rotationRole] : [role], this.table.tableName),
+      policy: tokenKeyPolicy(role, rotationRole, this.table.tableName),
     });
     const environment = this.functionEnvironment(props, metricsNamespace);
     this.function = this.createFunction(props, config, role, environment);

@@ -1,8 +1,13 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describeError, RotationError } from '../../src/shared/errors';
+import { ROTATION_KEY_PREFIX } from '../../src/shared/hashing';
 import type { RequestLog, RequestMetrics } from '../vend-token/app';
 import { IdentityCloudClient } from '../vend-token/identity-cloud';
 import { createRuntime, type RuntimeParts, requiredEnv, runtimePartsFromEnv } from '../vend-token/runtime';
+import { DynamoDbRecordStore } from '../vend-token/stores/dynamodb-store';
+import { KmsDataKeyProvider, resetTokenEncryptionContext } from '../vend-token/token-crypto';
+import { RecordStoreResetLease, type ResetLease } from './reset-lease';
 import {
   isRotationEvent,
   type RotationEvent,
@@ -28,24 +33,34 @@ export interface RotationRuntimeParts extends RuntimeParts {
   readonly versions?: SecretVersions;
   /** Pauses before each retry of storing a reset secret, ms (tests shorten them). */
   readonly storeRetryPausesMs?: readonly number[];
+  /** Pause between tries of testing a secret Identity Cloud could not answer for, ms (tests shorten it). */
+  readonly testRetryPauseMs?: number;
+  /** One createSecret per secret at a time. @default a lease record in the token table */
+  readonly resetLease?: ResetLease;
 }
 
 /**
- * The rotation function's runtime: a vending core of its own (the same table, token key and
- * configuration as the vend function's, so its reset tokens are cached like any token) through which it
- * asks for reset tokens as the caller `rotationPrincipal`, and the rotator over the secrets' versions.
+ * The rotation function's runtime: a vending core of its own over the same table and token key (its
+ * reset tokens are cached, under keys of their own — `ROTATION_KEY_PREFIX` — and sealed under their own
+ * encryption context, which `parts.dataKeys` must carry), through which it asks for reset tokens as the
+ * caller `rotationPrincipal`, and the rotator over the secrets' versions.
  */
 export function createRotationRuntime(parts: RotationRuntimeParts): RotationRuntime {
   const identityCloud = parts.identityCloud ?? new IdentityCloudClient();
-  const vending = createRuntime({ ...parts, identityCloud });
+  const dynamodb = parts.dynamodb ?? new DynamoDBClient({ maxAttempts: 2 });
+  const vending = createRuntime({ ...parts, dynamodb, identityCloud, keyPrefix: ROTATION_KEY_PREFIX });
   const rotator = new SecretRotator({
     config: parts.config,
     versions: parts.versions ?? new SecretsManagerVersions(new SecretsManagerClient({ maxAttempts: 3 })),
     identityCloud,
-    resetToken: async (via, scope) =>
-      (await vending.service.vend(parts.rotationPrincipal, { client: via.name, scope, minTtl: 60 })).token
+    resetLease:
+      parts.resetLease ??
+      new RecordStoreResetLease(new DynamoDbRecordStore(dynamodb, parts.tableName), parts.now),
+    resetToken: async (via, scope, minTtl) =>
+      (await vending.service.vend(parts.rotationPrincipal, { client: via.name, scope, minTtl })).token
         .accessToken,
     ...(parts.storeRetryPausesMs ? { storeRetryPausesMs: parts.storeRetryPausesMs } : {}),
+    ...(parts.testRetryPauseMs !== undefined ? { testRetryPauseMs: parts.testRetryPauseMs } : {}),
     ...(parts.now ? { now: parts.now } : {}),
   });
   return { rotator, log: vending.log, metrics: vending.metrics, ...(parts.now ? { now: parts.now } : {}) };
@@ -59,7 +74,13 @@ export function createRotationRuntime(parts: RotationRuntimeParts): RotationRunt
 export function createRotationRuntimeFromEnv(env: NodeJS.ProcessEnv = process.env): RotationRuntime {
   // Its principal first: the configuration's rotation grants are made for it.
   const rotationPrincipal = requiredEnv(env, 'TVS_ROTATION_PRINCIPAL');
-  return createRotationRuntime({ ...runtimePartsFromEnv(env), rotationPrincipal });
+  const parts = runtimePartsFromEnv(env);
+  // Its reset tokens are sealed under their own encryption context: the key policy admits it to no other.
+  const dataKeys = new KmsDataKeyProvider(
+    requiredEnv(env, 'TVS_KMS_KEY_ID'),
+    resetTokenEncryptionContext(parts.tableName),
+  );
+  return createRotationRuntime({ ...parts, dataKeys, rotationPrincipal });
 }
 
 /**

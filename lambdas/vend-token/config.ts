@@ -32,7 +32,10 @@
  *   `allowedScopes`.
  * - `rotation` (optional, per client): `{"every": "<n> days", "via": "<client>"}`, n from 1 to 1000;
  *   `via` names a configured client (itself or another) whose `allowedScopes` cover
- *   `*:config/clients/*`, so its token can reset this client's secret.
+ *   `*:config/clients/<clientId>`, so its token can reset exactly this client's secret, and whose
+ *   `tokenEndpoint` has the same origin and customer id (the reset goes there, with via's token).
+ * - `clientId` (required with `rotation`, allowed only with it): the client's Identity Cloud client id
+ *   (not secret). A rotation refuses a secret whose `client_id` is another.
  * - Unknown keys are errors, except the top-level `local` (settings of the local server) and `$schema`.
  */
 import { readFileSync } from 'node:fs';
@@ -50,6 +53,8 @@ export interface ClientDocument {
   readonly allowedScopes: readonly string[];
   /** Rotate this client's secret: `{"every": "30 days", "via": "<client name>"}`. @default no rotation */
   readonly rotation?: RotationDocument;
+  /** The client's Identity Cloud client id; required with `rotation`. */
+  readonly clientId?: string;
 }
 
 /** How a client's secret is rotated (docs/contract.md "Central credential rotation"). */
@@ -67,13 +72,6 @@ export interface RotationDocument {
 export function resetScope(clientId: string): string {
   return `*:config/clients/${clientId}`;
 }
-
-/**
- * The secret-independent form of {@link resetScope}: the client id is known only from the secret, so a
- * `via` client must be allowed to reset any client's secret, and the rotation function's grant on it is
- * this. Every token it asks for is still the exact {@link resetScope} of the client being rotated.
- */
-export const RESET_ANY_CLIENT_SCOPE = '*:config/clients/*';
 
 /**
  * One grant as written in the document: callers matching `principal` may obtain tokens of `client`
@@ -104,8 +102,11 @@ export interface ConfiguredClient {
   readonly secretId: string;
   /** The widest scopes the service will ask this client for; each scope's text is `scope.text`. */
   readonly allowedScopes: readonly Scope[];
-  /** When its secret is rotated: every `everyDays`, reset through the client `via`. */
-  readonly rotation?: { readonly everyDays: number; readonly via: string };
+  /**
+   * When its secret is rotated: every `everyDays`, reset through the client `via`, whose Identity Cloud
+   * client id is `clientId` (the configured one: a secret naming another is refused).
+   */
+  readonly rotation?: { readonly everyDays: number; readonly via: string; readonly clientId: string };
 }
 
 /** A grant with its principal and scopes parsed. */
@@ -133,8 +134,8 @@ export interface ServiceConfigOptions {
   readonly maxRememberedDecisions?: number;
   /**
    * The rotation function's role ARN (`TVS_ROTATION_PRINCIPAL`, resolved by CloudFormation): it gets a
-   * grant of {@link RESET_ANY_CLIENT_SCOPE} on every client named as a `rotation.via`, validated like any
-   * grant. The bundled document does not hold it (the role's ARN is not known at synth).
+   * grant of exactly {@link resetScope}`(clientId)` on `via` for each rotated client (see
+   * {@link rotationGrants}), validated like any grant. The bundled document does not hold it (the role's ARN is not known at synth).
    */
   readonly rotationPrincipal?: string;
 }
@@ -315,7 +316,9 @@ const MAX_TOKEN_ENDPOINT_LENGTH = 2048;
 const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost']);
 const TOP_LEVEL_KEYS = ['clients', 'grants'];
 const IGNORED_TOP_LEVEL_KEYS = ['local', '$schema'];
-const CLIENT_KEYS = ['tokenEndpoint', 'secretId', 'allowedScopes', 'rotation'];
+const CLIENT_KEYS = ['tokenEndpoint', 'secretId', 'allowedScopes', 'rotation', 'clientId'];
+/** An Identity Cloud client id as it may stand in a scope and a URL path segment. */
+const CLIENT_ID = /^[A-Za-z0-9._~-]{1,256}$/;
 const ROTATION_KEYS = ['every', 'via'];
 const ROTATION_EVERY = /^([1-9]\d{0,3}) days?$/;
 const GRANT_KEYS = ['principal', 'client', 'scopes'];
@@ -367,6 +370,7 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
                   rotation: Object.freeze({
                     everyDays: Number(ROTATION_EVERY.exec(client.document.rotation.every)?.[1]),
                     via: client.document.rotation.via,
+                    clientId: client.document.clientId as string,
                   }),
                 }
               : {}),
@@ -526,6 +530,8 @@ function parseClient(
     candidate.rotation === undefined
       ? undefined
       : parseRotation(`${path}.rotation`, candidate.rotation, problems);
+  const clientIdProblem = clientIdProblemOf(candidate.clientId, candidate.rotation !== undefined);
+  if (clientIdProblem !== undefined) problems.push(`${path}.clientId: ${clientIdProblem}`);
 
   // The allowedScopes are returned even when another field is wrong, so that grants of this client are
   // still checked against them and every problem is reported in one run.
@@ -538,6 +544,7 @@ function parseClient(
       secretId: candidate.secretId as string,
       allowedScopes: Object.freeze(allowedScopes.map((scope) => scope.text)),
       ...(rotation ? { rotation: Object.freeze({ every: rotation.every, via: rotation.via }) } : {}),
+      ...(typeof candidate.clientId === 'string' ? { clientId: candidate.clientId } : {}),
     }),
     allowedScopes,
   };
@@ -565,44 +572,74 @@ function parseRotation(path: string, value: unknown, problems: string[]): Rotati
   return problems.length > before ? undefined : { every: value.every as string, via: value.via as string };
 }
 
+/** Why `value` is not a usable `clientId` (required when the client has a rotation), or undefined. */
+function clientIdProblemOf(value: unknown, rotated: boolean): string | undefined {
+  if (value === undefined) {
+    return rotated
+      ? 'required with "rotation": the client\'s Identity Cloud client id (a rotation refuses a secret naming another)'
+      : undefined;
+  }
+  if (!rotated) return 'only with "rotation" (it names the client whose secret the rotation resets)';
+  if (typeof value !== 'string' || !CLIENT_ID.test(value)) {
+    return 'expected an Identity Cloud client id: 1 to 256 of A-Z a-z 0-9 . _ ~ -';
+  }
+  return undefined;
+}
+
+/** `https://host/<customer-id>` of a token endpoint `https://host/<customer-id>/login/token`. */
+function customerBase(tokenEndpoint: string): string {
+  const url = new URL(tokenEndpoint);
+  return `${url.origin}${url.pathname.replace(/\/login\/token$/, '')}`;
+}
+
 /**
- * Every `rotation.via` must name a configured client whose `allowedScopes` cover
- * {@link RESET_ANY_CLIENT_SCOPE} (the exact {@link resetScope} needs the client id, which only the
- * secret holds: it is checked again, exactly, when the rotation runs).
+ * Every `rotation.via` must name a configured client whose `allowedScopes` cover the exact
+ * {@link resetScope} of the rotated client's `clientId`, at the same origin and customer id: the reset
+ * and read-back URLs are built from the rotated client's endpoint and carry via's token.
  */
 function checkRotations(
   clients: Record<string, ClientDocument>,
   allowedScopes: ReadonlyMap<string, readonly Scope[]>,
   problems: string[],
 ): void {
-  const resetAny = parseScope(RESET_ANY_CLIENT_SCOPE);
   for (const [name, client] of Object.entries(clients)) {
     const via = client.rotation?.via;
-    if (via === undefined) continue;
+    if (via === undefined || client.clientId === undefined) continue;
     const path = `${keyPath('clients', name)}.rotation.via`;
     const viaScopes = Object.hasOwn(clients, via) ? allowedScopes.get(via) : undefined;
+    const needed = parseScope(resetScope(client.clientId));
     if (viaScopes === undefined) {
       problems.push(`${path}: unknown client ${quoteForMessage(via, 64)}`);
-    } else if (!viaScopes.some((held) => covers(held, resetAny))) {
+    } else if (!viaScopes.some((held) => covers(held, needed))) {
       problems.push(
-        `${path}: client ${quoteForMessage(via, 64)} cannot reset secrets: its allowedScopes do not cover "${RESET_ANY_CLIENT_SCOPE}"`,
+        `${path}: client ${quoteForMessage(via, 64)} cannot reset this secret: its allowedScopes do not cover ${quoteForMessage(needed.text)}`,
+      );
+    } else if (customerBase(clients[via]?.tokenEndpoint ?? '') !== customerBase(client.tokenEndpoint)) {
+      problems.push(
+        `${path}: client ${quoteForMessage(via, 64)} has another token endpoint origin or customer id; a reset must go to the rotated client's own Identity Cloud customer`,
       );
     }
   }
 }
 
 /**
- * The grants of the rotation function (role `principal`): {@link RESET_ANY_CLIENT_SCOPE} on each
- * client named as a `rotation.via`, once.
+ * The grants of the rotation function (role `principal`): on each client named as a `rotation.via`,
+ * exactly the {@link resetScope} of each client rotated through it — never a wildcard, so a secret whose
+ * `client_id` was changed cannot get a token for another client.
  */
 export function rotationGrants(
   clients: Readonly<Record<string, ClientDocument>>,
   principal: string,
 ): GrantDocument[] {
-  const vias = new Set(
-    Object.values(clients).flatMap((client) => (client.rotation ? [client.rotation.via] : [])),
-  );
-  return [...vias].sort().map((via) => ({ principal, client: via, scopes: [RESET_ANY_CLIENT_SCOPE] }));
+  const scopesByVia = new Map<string, string[]>();
+  for (const client of Object.values(clients)) {
+    if (client.rotation === undefined || client.clientId === undefined) continue;
+    const scopes = scopesByVia.get(client.rotation.via) ?? [];
+    scopesByVia.set(client.rotation.via, [...new Set([...scopes, resetScope(client.clientId)])].sort());
+  }
+  return [...scopesByVia.keys()]
+    .sort()
+    .map((via) => ({ principal, client: via, scopes: scopesByVia.get(via) ?? [] }));
 }
 
 function tokenEndpointProblemOf(value: unknown): string | undefined {

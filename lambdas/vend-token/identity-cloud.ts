@@ -86,8 +86,9 @@ function loadUndici(): Promise<UndiciModule> {
   return undiciModule;
 }
 
-/** One POST to Identity Cloud: its headers and form body. */
+/** One request to Identity Cloud (a POST unless said otherwise): its headers and form body. */
 interface IdentityCloudRequest {
+  readonly method?: 'GET' | 'POST';
   readonly url: string;
   readonly authorization: string;
   /** A form-urlencoded body, or none. */
@@ -103,7 +104,7 @@ async function send(
 ): Promise<RawAnswer> {
   const { request } = await loadUndici();
   const answer = await request(outgoing.url, {
-    method: 'POST',
+    method: outgoing.method ?? 'POST',
     dispatcher,
     signal,
     headers: {
@@ -256,43 +257,73 @@ export function secretEndpoint(tokenEndpoint: string, clientId: string): string 
 /** Longest client secret believed, characters. */
 const MAX_CLIENT_SECRET_LENGTH = 1_024;
 
-/** Process the secret endpoint's answer: `201 {"secret"}`, or the typed error its status means. */
-export function processResetResponse(answer: RawAnswer, nowMs: number): string {
+/**
+ * Process the secret endpoint's answer — `201 {"secret"}` to a reset (`POST`), `200 {"secret"}` to a read
+ * (`GET`) — or throw the typed error its status means.
+ */
+function processSecretResponse(answer: RawAnswer, nowMs: number, expected: 200 | 201): string {
+  const what = expected === 201 ? 'a secret reset' : 'a secret read';
   if (answer.status === 429 || answer.status >= 500) {
     const reason = answer.status === 429 ? 'http_429' : 'http_5xx';
     throw new RetryableFailure(
-      new UpstreamUnavailableError(
-        `Identity Cloud answered a secret reset with HTTP ${answer.status}`,
-        reason,
-        1,
-      ),
+      new UpstreamUnavailableError(`Identity Cloud answered ${what} with HTTP ${answer.status}`, reason, 1),
       retryAfterSeconds(answer.retryAfter, nowMs),
     );
   }
   if (answer.status === 401) {
-    throw new UpstreamRejectedError('Identity Cloud refused the token for the secret reset', 'invalid_token');
+    throw new UpstreamRejectedError(`Identity Cloud refused the token for ${what}`, 'invalid_token');
   }
   if (answer.status === 403) {
-    throw new UpstreamRejectedError('the token does not cover the secret reset', 'insufficient_scope');
+    throw new UpstreamRejectedError(`the token does not cover ${what}`, 'insufficient_scope');
   }
   if (answer.status === 404) {
     throw new UpstreamRejectedError('Identity Cloud knows no client with that id', 'unknown_client');
   }
   const secret = answer.tooLarge ? undefined : parseJsonObject(answer.body)?.secret;
   if (
-    answer.status !== 201 ||
+    answer.status !== expected ||
     typeof secret !== 'string' ||
     secret === '' ||
     secret.length > MAX_CLIENT_SECRET_LENGTH ||
     /[^\x20-\x7e]/.test(secret)
   ) {
     throw new UpstreamRejectedError(
-      `Identity Cloud answered a secret reset with HTTP ${answer.status} and no usable secret`,
+      `Identity Cloud answered ${what} with HTTP ${answer.status} and no usable secret`,
       'invalid_response',
     );
   }
   return secret;
 }
+
+/** Process the answer of a reset: `201 {"secret"}`, or the typed error its status means. */
+export function processResetResponse(answer: RawAnswer, nowMs: number): string {
+  return processSecretResponse(answer, nowMs, 201);
+}
+
+/** Process the answer of a read of the live secret: `200 {"secret"}`, or the typed error its status means. */
+export function processSecretReadResponse(answer: RawAnswer, nowMs: number): string {
+  return processSecretResponse(answer, nowMs, 200);
+}
+
+/**
+ * How a reset ended. `reset`: Identity Cloud answered the new secret. `unknown`: the request may have
+ * reached Identity Cloud and no usable answer came back (a timeout, a connection lost after the request
+ * was written, a 5xx, a cut or garbled body): the secret may or may not have changed, and only reading it
+ * back tells. A reset that certainly changed nothing (refused, or never sent) is thrown instead.
+ */
+export type ResetOutcome =
+  | { readonly outcome: 'reset'; readonly secret: string }
+  | { readonly outcome: 'unknown'; readonly failure: UpstreamUnavailableError | UpstreamRejectedError };
+
+/** undici error codes that mean the request was never written: a reset that failed so changed nothing. */
+const NOT_SENT_ERROR_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
 
 /** undici error codes that mean "the network failed", worth a retry. */
 const NETWORK_ERROR_CODES = new Set([
@@ -383,22 +414,75 @@ export class IdentityCloudClient {
   }
 
   /**
-   * Reset the secret of the client `clientId` (docs/contract.md "Central credential rotation"): POST to the
-   * secret endpoint beside `tokenEndpoint` with a bearer token whose scope covers
-   * `*:config/clients/<clientId>`; answers the new secret, which takes effect at once. Retried like a
-   * token request: a reset is not idempotent, but repeating it is safe — the secret of the last answer
-   * is the live one — so an answer lost after the reset took effect is recovered by resetting again.
-   * Throws `UpstreamRejectedError` (the token is refused, lacks the scope, or the client is unknown) or
-   * `UpstreamUnavailableError`.
+   * Reset the secret of the client `clientId`: one POST to the secret endpoint beside `tokenEndpoint`
+   * with a bearer token whose scope covers `*:config/clients/<clientId>`. The new secret takes effect at
+   * once, and a reset is not idempotent: a second one could land after the first answer was stored and
+   * kill it. So it is sent **once**, never retried; when its outcome is unknown it answers `unknown` (see
+   * {@link ResetOutcome}) and the caller reads the live secret back ({@link readSecret}). Throws
+   * `UpstreamRejectedError` when Identity Cloud refused it (the token, its scope, the client id) and
+   * `UpstreamUnavailableError` when it was never sent: then nothing changed.
    */
   async resetSecret(
     tokenEndpoint: string,
     clientId: string,
     accessToken: string,
     callerDeadline = Number.POSITIVE_INFINITY,
-  ): Promise<string> {
+  ): Promise<ResetOutcome> {
+    const dispatcher = await this.getDispatcher();
+    const remaining = Math.min(this.now() + this.policy.deadlineMs, callerDeadline) - this.now();
+    if (remaining <= 0) {
+      throw new UpstreamUnavailableError('no time left to send the secret reset', 'timeout', 1);
+    }
     const outgoing = { url: secretEndpoint(tokenEndpoint, clientId), authorization: `Bearer ${accessToken}` };
-    return this.withRetries(outgoing, callerDeadline, processResetResponse);
+    let answer: RawAnswer;
+    try {
+      answer = await send(dispatcher, outgoing, this.policy, AbortSignal.timeout(remaining));
+    } catch (error) {
+      const code = errorCode(error);
+      if (code !== undefined && NOT_SENT_ERROR_CODES.has(code)) {
+        throw new UpstreamUnavailableError(`Identity Cloud could not be reached (${code})`, 'network', 1, {
+          cause: error,
+        });
+      }
+      const timedOut = (error as { name?: unknown })?.name === 'TimeoutError' || code?.includes('TIMEOUT');
+      return {
+        outcome: 'unknown',
+        failure: new UpstreamUnavailableError(
+          timedOut ? 'the secret reset was not answered in time' : 'the secret reset lost its connection',
+          timedOut ? 'timeout' : 'network',
+          1,
+          { cause: error },
+        ),
+      };
+    }
+    try {
+      return { outcome: 'reset', secret: processResetResponse(answer, this.now()) };
+    } catch (error) {
+      // Refused outright (401, 403, 404): nothing was reset. Anything else after sending: unknown.
+      if (error instanceof UpstreamRejectedError && error.reason !== 'invalid_response') throw error;
+      const failure = error instanceof RetryableFailure ? error.outcome : (error as UpstreamRejectedError);
+      return { outcome: 'unknown', failure };
+    }
+  }
+
+  /**
+   * Read the live secret of the client `clientId` back: `GET` on the secret endpoint beside
+   * `tokenEndpoint`, with a bearer token whose scope covers `.:config/clients/<clientId>` (the reset
+   * scope does). Safe to repeat, so retried like a token request. Throws `UpstreamRejectedError` or
+   * `UpstreamUnavailableError`.
+   */
+  async readSecret(
+    tokenEndpoint: string,
+    clientId: string,
+    accessToken: string,
+    callerDeadline = Number.POSITIVE_INFINITY,
+  ): Promise<string> {
+    const outgoing = {
+      method: 'GET' as const,
+      url: secretEndpoint(tokenEndpoint, clientId),
+      authorization: `Bearer ${accessToken}`,
+    };
+    return this.withRetries(outgoing, callerDeadline, processSecretReadResponse);
   }
 
   /**

@@ -32,6 +32,8 @@ export interface RuntimeParts {
   readonly metrics?: RequestMetrics;
   readonly secretCacheMs?: number;
   readonly now?: () => number;
+  /** Prefix of the token keys (the rotation function's own); see `VendingServiceOptions.keyPrefix`. */
+  readonly keyPrefix?: string;
 }
 
 /** Powertools Metrics as the handler's counters. */
@@ -84,6 +86,7 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
     minter,
     ...(parts.settings ? { settings: parts.settings } : {}),
     ...(parts.now ? { now: parts.now } : {}),
+    ...(parts.keyPrefix ? { keyPrefix: parts.keyPrefix } : {}),
     observer: {
       storeFailed: (error) => {
         metrics.count('StoreFailure');

@@ -28,6 +28,15 @@ export function tokenEncryptionContext(tableName: string): EncryptionContext {
   return { service: SERVICE_NAME, table: tableName };
 }
 
+/**
+ * The encryption context of the data keys that seal the rotation function's reset tokens in `tableName`:
+ * another `service` value than {@link tokenEncryptionContext}'s, so the token key's policy can admit each
+ * function to its own tokens only — the rotation role opens no vended token, the vend role no reset token.
+ */
+export function resetTokenEncryptionContext(tableName: string): EncryptionContext {
+  return { service: `${SERVICE_NAME}/rotation`, table: tableName };
+}
+
 /** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context. */
 export class KmsDataKeyProvider implements DataKeyProvider {
   private client: Promise<KMSClient> | undefined;

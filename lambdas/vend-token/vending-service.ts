@@ -80,6 +80,11 @@ export interface VendingServiceOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Identifies this container as a lease holder. */
   readonly holderId?: string;
+  /**
+   * Prefix of this service's token keys: empty for the vend function; the rotation function's reset
+   * tokens live under `ROTATION_KEY_PREFIX` (`hashing.ts`), apart from every vended token. @default ''
+   */
+  readonly keyPrefix?: string;
 }
 
 /** What one request wants. */
@@ -120,10 +125,12 @@ export class VendingService {
   /** Token lifetime per client (its token policy's), learned from every token seen. */
   private readonly lifetimes = new Map<string, number>();
   private storeSkippedUntil = 0;
+  private readonly keyPrefix: string;
 
   constructor(options: VendingServiceOptions) {
     ({ timing: this.timing, policy: this.policy } = checkSettings(options.settings));
     this.config = options.config;
+    this.keyPrefix = options.keyPrefix ?? '';
     this.minter = options.minter;
     this.memory = options.memory ?? new MemoryTokenCache();
     this.observer = options.observer ?? {};
@@ -190,7 +197,7 @@ export class VendingService {
     return {
       client,
       scopes,
-      key: cacheKeyFor(client.name, canonical),
+      key: `${this.keyPrefix}${cacheKeyFor(client.name, canonical)}`,
       need: {
         scope: canonical,
         minTtl: asked.minTtl,

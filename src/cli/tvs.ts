@@ -262,7 +262,8 @@ async function rotateCommand(args: string[], io: CommandIo): Promise<number> {
   const { rotateClient } = await import('../local/rotate');
   const report = await rotateClient({ configPath, client, env: io.env });
   if (report.mode === 'secrets-manager') {
-    io.stdout(`tvs: Secrets Manager is rotating ${report.secretArn} (version ${report.versionId})\n`);
+    const what = report.resumed ? 'resuming the unfinished rotation of' : 'rotating';
+    io.stdout(`tvs: Secrets Manager is ${what} ${report.secretArn} (version ${report.versionId})\n`);
   } else {
     for (const step of report.steps)
       io.stdout(`tvs: ${step.step} ${step.outcome} (${step.client} via ${step.via})\n`);

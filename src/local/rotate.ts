@@ -4,13 +4,16 @@
  * - With a `local.secretsFile` (local runs, the demo): the rotation function's own steps run here against
  *   the secrets file — the same `SecretRotator`, its reset token from a vending core of its own (an
  *   in-memory store: nothing to share), Identity Cloud (or the simulator) at the configured endpoints.
- *   The new secret is written into the file when the rotation finishes; a running `tvs serve` reads it
- *   on its next `invalid_client`.
+ *   The new secret is written beside the file (`<file>.pending`) as soon as Identity Cloud gave it, and
+ *   into the file when the rotation finishes; a running `tvs serve` reads it on its next `invalid_client`.
+ *   A rotation stopped halfway is resumed by the next `tvs rotate`.
  * - Without one (AWS, runbooks): Secrets Manager is asked to rotate the secret now (`RotateSecret`), which
- *   runs the deployed rotation function; its log and the rotation alarm tell how it went.
+ *   runs the deployed rotation function; its log and the rotation alarm tell how it went. A rotation
+ *   left unfinished is resumed with its own version.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { RecordStoreResetLease } from '../../lambdas/rotate-secret/reset-lease';
 import {
   ROTATION_STEPS,
   type SecretMetadata,
@@ -35,23 +38,62 @@ export const LOCAL_ROTATION_PRINCIPAL = 'arn:aws:iam::000000000000:role/tvs-loca
 /** The version of a file's secret that is current (a file holds one value per secret). */
 const CURRENT_VERSION = 'current';
 
+/** A rotation's pending version of one secret, as the pending file holds it. */
+interface PendingEntry {
+  readonly versionId: string;
+  readonly value?: string;
+  readonly current?: boolean;
+}
+
+/** Write `text` to `path` whole, then rename, so a reader never sees half a file; owner-only. */
+async function writeWhole(path: string, text: string): Promise<void> {
+  const partial = `${path}.${process.pid}.tmp`;
+  await writeFile(partial, text, { mode: 0o600 });
+  await rename(partial, path);
+}
+
 /**
- * A secrets file as a secret's versions: the file holds the current value; a rotation's pending value
- * is kept here until `finishSecret`, which writes it into the file (written whole, then renamed, so a
- * reader never sees half a file).
+ * A secrets file as a secret's versions: the file holds the current value; a rotation's pending version
+ * is kept in the file beside it, `<secrets file>.pending` — written before it is tested, so a secret that
+ * Identity Cloud already took is never only in memory, and a rotation stopped halfway is resumed by the
+ * next `tvs rotate` from it. `finishSecret` writes the pending value into the secrets file.
  */
 export class SecretsFileVersions implements SecretVersions {
-  private readonly pending = new Map<string, { versionId: string; value?: string; current?: boolean }>();
+  readonly pendingPath: string;
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string) {
+    this.pendingPath = `${path}.pending`;
+  }
+
+  private async pendingEntries(): Promise<Record<string, PendingEntry>> {
+    try {
+      return JSON.parse(await readFile(this.pendingPath, 'utf8')) as Record<string, PendingEntry>;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      throw new LocalConfigError(this.pendingPath, ['cannot read the pending secrets file']);
+    }
+  }
+
+  private async setPending(secretId: string, entry: PendingEntry | undefined): Promise<void> {
+    const entries = await this.pendingEntries();
+    if (entry === undefined) delete entries[secretId];
+    else entries[secretId] = entry;
+    await writeWhole(this.pendingPath, `${JSON.stringify(entries, null, 2)}\n`);
+  }
+
+  /** The version id of a rotation of `secretId` stopped before it finished, if there is one. */
+  async stuckVersion(secretId: string): Promise<string | undefined> {
+    const entry = (await this.pendingEntries())[secretId];
+    return entry !== undefined && entry.current !== true ? entry.versionId : undefined;
+  }
 
   /** Stage an empty pending version, as Secrets Manager's `RotateSecret` does. */
-  stagePending(secretId: string, versionId: string): void {
-    this.pending.set(secretId, { versionId });
+  async stagePending(secretId: string, versionId: string): Promise<void> {
+    await this.setPending(secretId, { versionId });
   }
 
   async describe(secretId: string): Promise<SecretMetadata> {
-    const pending = this.pending.get(secretId);
+    const pending = (await this.pendingEntries())[secretId];
     const stages: Record<string, string[]> =
       pending?.current === true
         ? { [pending.versionId]: ['AWSCURRENT', 'AWSPENDING'] }
@@ -68,39 +110,47 @@ export class SecretsFileVersions implements SecretVersions {
   ): Promise<string | undefined> {
     if (select.stage === 'AWSCURRENT')
       return parseSecretsFile(await readFile(this.path, 'utf8'), this.path).get(secretId);
-    const pending = this.pending.get(secretId);
+    const pending = (await this.pendingEntries())[secretId];
     return pending && (select.versionId ?? pending.versionId) === pending.versionId
       ? pending.value
       : undefined;
   }
 
   async putPending(secretId: string, versionId: string, secretString: string): Promise<void> {
-    this.pending.set(secretId, { versionId, value: secretString });
+    await this.setPending(secretId, { versionId, value: secretString });
+  }
+
+  private async writeCurrent(secretId: string, secretString: string): Promise<void> {
+    const document = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, unknown>;
+    // Kept in the form it was written in: a JSON string, or the object itself.
+    document[secretId] = typeof document[secretId] === 'string' ? secretString : JSON.parse(secretString);
+    await writeWhole(this.path, `${JSON.stringify(document, null, 2)}\n`);
   }
 
   async moveCurrent(secretId: string, to: string): Promise<void> {
-    const pending = this.pending.get(secretId);
+    const pending = (await this.pendingEntries())[secretId];
     if (pending?.versionId !== to || pending.value === undefined) {
       throw new LocalConfigError(this.path, [`${secretId}: no pending value to make current`]);
     }
-    const document = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, unknown>;
-    // Kept in the form it was written in: a JSON string, or the object itself.
-    document[secretId] = typeof document[secretId] === 'string' ? pending.value : JSON.parse(pending.value);
-    const partial = `${this.path}.${process.pid}.tmp`;
-    await writeFile(partial, `${JSON.stringify(document, null, 2)}\n`, { mode: 0o600 });
-    await rename(partial, this.path);
-    pending.current = true;
+    await this.writeCurrent(secretId, pending.value);
+    await this.setPending(secretId, { ...pending, current: true });
   }
 
   async removePending(secretId: string): Promise<void> {
-    this.pending.delete(secretId);
+    await this.setPending(secretId, undefined);
   }
 }
 
 /** What `tvs rotate` did. */
 export type RotationReport =
   | { readonly mode: 'local'; readonly steps: readonly StepRecord[] }
-  | { readonly mode: 'secrets-manager'; readonly secretArn: string; readonly versionId: string };
+  | {
+      readonly mode: 'secrets-manager';
+      readonly secretArn: string;
+      readonly versionId: string;
+      /** The version was a rotation left unfinished, resumed rather than a new one. */
+      readonly resumed: boolean;
+    };
 
 /** Rotate `clientName`'s secret now; see the module comment. Throws when it cannot. */
 export async function rotateClient(options: {
@@ -121,18 +171,33 @@ export async function rotateClient(options: {
   }
 
   if (local?.secretsFile === undefined) {
-    const { RotateSecretCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+    const { DescribeSecretCommand, RotateSecretCommand, SecretsManagerClient } = await import(
+      '@aws-sdk/client-secrets-manager'
+    );
     const secretsManager = new SecretsManagerClient({
       region: options.env.AWS_REGION ?? options.env.AWS_DEFAULT_REGION ?? local?.region ?? 'us-east-1',
     });
     try {
+      // A rotation stopped before it finished (AWSPENDING on a version that is not current) is resumed
+      // with its own version: its steps finish it from the live secret, with no second reset.
+      const { VersionIdsToStages: stages = {} } = await secretsManager.send(
+        new DescribeSecretCommand({ SecretId: client.secretId }),
+      );
+      const stuck = Object.entries(stages).find(
+        ([, labels]) => labels.includes('AWSPENDING') && !labels.includes('AWSCURRENT'),
+      )?.[0];
       const answer = await secretsManager.send(
-        new RotateSecretCommand({ SecretId: client.secretId, RotateImmediately: true }),
+        new RotateSecretCommand({
+          SecretId: client.secretId,
+          RotateImmediately: true,
+          ...(stuck ? { ClientRequestToken: stuck } : {}),
+        }),
       );
       return {
         mode: 'secrets-manager',
         secretArn: answer.ARN ?? client.secretId,
         versionId: answer.VersionId ?? '',
+        resumed: stuck !== undefined,
       };
     } finally {
       secretsManager.destroy();
@@ -155,12 +220,16 @@ export async function rotateClient(options: {
       config,
       versions,
       identityCloud,
-      resetToken: async (via, scope) =>
-        (await service.vend(LOCAL_ROTATION_PRINCIPAL, { client: via.name, scope, minTtl: 60 })).token
-          .accessToken,
+      resetLease: new RecordStoreResetLease(new MemoryRecordStore()),
+      resetToken: async (via, scope, minTtl) =>
+        (await service.vend(LOCAL_ROTATION_PRINCIPAL, { client: via.name, scope, minTtl })).token.accessToken,
     });
-    const versionId = randomUUID();
-    versions.stagePending(client.secretId, versionId);
+    // A rotation stopped before it finished is resumed with its own version, from the live secret.
+    let versionId = await versions.stuckVersion(client.secretId);
+    if (versionId === undefined) {
+      versionId = randomUUID();
+      await versions.stagePending(client.secretId, versionId);
+    }
     const steps: StepRecord[] = [];
     for (const Step of ROTATION_STEPS) {
       steps.push(await rotator.step({ SecretId: client.secretId, ClientRequestToken: versionId, Step }));

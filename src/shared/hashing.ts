@@ -14,6 +14,12 @@ export function fingerprintOf(accessToken: string): string {
   return sha256Hex(accessToken);
 }
 
+/**
+ * The prefix of the rotation function's cached reset tokens: `rotation:<client>#<sha256>`. Client names
+ * never hold `:`, so no vended token's key starts with it; IAM confines the rotation role to these keys.
+ */
+export const ROTATION_KEY_PREFIX = 'rotation:';
+
 /** The cache key of docs/contract.md: `<client>#<sha256 hex of the canonical scope>`. */
 export function cacheKeyFor(client: string, canonicalScope: string): string {
   return `${client}#${sha256Hex(canonicalScope)}`;

@@ -99,6 +99,11 @@ export type ResetFault =
   /** Handle the request normally (an authorized reset takes effect at once), then wait `delayMs` before answering. */
   | { kind: 'slow-headers'; delayMs: number }
   /**
+   * A slow answer that lands late: wait `delayMs`, and only then let an authorized reset take effect and
+   * answer it (to nobody, if the caller gave up): the secret changes after the caller stopped waiting.
+   */
+  | { kind: 'lands-late'; delayMs: number }
+  /**
    * Handle the request normally (an authorized reset takes effect), write the headers and part of the
    * body, then reset the connection: the caller sees a 201 but not the whole secret.
    */
@@ -129,6 +134,8 @@ export interface IdentityCloudSimulator {
    * {@link resetCounters}.
    */
   readonly secretResets: number;
+  /** Count of answered reads of a live secret (`GET …/secret`, 200) since start or the last reset. */
+  readonly secretReads: number;
   /**
    * Every client secret a reset generated, in order, since start, so tests can learn a secret a caller
    * never saw and search logs for them. {@link resetCounters} does not clear it, so a reset cannot hide a
@@ -156,6 +163,8 @@ export interface IdentityCloudSimulator {
   injectResetFaults(...faults: ResetFault[]): void;
   /** Every reset request (with no queued reset fault left) gets this fault until cleared with `undefined`. */
   setPersistentResetFault(fault: ResetFault | undefined): void;
+  /** The live secret of a client (what `GET …/secret` answers), for tests to check a stored one against. */
+  liveSecret(clientId: string): string | undefined;
   /** Change a client's secret (rotation): the old secret stops working at once. */
   setClientSecret(clientId: string, newSecret: string): void;
   /** Add a client or replace the one with the same id. */
@@ -169,6 +178,8 @@ export interface IdentityCloudSimulator {
 interface ClientRecord {
   clientId: string;
   secretHash: Buffer;
+  /** The live secret itself, for `GET …/config/clients/<client_id>/secret`. */
+  secret: string;
   allowedScopes: Scope[];
   accessTokenLifetime: number;
 }
@@ -309,9 +320,18 @@ function newClientSecret(): string {
  * make it a glob): no token can cover that, so such a reset is refused (fail closed).
  */
 function resetScope(clientId: string): Scope | undefined {
+  return clientScope('*', clientId);
+}
+
+/** The scope a read of the secret of `clientId` needs, `.:config/clients/<client_id>`; see {@link resetScope}. */
+function readScope(clientId: string): Scope | undefined {
+  return clientScope('.', clientId);
+}
+
+function clientScope(access: '*' | '.', clientId: string): Scope | undefined {
   if (clientId.includes('*')) return undefined;
   try {
-    return parseScope(`*:config/clients/${clientId}`);
+    return parseScope(`${access}:config/clients/${clientId}`);
   } catch {
     return undefined;
   }
@@ -342,6 +362,7 @@ function validateResetFault(fault: unknown): ResetFault {
       case 'status':
         return isStatusFault(f);
       case 'slow-headers':
+      case 'lands-late':
         return isDelay(f.delayMs);
       case 'close-before-reset':
       case 'close-after-reset':
@@ -419,6 +440,7 @@ function toRecord(client: SimulatedClient): ClientRecord {
   return {
     clientId: client.clientId,
     secretHash: sha256(client.clientSecret),
+    secret: client.clientSecret,
     allowedScopes: client.allowedScopes.flatMap((s) => parseScopes(s)),
     accessTokenLifetime: lifetime,
   };
@@ -454,6 +476,7 @@ export async function startIdentityCloudSimulator(
   let issuedCount = 0;
   let resetRequests = 0;
   let secretResets = 0;
+  let secretReads = 0;
   const issuedTokens: string[] = [];
   // Only tokens minted by tokenAnswer: a json-200 fault's planted token was never issued by the service.
   const bearerTokens = new Map<string, IssuedToken>();
@@ -655,28 +678,39 @@ export async function startIdentityCloudSimulator(
   }
 
   /**
-   * The answer Identity Cloud would give to a reset of `clientId`'s secret; when authorized, the reset
-   * takes effect here, at once.
+   * The client `clientId` if the request's bearer token may act on its secret (`required` covered by the
+   * token's scope), else the error answer Identity Cloud would give (RFC 6750).
    */
-  function resetAnswer(req: IncomingMessage, clientId: string): Answer {
+  function secretClient(
+    req: IncomingMessage,
+    clientId: string,
+    required: Scope | undefined,
+  ): ClientRecord | Answer {
     const token = parseBearer(req.headers.authorization);
     // RFC 6750 §3.1: no error code when the request has no token or uses another scheme.
     if (token === undefined) return invalidToken('a bearer access token is required', false);
     const issued = bearerTokens.get(token);
     if (issued === undefined) return invalidToken('the access token is not recognised', true);
     if (now() >= issued.expiresAt) return invalidToken('the access token expired', true);
-
-    const required = resetScope(clientId);
     if (required === undefined || !issued.scopes.some((granted) => covers(granted, required))) {
       return errorAnswer(403, 'insufficient_scope', 'the token’s scope does not cover this client', {
         'WWW-Authenticate': bearerChallenge('insufficient_scope', required?.text),
       });
     }
-    const client = clients.get(clientId);
-    if (client === undefined) return errorAnswer(404, 'not_found', 'no such client');
+    return clients.get(clientId) ?? errorAnswer(404, 'not_found', 'no such client');
+  }
+
+  /**
+   * The answer Identity Cloud would give to a reset of `clientId`'s secret; when authorized, the reset
+   * takes effect here, at once.
+   */
+  function resetAnswer(req: IncomingMessage, clientId: string): Answer {
+    const client = secretClient(req, clientId, resetScope(clientId));
+    if (!('secretHash' in client)) return client;
 
     const secret = newClientSecret();
     client.secretHash = sha256(secret);
+    client.secret = secret;
     issuedSecrets.push(secret);
     secretResets += 1;
     return jsonAnswer(201, { secret });
@@ -711,7 +745,35 @@ export async function startIdentityCloudSimulator(
       case 'reset-mid-body':
         await writeInTwoParts(res, resetAnswer(req, clientId));
         return;
+      case 'lands-late': {
+        // The reset takes effect after the wait even when the caller gave up (or the server is closing).
+        await sleep(fault.delayMs);
+        const answer = resetAnswer(req, clientId);
+        if (!res.destroyed) writeAnswer(res, answer);
+        return;
+      }
     }
+  }
+
+  /**
+   * `GET …/config/clients/<client_id>/secret`: the client's live secret, `200 {"secret"}`, for a bearer
+   * token whose scope covers `.:config/clients/<client_id>` (the reset scope does).
+   */
+  function secretReadAnswer(req: IncomingMessage, clientId: string): Answer {
+    const client = secretClient(req, clientId, readScope(clientId));
+    if (!('secretHash' in client)) return client;
+    secretReads += 1;
+    return jsonAnswer(200, { secret: client.secret });
+  }
+
+  async function handleSecretRead(
+    req: IncomingMessage,
+    res: ServerResponse,
+    clientId: string,
+  ): Promise<void> {
+    await readBody(req);
+    if (!(await sleep(latencyMs))) return;
+    writeAnswer(res, secretReadAnswer(req, clientId));
   }
 
   /** The client id in a secret-reset path `/<customer-id>/config/clients/<client_id>/secret`, else undefined. */
@@ -731,6 +793,7 @@ export async function startIdentityCloudSimulator(
     issuedCount = 0;
     resetRequests = 0;
     secretResets = 0;
+    secretReads = 0;
   }
 
   /** Sets or clears an endpoint's persistent fault from a `/_sim/fault` body; throws if it is malformed. */
@@ -787,9 +850,14 @@ export async function startIdentityCloudSimulator(
     if (resetClient !== undefined) {
       if (req.method === 'POST') {
         handled = handleReset(req, res, resetClient);
+      } else if (req.method === 'GET') {
+        handled = handleSecretRead(req, res, resetClient);
       } else {
         req.resume();
-        writeAnswer(res, errorAnswer(405, 'invalid_request', 'only POST is allowed', { Allow: 'POST' }));
+        writeAnswer(
+          res,
+          errorAnswer(405, 'invalid_request', 'only GET and POST are allowed', { Allow: 'GET, POST' }),
+        );
         return;
       }
     } else if (path === tokenPath) {
@@ -847,6 +915,9 @@ export async function startIdentityCloudSimulator(
     get secretResets() {
       return secretResets;
     },
+    get secretReads() {
+      return secretReads;
+    },
     get endlessBodyBytes() {
       return endlessBodyBytes;
     },
@@ -868,10 +939,14 @@ export async function startIdentityCloudSimulator(
     setPersistentResetFault(fault) {
       persistentResetFault = fault === undefined ? undefined : validateResetFault(fault);
     },
+    liveSecret(clientId) {
+      return clients.get(clientId)?.secret;
+    },
     setClientSecret(clientId, newSecret) {
       const client = clients.get(clientId);
       if (client === undefined) throw new Error(`unknown client ${clientId}`);
       client.secretHash = sha256(newSecret);
+      client.secret = newSecret;
     },
     upsertClient(client) {
       clients.set(client.clientId, toRecord(client));

@@ -4,7 +4,7 @@
  * Secrets Manager (moto) to rotate the secret now.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -13,6 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { startRotation } from '../support/secret-rotation';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
@@ -35,6 +36,8 @@ let dir: { path: string; remove: () => Promise<void> };
 let configPath: string;
 let secretsPath: string;
 const cliOutput: string[] = [];
+/** Secrets set on the simulator by hand: the leak scan searches for them too. */
+const handSetSecrets: string[] = [];
 
 beforeAll(async () => {
   sim = await startTestSimulator();
@@ -47,12 +50,14 @@ beforeAll(async () => {
         secretId: 'tvs/webhooks-us',
         allowedScopes: ['*:webhooks/**'],
         rotation: { every: '30 days', via: 'config-us' },
+        clientId: SIMULATED.webhooks.clientId,
       },
       'config-us': {
         tokenEndpoint: sim.tokenEndpoint,
         secretId: 'tvs/config-us',
         allowedScopes: ['*:config/**'],
         rotation: { every: '30 days', via: 'config-us' },
+        clientId: SIMULATED.config.clientId,
       },
     },
     grants: [{ principal: ORDERS_ARN, client: 'webhooks-us', scopes: ['*:webhooks/**'] }],
@@ -75,7 +80,12 @@ afterAll(async () => {
       logs: `${serve?.stdout() ?? ''}${serve?.stderr() ?? ''}${cliOutput.join('')}`,
       bodies: [],
       tokens: [...sim.issuedTokens],
-      secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ...sim.issuedSecrets],
+      secrets: [
+        SIMULATED.webhooks.clientSecret,
+        SIMULATED.config.clientSecret,
+        ...sim.issuedSecrets,
+        ...handSetSecrets,
+      ],
     });
   }
 });
@@ -106,6 +116,30 @@ describe('tvs rotate with a local secrets file', () => {
     expect(run.stdout + run.stderr).not.toContain(sim.issuedSecrets.at(-1));
   });
 
+  it('resumes a rotation that stopped after the reset took effect: the live secret is read back, with no new reset', async () => {
+    // A tvs rotate that died between the reset and storing its answer: the pending version is staged
+    // beside the secrets file, and Identity Cloud already holds a new secret.
+    const stuck = randomUUID();
+    await writeFile(`${secretsPath}.pending`, JSON.stringify({ 'tvs/webhooks-us': { versionId: stuck } }), {
+      mode: 0o600,
+    });
+    const live = `reset-by-a-run-that-died-${randomUUID()}`;
+    handSetSecrets.push(live);
+    sim.setClientSecret(SIMULATED.webhooks.clientId, live);
+    const resets = sim.resetRequests;
+
+    const run = await runCli(['rotate', '--config', configPath, '--client', 'webhooks-us'], undefined);
+    cliOutput.push(run.stdout, run.stderr);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split('\n')[0]).toBe('tvs: createSecret adopted (webhooks-us via config-us)');
+    expect(sim.resetRequests).toBe(resets);
+    const file = JSON.parse(await readFile(secretsPath, 'utf8'));
+    expect(file['tvs/webhooks-us'].client_secret).toBe(live);
+    expect(JSON.parse(await readFile(`${secretsPath}.pending`, 'utf8'))).toEqual({});
+    expect(await mintFresh(serve)).toBe(200);
+  });
+
   it('refuses a client without a rotation, and one the configuration does not have', async () => {
     const missing = await runCli(['rotate', '--config', configPath, '--client', 'nobody'], undefined);
     const usage = await runCli(['rotate', '--config', configPath], undefined);
@@ -123,6 +157,12 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
   it('asks Secrets Manager to rotate the client’s secret now and prints the new version', async () => {
     const secretId = `tvs/${randomUUID().slice(0, 8)}/webhooks-us`;
     const moto = inject('motoEndpoint');
+    const awsEnv = {
+      AWS_ENDPOINT_URL: moto,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+    };
     const secretsManager = new SecretsManagerClient({ endpoint: moto });
     await secretsManager.send(
       new CreateSecretCommand({
@@ -137,6 +177,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
           secretId,
           allowedScopes: ['*:webhooks/**'],
           rotation: { every: '30 days', via: 'webhooks-us' },
+          clientId: SIMULATED.webhooks.clientId,
         },
       },
       grants: [],
@@ -146,7 +187,7 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
       AWS_ENDPOINT_URL: moto,
     });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/client "webhooks-us" cannot reset secrets/);
+    expect(refused.stderr).toMatch(/client "webhooks-us" cannot reset this secret/);
 
     const rotating = await writeJson(dir.path, `aws-${randomUUID()}.json`, {
       clients: {
@@ -155,16 +196,12 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
           secretId,
           allowedScopes: ['*:webhooks/**', '*:config/**'],
           rotation: { every: '30 days', via: 'webhooks-us' },
+          clientId: SIMULATED.webhooks.clientId,
         },
       },
       grants: [],
     });
-    const run = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, {
-      AWS_ENDPOINT_URL: moto,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-    });
+    const run = await runCli(['rotate', '--config', rotating, '--client', 'webhooks-us'], undefined, awsEnv);
     cliOutput.push(run.stdout, run.stderr);
 
     // moto has no rotation function to run: RotateSecret stages the new version and answers its id.
@@ -179,5 +216,22 @@ describe('tvs rotate against Secrets Manager (no secrets file)', () => {
     const stages =
       (await secretsManager.send(new DescribeSecretCommand({ SecretId: secretId }))).VersionIdsToStages ?? {};
     expect(Object.keys(stages)).toContain(version);
+
+    // A rotation whose function failed is left unfinished (AWSPENDING apart from AWSCURRENT): the next
+    // tvs rotate resumes it with its own version instead of starting another.
+    const { token: stuck } = await startRotation(secretsManager, secretId);
+    const again = await runCli(
+      ['rotate', '--config', rotating, '--client', 'webhooks-us'],
+      undefined,
+      awsEnv,
+    );
+    cliOutput.push(again.stdout, again.stderr);
+
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(
+      new RegExp(
+        `^tvs: Secrets Manager is resuming the unfinished rotation of .* \\(version ${stuck}\\)\\n$`,
+      ),
+    );
   });
 });

@@ -15,7 +15,7 @@ import { createRotationHandler, createRotationRuntime } from '../../lambdas/rota
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
 import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
-import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import { KmsDataKeyProvider, resetTokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS, UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
 import { startRotation } from '../support/secret-rotation';
@@ -74,6 +74,7 @@ beforeAll(async () => {
         secretId: SECRET_ID,
         allowedScopes: ['*:webhooks/**'],
         rotation: { every: '30 days', via: 'config-us' },
+        clientId: SIMULATED.webhooks.clientId,
       },
       'config-us': {
         tokenEndpoint: sim.tokenEndpoint,
@@ -131,7 +132,7 @@ describe('a rotation under steady traffic from three processes', () => {
       createRotationRuntime({
         config: parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE }),
         tableName,
-        dataKeys: new KmsDataKeyProvider(keyId, tokenEncryptionContext(tableName)),
+        dataKeys: new KmsDataKeyProvider(keyId, resetTokenEncryptionContext(tableName)),
         identityCloud,
         rotationPrincipal: ROTATION_ROLE,
         versions: new SecretsManagerVersions(secretsManager()),

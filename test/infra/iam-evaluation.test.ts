@@ -7,10 +7,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import { resetLeaseName } from '../../lambdas/rotate-secret/rotation';
+import { budgetKey } from '../../lambdas/vend-token/mint-budget';
+import { resetTokenEncryptionContext, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import type { ServiceConfigDocument } from '../../lib/service-config';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import { TokenVendingStack } from '../../lib/token-vending-stack';
+import { cacheKeyFor, ROTATION_KEY_PREFIX } from '../../src/shared/hashing';
 import {
   allow,
   allowEverything,
@@ -137,14 +140,16 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
   }, SYNTH_TIMEOUT_MS);
 
   const functionRole = () => access.of(access.functionRole(ids.function));
-  /** The encryption context the function sends with every data-key call (`tokenEncryptionContext`). */
-  const tokenContext = (table = access.ref(ids.table)) =>
+  /** An encryption context as the request context keys KMS conditions read. */
+  const requestContextOf = (context: Record<string, string>) =>
     Object.fromEntries(
-      Object.entries(tokenEncryptionContext(table)).map(([name, value]) => [
-        `kms:EncryptionContext:${name}`,
-        value,
-      ]),
+      Object.entries(context).map(([name, value]) => [`kms:EncryptionContext:${name}`, value]),
     );
+  /** The encryption context the function sends with every data-key call (`tokenEncryptionContext`). */
+  const tokenContext = (table = access.ref(ids.table)) => requestContextOf(tokenEncryptionContext(table));
+  /** The encryption context of the rotation function's reset tokens (`resetTokenEncryptionContext`). */
+  const resetTokenContext = (table = access.ref(ids.table)) =>
+    requestContextOf(resetTokenEncryptionContext(table));
   const tokenRoute = () => access.invokeArn({ api: ids.api, method: 'POST', path: 'v1/token' });
 
   describe('the token key (the encryption boundary)', () => {
@@ -231,31 +236,59 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       }
     });
 
-    it('may read and lease in its table and seal with the token key, like the vend function, and nothing more there', async () => {
+    it('may read and lease only its own items of the table (its reset tokens and leases, the via budgets), nothing more there', async () => {
       const table = access.arn(ids.table);
-      const items = await rotationRole().canEach(
-        [
-          'dynamodb:GetItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:Scan',
-          'dynamodb:PutItem',
-          'dynamodb:DeleteItem',
-        ],
+      const on = (pk: string) => ({ context: { 'dynamodb:LeadingKeys': [pk] } });
+      const own = `${ROTATION_KEY_PREFIX}config-us#${'0'.repeat(64)}`;
+      const vended = cacheKeyFor('webhooks-us', '*:webhooks/**');
+
+      for (const pk of [own, resetLeaseName('webhooks-us'), budgetKey('config-us')]) {
+        expect(
+          await rotationRole().canEach(['dynamodb:GetItem', 'dynamodb:UpdateItem'], table, on(pk)),
+          pk,
+        ).toEqual({
+          'dynamodb:GetItem': 'Allowed',
+          'dynamodb:UpdateItem': 'Allowed',
+        });
+      }
+      // A vended token's item, or a budget of a client it does not mint through: not even readable.
+      for (const pk of [vended, cacheKeyFor('config-us', '*:config/**'), budgetKey('webhooks-us')]) {
+        expect(
+          await rotationRole().canEach(['dynamodb:GetItem', 'dynamodb:UpdateItem'], table, on(pk)),
+          pk,
+        ).toEqual({
+          'dynamodb:GetItem': 'ImplicitlyDenied',
+          'dynamodb:UpdateItem': 'ImplicitlyDenied',
+        });
+      }
+      const others = await rotationRole().canEach(
+        ['dynamodb:Scan', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
         table,
       );
-      const key = await rotationRole().canEach(['kms:GenerateDataKey', 'kms:Decrypt'], access.arn(ids.key), {
-        context: tokenContext(),
-      });
+      expect(new Set(Object.values(others))).toEqual(new Set(['ImplicitlyDenied']));
+    });
 
-      expect(items).toEqual({
-        'dynamodb:GetItem': 'Allowed',
-        'dynamodb:UpdateItem': 'Allowed',
-        'dynamodb:Scan': 'ImplicitlyDenied',
-        'dynamodb:PutItem': 'ImplicitlyDenied',
-        'dynamodb:DeleteItem': 'ImplicitlyDenied',
+    it('seals and opens its reset tokens only: no vended token opens for it, and no reset token for the vend role', async () => {
+      const key = access.arn(ids.key);
+      const use = ['kms:GenerateDataKey', 'kms:Decrypt'];
+
+      expect(await rotationRole().canEach(use, key, { context: resetTokenContext() })).toEqual({
+        'kms:GenerateDataKey': 'Allowed',
+        'kms:Decrypt': 'Allowed',
       });
-      expect(key).toEqual({ 'kms:GenerateDataKey': 'Allowed', 'kms:Decrypt': 'Allowed' });
-      expect(await rotationRole().can('kms:Decrypt', access.arn(ids.key))).toBe('ImplicitlyDenied');
+      expect(await rotationRole().canEach(use, key, { context: tokenContext() })).toEqual({
+        'kms:GenerateDataKey': 'ImplicitlyDenied',
+        'kms:Decrypt': 'ImplicitlyDenied',
+      });
+      expect(await functionRole().canEach(use, key, { context: resetTokenContext() })).toEqual({
+        'kms:GenerateDataKey': 'ImplicitlyDenied',
+        'kms:Decrypt': 'ImplicitlyDenied',
+      });
+      expect(await functionRole().canEach(use, key, { context: tokenContext() })).toEqual({
+        'kms:GenerateDataKey': 'Allowed',
+        'kms:Decrypt': 'Allowed',
+      });
+      expect(await rotationRole().can('kms:Decrypt', key)).toBe('ImplicitlyDenied');
     });
 
     it('is invoked by Secrets Manager only for a rotated secret of this account', async () => {

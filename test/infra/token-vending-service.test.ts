@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -264,6 +264,19 @@ describe('TokenVendingStack with the example configuration', () => {
           ]),
         ].sort(),
       );
+    });
+
+    it('warns at synth that a client rotating itself can be repaired only by another client past 15 minutes', () => {
+      const warnings = Annotations.fromStack(stack).findWarning(
+        '*',
+        Match.stringLikeRegexp('rotates its own secret'),
+      );
+
+      expect(warnings.map((warning) => String(warning.entry.data))).toEqual([
+        expect.stringMatching(
+          /^client config-us rotates its own secret: .*at least 15 minutes.*only another client can repair it/,
+        ),
+      ]);
     });
 
     it('rotates each rotated secret on its schedule, Secrets Manager invoking only for that secret of this account', () => {

@@ -15,10 +15,19 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { StepRecord } from '../../lambdas/rotate-secret/rotation';
+import { RecordStoreResetLease } from '../../lambdas/rotate-secret/reset-lease';
+import {
+  type RotationEvent,
+  SELF_ROTATION_MIN_TTL_SECONDS,
+  SecretRotator,
+  type StepRecord,
+} from '../../lambdas/rotate-secret/rotation';
 import { createRotationRuntimeFromEnv } from '../../lambdas/rotate-secret/runtime';
+import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
+import { IdentityCloudClient } from '../../lambdas/vend-token/identity-cloud';
+import { MemoryRecordStore } from '../../lambdas/vend-token/stores/memory-store';
 import { bundleHandler, CONFIG_FILE_NAME, ROTATION_ENTRY } from '../../lib/handler-bundle';
-import { RotationError, UpstreamUnavailableError } from '../../src/shared/errors';
+import { RotationError } from '../../src/shared/errors';
 import {
   bodyOf,
   CONFIG_CLIENT,
@@ -29,20 +38,21 @@ import {
   WEBHOOKS_CLIENT,
 } from '../support/harness';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { startRotation } from '../support/secret-rotation';
 
 let harness: Harness;
 
 beforeAll(async () => {
   harness = await Harness.start({
     configure: (config) => {
-      (config.clients['webhooks-us'] as Record<string, unknown>).rotation = {
-        every: '30 days',
-        via: 'config-us',
-      };
-      (config.clients['config-us'] as Record<string, unknown>).rotation = {
-        every: '30 days',
-        via: 'config-us',
-      };
+      Object.assign(config.clients['webhooks-us'] as object, {
+        rotation: { every: '30 days', via: 'config-us' },
+        clientId: WEBHOOKS_CLIENT.clientId,
+      });
+      Object.assign(config.clients['config-us'] as object, {
+        rotation: { every: '30 days', via: 'config-us' },
+        clientId: CONFIG_CLIENT.clientId,
+      });
     },
   });
 });
@@ -62,6 +72,62 @@ function request(
   scope = client === 'webhooks-us' ? `*:webhooks/${randomUUID()}/**` : `*:config/${randomUUID()}/**`,
 ) {
   return tokenEvent({ client, scope }, ROTATION_CALLER);
+}
+
+/**
+ * The end state every rotation must leave: `AWSCURRENT` holds the live secret of Identity Cloud (the
+ * simulator's), with the configured client id, no version is left staged `AWSPENDING` beside it, and a
+ * cold container mints with it.
+ */
+async function expectCurrentIsLive(client: 'webhooks-us' | 'config-us'): Promise<void> {
+  const clientId = client === 'webhooks-us' ? WEBHOOKS_CLIENT.clientId : CONFIG_CLIENT.clientId;
+  const current = await harness.secretValue(client, { stage: 'AWSCURRENT' });
+  expect(current?.client_id).toBe(clientId);
+  expect(current?.client_secret).toBe(harness.sim.liveSecret(clientId));
+  const { VersionIdsToStages: stages = {} } = await harness.secretsManager.send(
+    new DescribeSecretCommand({ SecretId: harness.secretIds[client] }),
+  );
+  const pendingApart = Object.values(stages).filter(
+    (labels) => labels.includes('AWSPENDING') && !labels.includes('AWSCURRENT'),
+  );
+  expect(pendingApart).toEqual([]);
+  expect((await harness.container().handle(request(client))).statusCode).toBe(200);
+}
+
+/**
+ * Write a new `AWSCURRENT` value of a client's secret, as anyone allowed to write it could. Staged with
+ * UpdateSecretVersionStage: moto's PutSecretValue does not move AWSCURRENT right once a rotation moved it.
+ */
+async function makeCurrent(client: string, value: object): Promise<void> {
+  const secretId = harness.secretIds[client] as string;
+  const versions = new SecretsManagerVersions(harness.secretsManager);
+  const { stages } = await versions.describe(secretId);
+  const current = Object.entries(stages).find(([, labels]) => labels.includes('AWSCURRENT'))?.[0] ?? '';
+  const versionId = randomUUID();
+  await versions.putPending(secretId, versionId, JSON.stringify(value));
+  await versions.moveCurrent(secretId, versionId, current);
+  await versions.removePending(secretId, versionId);
+}
+
+/** Remove a stuck AWSPENDING stage, as a person would after a refused rotation. */
+async function clearPending(client: string): Promise<void> {
+  const secretId = harness.secretIds[client] as string;
+  const { VersionIdsToStages: stages = {} } = await harness.secretsManager.send(
+    new DescribeSecretCommand({ SecretId: secretId }),
+  );
+  for (const [versionId, labels] of Object.entries(stages)) {
+    if (labels.includes('AWSPENDING') && !labels.includes('AWSCURRENT')) {
+      await new SecretsManagerVersions(harness.secretsManager).removePending(secretId, versionId);
+    }
+  }
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /** A Secrets Manager client whose first `failures` PutSecretValue calls fail (moto cannot be made to). */
@@ -185,14 +251,15 @@ describe('a rotation', () => {
 });
 
 describe('a rotation that fails', () => {
-  it('resets nothing while Identity Cloud is down, and leaves the old secret current and working', async () => {
+  it('resets nothing while Identity Cloud answers 503, and leaves the old secret current and working', async () => {
     const before = await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' });
     harness.sim.setPersistentResetFault({ kind: 'status', status: 503 });
 
     const rotation = await harness.rotate('webhooks-us');
 
     expect(rotation.failed?.step).toBe('createSecret');
-    expect(rotation.failed?.error).toBeInstanceOf(UpstreamUnavailableError);
+    expect(String(rotation.failed?.error)).toMatch(/unknown outcome .* no second reset was sent/);
+    expect(harness.sim.resetRequests).toBe(1);
     expect(harness.sim.secretResets).toBe(0);
     expect(await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' })).toEqual(before);
     expect(
@@ -200,21 +267,42 @@ describe('a rotation that fails', () => {
     ).toBeUndefined();
     harness.sim.setPersistentResetFault(undefined);
     expect((await harness.container().handle(request('webhooks-us'))).statusCode).toBe(200);
-    // The next rotation completes.
-    expect((await harness.rotate('webhooks-us')).failed).toBeUndefined();
+    // Secrets Manager's next attempt of the same rotation completes it.
+    expect((await harness.resume('webhooks-us', rotation.token)).failed).toBeUndefined();
+    expect(harness.sim.secretResets).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
   });
 
-  it('resets again when the answer of a reset was lost after it took effect, and stores the last secret', async () => {
+  it('sends one reset when its answer is lost after it took effect, and stores the live secret read back', async () => {
     harness.sim.injectResetFaults({ kind: 'close-after-reset' });
 
     const rotation = await harness.rotate('webhooks-us');
 
     expect(rotation.failed).toBeUndefined();
-    expect(harness.sim.secretResets).toBe(2);
-    expect((await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' }))?.client_secret).toBe(
-      harness.sim.issuedSecrets.at(-1),
-    );
-    expect((await harness.container().handle(request('webhooks-us'))).statusCode).toBe(200);
+    expect(harness.sim.resetRequests).toBe(1);
+    expect(harness.sim.secretResets).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
+  });
+
+  it('sends one reset when its answer is slow and lands after the step gave up; the next attempt adopts it', async () => {
+    const before = await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' });
+    harness.sim.injectResetFaults({ kind: 'lands-late', delayMs: 1_200 });
+    const impatient = harness.rotationHandler({ tokenEndpoint: { deadlineMs: 400 } });
+
+    const first = await harness.rotate('webhooks-us', impatient);
+
+    expect(first.failed?.step).toBe('createSecret');
+    expect(String(first.failed?.error)).toMatch(/no second reset was sent/);
+    expect(harness.sim.resetRequests).toBe(1);
+    await waitFor(() => harness.sim.secretResets === 1);
+    // The late reset killed the old secret; the next attempt of the step reads the new one back.
+    expect(before?.client_secret).not.toBe(harness.sim.issuedSecrets.at(-1));
+    const resumed = await harness.resume('webhooks-us', first.token);
+
+    expect(resumed.failed).toBeUndefined();
+    expect(resumed.outcomes[0]).toBe('createSecret:adopted');
+    expect(harness.sim.resetRequests).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
   });
 
   it('retries storing a reset secret until it is written', async () => {
@@ -228,12 +316,10 @@ describe('a rotation that fails', () => {
 
     expect(rotation.failed).toBeUndefined();
     expect(harness.sim.secretResets).toBe(1);
-    expect((await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' }))?.client_secret).toBe(
-      harness.sim.issuedSecrets.at(-1),
-    );
+    await expectCurrentIsLive('webhooks-us');
   });
 
-  it('fails when the reset secret can never be stored, and the next rotation recovers by resetting again through via', async () => {
+  it('fails when the reset secret cannot be stored, and the next attempt stores the live secret without a second reset', async () => {
     const lost = await harness.rotate(
       'webhooks-us',
       harness.rotationHandler({
@@ -244,17 +330,79 @@ describe('a rotation that fails', () => {
 
     expect(lost.failed?.step).toBe('createSecret');
     expect(lost.failed?.error).toBeInstanceOf(RotationError);
-    expect(String(lost.failed?.error)).toMatch(
-      /was reset but the new one could not be stored .* the next rotation resets it again/,
-    );
-    // The secret is lost: the old one is dead, the new one is nowhere. A new token of webhooks-us fails.
-    expect((await harness.container().handle(request('webhooks-us'))).statusCode).toBe(502);
+    expect(String(lost.failed?.error)).toMatch(/could not be stored .* the next attempt reads it back/);
 
-    const recovered = await harness.rotate('webhooks-us');
+    const recovered = await harness.resume('webhooks-us', lost.token);
 
     expect(recovered.failed).toBeUndefined();
-    expect(harness.sim.secretResets).toBe(2);
+    expect(recovered.outcomes[0]).toBe('createSecret:adopted');
+    expect(harness.sim.secretResets).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
+  });
+
+  it('adopts a secret reset in the Console as the pending one, with no reset of its own', async () => {
+    const byHand = `reset-in-the-console-${randomUUID()}`;
+    harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, byHand);
+
+    const rotation = await harness.rotate('webhooks-us');
+
+    expect(rotation.failed).toBeUndefined();
+    expect(harness.sim.resetRequests).toBe(0);
+    expect((await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' }))?.client_secret).toBe(byHand);
     expect((await harness.container().handle(request('webhooks-us'))).statusCode).toBe(200);
+  });
+
+  it('lets one of two containers running createSecret at once reset, once; the other finds its pending version', async () => {
+    const { token, arn } = await startRotation(
+      harness.secretsManager,
+      harness.secretIds['webhooks-us'] as string,
+    );
+    const [left, right] = [harness.rotationHandler(), harness.rotationHandler()];
+    const event = { SecretId: arn, ClientRequestToken: token, Step: 'createSecret' };
+
+    const records = await Promise.all([left(event), right(event)]);
+
+    expect(records.map((record) => record.outcome).sort()).toEqual(['already-done', 'done']);
+    expect(harness.sim.resetRequests).toBe(1);
+    for (const Step of ['setSecret', 'testSecret', 'finishSecret']) {
+      await left({ SecretId: arn, ClientRequestToken: token, Step });
+    }
+    await expectCurrentIsLive('webhooks-us');
+  });
+
+  it('ends overlapping rotations with the live secret current and one reset: the later one adopts it', async () => {
+    const handler = harness.rotationHandler();
+    const first = await startRotation(harness.secretsManager, harness.secretIds['webhooks-us'] as string);
+    await handler({ SecretId: first.arn, ClientRequestToken: first.token, Step: 'createSecret' });
+
+    const second = await harness.rotate('webhooks-us', handler);
+    const late = await handler({
+      SecretId: first.arn,
+      ClientRequestToken: first.token,
+      Step: 'finishSecret',
+    }).catch((error: unknown) => error);
+
+    expect(second.failed).toBeUndefined();
+    expect(late).toBeInstanceOf(RotationError);
+    expect(harness.sim.resetRequests).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
+  });
+
+  it('passes testSecret through Identity Cloud answering 503 for a while', async () => {
+    const handler = harness.rotationHandler();
+
+    const rotation = await harness.rotate('webhooks-us', async (event) => {
+      if ((event as { Step: string }).Step === 'testSecret') {
+        harness.sim.injectFaults(
+          ...Array.from({ length: 5 }, () => ({ kind: 'status' as const, status: 503 })),
+        );
+      }
+      return handler(event);
+    });
+
+    expect(rotation.failed).toBeUndefined();
+    expect(harness.sim.secretResets).toBe(1);
+    await expectCurrentIsLive('webhooks-us');
   });
 
   it('stops before finishSecret when Identity Cloud refuses the pending secret', async () => {
@@ -275,8 +423,18 @@ describe('a rotation that fails', () => {
       /Identity Cloud refuses the pending secret of client webhooks-us/,
     );
     expect(await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' })).toEqual(before);
-    // Put things right for the tests after this one: a rotation that completes.
+
+    // Secrets Manager's next attempt: the pending version cannot be rewritten, so the live secret becomes
+    // current at once (no reset sent) and this rotation ends; the next one runs normally.
+    const resets = harness.sim.resetRequests;
+    const repaired = await harness.resume('webhooks-us', rotation.token);
+
+    expect(repaired.failed?.step).toBe('createSecret');
+    expect(String(repaired.failed?.error)).toMatch(/the live secret is now current \(no reset sent\)/);
+    expect(harness.sim.resetRequests).toBe(resets);
+    await expectCurrentIsLive('webhooks-us');
     expect((await harness.rotate('webhooks-us')).failed).toBeUndefined();
+    await expectCurrentIsLive('webhooks-us');
   });
 
   it('refuses an event that is not a rotation step', async () => {
@@ -284,6 +442,88 @@ describe('a rotation that fails', () => {
       RotationError,
     );
   });
+});
+
+describe('the reset token', () => {
+  /** A rotator over moto and the simulator whose reset tokens are minted directly, noting what each asked. */
+  function noting(asked: { via: string; scope: string; minTtl: number }[]) {
+    const identityCloud = new IdentityCloudClient();
+    const rotator = new SecretRotator({
+      config: harness.config,
+      versions: new SecretsManagerVersions(harness.secretsManager),
+      identityCloud,
+      resetLease: new RecordStoreResetLease(new MemoryRecordStore()),
+      resetToken: async (via, scope, minTtl) => {
+        asked.push({ via: via.name, scope, minTtl });
+        const secret = await harness.secretValue(via.name, { stage: 'AWSCURRENT' });
+        const credentials = { clientId: secret?.client_id ?? '', clientSecret: secret?.client_secret ?? '' };
+        return (await identityCloud.requestToken(via.tokenEndpoint, credentials, scope)).accessToken;
+      },
+    });
+    return {
+      step: (event: unknown) => rotator.step(event as RotationEvent),
+      close: () => identityCloud.close(),
+    };
+  }
+
+  it('is asked for exactly the reset scope, with min_ttl 900 when the client rotates itself and 60 otherwise', async () => {
+    const asked: { via: string; scope: string; minTtl: number }[] = [];
+    const rotator = noting(asked);
+    try {
+      expect((await harness.rotate('config-us', rotator.step)).failed).toBeUndefined();
+      expect((await harness.rotate('webhooks-us', rotator.step)).failed).toBeUndefined();
+    } finally {
+      await rotator.close();
+    }
+
+    expect(asked).toEqual([
+      {
+        via: 'config-us',
+        scope: `*:config/clients/${CONFIG_CLIENT.clientId}`,
+        minTtl: SELF_ROTATION_MIN_TTL_SECONDS,
+      },
+      { via: 'config-us', scope: `*:config/clients/${WEBHOOKS_CLIENT.clientId}`, minTtl: 60 },
+    ]);
+    expect(SELF_ROTATION_MIN_TTL_SECONDS).toBe(900);
+    await expectCurrentIsLive('config-us');
+    await expectCurrentIsLive('webhooks-us');
+  });
+});
+
+describe('a rotated secret whose client_id was swapped', () => {
+  it.each([
+    ['the via client', () => CONFIG_CLIENT.clientId],
+    ['a wildcard', () => '*'],
+  ])(
+    'is refused before anything is sent when it names %s, and nothing is reset',
+    async (_what, swappedId) => {
+      const honest = await harness.secretValue('webhooks-us', { stage: 'AWSCURRENT' });
+      const configBefore = await harness.secretValue('config-us', { stage: 'AWSCURRENT' });
+      // The attacker can write this one secret (PutSecretValue on it), and knows no secret of config-us.
+      harness.secrets.add('anything-at-all');
+      await makeCurrent('webhooks-us', { client_id: swappedId(), client_secret: 'anything-at-all' });
+      harness.sim.resetCounters();
+      try {
+        const rotation = await harness.rotate('webhooks-us');
+
+        expect(rotation.failed?.step).toBe('createSecret');
+        expect(String(rotation.failed?.error)).toMatch(
+          /names another client_id than its configured clientId/,
+        );
+        expect(harness.sim.resetRequests).toBe(0);
+        expect(harness.sim.tokenRequests).toBe(0);
+        expect(harness.sim.liveSecret(CONFIG_CLIENT.clientId)).toBe(configBefore?.client_secret);
+        expect(await harness.secretValue('config-us', { stage: 'AWSCURRENT' })).toEqual(configBefore);
+        // The same refusal for every later step Secrets Manager may still call.
+        const later = await harness.resume('webhooks-us', rotation.token);
+        expect(later.failed?.step).toBe('createSecret');
+        expect(harness.sim.resetRequests).toBe(0);
+      } finally {
+        await clearPending('webhooks-us');
+        await makeCurrent('webhooks-us', honest as object);
+      }
+    },
+  );
 });
 
 describe('the vend path through a rotation', () => {
@@ -333,10 +573,10 @@ describe('a via client whose token policy does not allow resets', () => {
   beforeAll(async () => {
     fresh = await Harness.start({
       configure: (config) => {
-        (config.clients['webhooks-us'] as Record<string, unknown>).rotation = {
-          every: '30 days',
-          via: 'config-us',
-        };
+        Object.assign(config.clients['webhooks-us'] as object, {
+          rotation: { every: '30 days', via: 'config-us' },
+          clientId: WEBHOOKS_CLIENT.clientId,
+        });
       },
     });
   });

@@ -609,17 +609,57 @@ describe('secret reset', () => {
 
   it('answers 405 to other methods, without counting them', async () => {
     const token = await mint('*:config/**');
-    for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+    for (const method of ['PUT', 'DELETE'] as const) {
       const res = await request(sim.secretEndpoint('webhooks'), {
         method,
         headers: { authorization: `Bearer ${token}` },
       });
       expect(res.statusCode).toBe(405);
-      expect(res.headers.allow).toBe('POST');
+      expect(res.headers.allow).toBe('GET, POST');
       await res.body.dump();
     }
     expect(sim.resetRequests).toBe(0);
     expect(await webhooksLogin('webhooks-secret')).toBe(200);
+  });
+
+  it('answers GET with the live secret, after a reset too, to a token covering .:config/clients/<id>', async () => {
+    const token = await mint('*:config/clients/webhooks');
+    const read = async (authorization: string) => {
+      const res = await request(sim.secretEndpoint('webhooks'), {
+        method: 'GET',
+        headers: { authorization },
+      });
+      return { status: res.statusCode, body: JSON.parse(await res.body.text()) as Record<string, unknown> };
+    };
+
+    expect(await read(`Bearer ${token}`)).toEqual({ status: 200, body: { secret: 'webhooks-secret' } });
+    const reset = (await resetSecret('webhooks', `Bearer ${token}`)).body.secret;
+    expect(await read(`Bearer ${token}`)).toEqual({ status: 200, body: { secret: reset } });
+    expect(sim.secretReads).toBe(2);
+    expect(sim.resetRequests).toBe(1);
+    // A token for another client's reset does not read this one.
+    expect((await read(`Bearer ${await mint('*:config/clients/other')}`)).status).toBe(403);
+    expect((await read('Bearer not-a-token')).status).toBe(401);
+  });
+
+  it('lets a reset with a lands-late fault take effect only after the wait, answered or not', async () => {
+    const token = await mint('*:config/**');
+    sim.injectResetFaults({ kind: 'lands-late', delayMs: 300 });
+    const controller = new AbortController();
+    const pending = request(sim.secretEndpoint('webhooks'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+
+    expect(await webhooksLogin('webhooks-secret')).toBe(200); // not landed yet
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(sim.secretResets).toBe(1);
+    expect(await webhooksLogin('webhooks-secret')).toBe(401);
+    expect(await webhooksLogin(sim.issuedSecrets.at(-1) as string)).toBe(200);
   });
 
   it('counts every reset request and, apart, the resets that took effect, until reset', async () => {

@@ -20,7 +20,11 @@ import {
 } from '../../lambdas/vend-token/identity-cloud';
 import { createRuntime } from '../../lambdas/vend-token/runtime';
 import type { VendingSettings } from '../../lambdas/vend-token/settings';
-import { KmsDataKeyProvider, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import {
+  KmsDataKeyProvider,
+  resetTokenEncryptionContext,
+  tokenEncryptionContext,
+} from '../../lambdas/vend-token/token-crypto';
 import { ensureTokenTable } from '../../src/local/aws-resources';
 import { toApiGatewayEvent, toFunctionUrlEvent } from '../../src/local/lambda-events';
 import type { EndpointKind } from '../../src/shared/endpoint-kinds';
@@ -276,7 +280,9 @@ export class Harness {
   }
 
   /** An Identity Cloud client with short retries, closed with the harness. */
-  private identityCloudClient(): IdentityCloudClient {
+  private identityCloudClient(
+    policy: Partial<IdentityCloudClientOptions['policy']> = {},
+  ): IdentityCloudClient {
     const identityCloud = new IdentityCloudClient({
       policy: {
         maxAttempts: 2,
@@ -284,6 +290,7 @@ export class Harness {
         maxBackoffMs: 50,
         deadlineMs: 3_000,
         ...this.tokenEndpoint,
+        ...policy,
       },
     });
     this.closers.push(() => identityCloud.close());
@@ -295,16 +302,22 @@ export class Harness {
    * table and token key, asking for reset tokens as `ROTATION_ROLE`, and the secrets' versions in moto.
    */
   rotationHandler(
-    options: { secretsManager?: SecretsManagerClient; storeRetryPausesMs?: readonly number[] } = {},
+    options: {
+      secretsManager?: SecretsManagerClient;
+      storeRetryPausesMs?: readonly number[];
+      /** Its own Identity Cloud client policy (a short deadline, for slow-answer tests). */
+      tokenEndpoint?: Partial<IdentityCloudClientOptions['policy']>;
+    } = {},
   ): (event: unknown) => Promise<StepRecord> {
-    const identityCloud = this.identityCloudClient();
+    const identityCloud = this.identityCloudClient(options.tokenEndpoint);
     return createRotationHandler(
       createRotationRuntime({
         config: parseServiceConfig(this.config.document, { rotationPrincipal: ROTATION_ROLE }),
         tableName: this.tableName,
-        dataKeys: new KmsDataKeyProvider(this.keyId, tokenEncryptionContext(this.tableName)),
+        dataKeys: new KmsDataKeyProvider(this.keyId, resetTokenEncryptionContext(this.tableName)),
         identityCloud,
         rotationPrincipal: ROTATION_ROLE,
+        testRetryPauseMs: 50,
         versions: new SecretsManagerVersions(options.secretsManager ?? this.secretsManager),
         settings: { ...UNBOUNDED_MINTS, ...this.settings },
         secretCacheMs: 60_000,
@@ -318,19 +331,17 @@ export class Harness {
    * runs the four steps with the secret's ARN. Stops at
    * the first failing step and answers it, or undefined when all four completed.
    */
-  async rotate(
-    client: string,
-    handler = this.rotationHandler(),
-  ): Promise<{ token: string; failed?: { step: string; error: unknown } }> {
+  async rotate(client: string, handler = this.rotationHandler()): Promise<StepsRun> {
     const { token, arn } = await startRotation(this.secretsManager, this.secretIds[client] as string);
-    for (const step of ROTATION_STEPS) {
-      try {
-        await handler({ SecretId: arn, ClientRequestToken: token, Step: step });
-      } catch (error) {
-        return { token, failed: { step, error } };
-      }
-    }
-    return { token };
+    return runSteps(handler, arn, token);
+  }
+
+  /**
+   * Secrets Manager's next attempt of a rotation that failed (or a `tvs rotate` resuming it): the four
+   * steps again with the rotation's own `token`.
+   */
+  async resume(client: string, token: string, handler = this.rotationHandler()): Promise<StepsRun> {
+    return runSteps(handler, this.secretIds[client] as string, token);
   }
 
   /** The value of a client's secret at `stage` (or version `versionId`), parsed; undefined when none. */
@@ -381,6 +392,31 @@ export class Harness {
       secrets: [...new Set([...this.secrets, ...this.sim.issuedSecrets])],
     });
   }
+}
+
+/** How the four steps of one rotation attempt went: each step's outcome, up to the first that failed. */
+export interface StepsRun {
+  readonly token: string;
+  /** `<step>:<outcome>` of each step that completed, in order. */
+  readonly outcomes: readonly string[];
+  readonly failed?: { step: string; error: unknown };
+}
+
+async function runSteps(
+  handler: (event: unknown) => Promise<StepRecord>,
+  secretId: string,
+  token: string,
+): Promise<StepsRun> {
+  const outcomes: string[] = [];
+  for (const step of ROTATION_STEPS) {
+    try {
+      const record = await handler({ SecretId: secretId, ClientRequestToken: token, Step: step });
+      outcomes.push(`${record.step}:${record.outcome}`);
+    } catch (error) {
+      return { token, outcomes, failed: { step, error } };
+    }
+  }
+  return { token, outcomes };
 }
 
 /** What {@link apiEvent} builds a request from. */

@@ -760,32 +760,85 @@ describe('ServiceConfig', () => {
 describe('rotation', () => {
   const ROTATION_ROLE = `arn:aws:iam::${ACCOUNT}:role/tvs-rotation`;
   const ROTATION_ROLE_SESSION = `arn:aws:sts::${ACCOUNT}:assumed-role/tvs-rotation/secret-rotation`;
+  const WEBHOOKS_ID = 'sgnyvus6pc4jm7khr2neq5gs89gbr2eq';
+  const CONFIG_US_ID = '7ba51661-1a7e-4c56-9d1f-2c1a6f0e9e11';
+  const CONFIG_EU_ID = 'c0nf1geu';
+  const reset = (clientId: string) => parseScopes(`*:config/clients/${clientId}`);
 
-  it('accepts a rotation through another client or the client itself, and parses it', () => {
+  it('accepts a rotation through another client or the client itself, with its client id, and parses it', () => {
     const config = parseServiceConfig(
       withChange((document) => {
         document.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+        document.clients['webhooks-us'].clientId = WEBHOOKS_ID;
         document.clients['config-us'].rotation = { every: '1 day', via: 'config-us' };
+        document.clients['config-us'].clientId = CONFIG_US_ID;
       }),
     );
 
-    expect(config.client('webhooks-us')?.rotation).toEqual({ everyDays: 30, via: 'config-us' });
-    expect(config.client('config-us')?.rotation).toEqual({ everyDays: 1, via: 'config-us' });
-    expect(config.document.clients['webhooks-us']?.rotation).toEqual({ every: '30 days', via: 'config-us' });
+    expect(config.client('webhooks-us')?.rotation).toEqual({
+      everyDays: 30,
+      via: 'config-us',
+      clientId: WEBHOOKS_ID,
+    });
+    expect(config.client('config-us')?.rotation).toEqual({
+      everyDays: 1,
+      via: 'config-us',
+      clientId: CONFIG_US_ID,
+    });
+    expect(config.document.clients['webhooks-us']).toMatchObject({
+      rotation: { every: '30 days', via: 'config-us' },
+      clientId: WEBHOOKS_ID,
+    });
     expect(config.client('config-eu')?.rotation).toBeUndefined();
   });
 
-  it('refuses a via that is not a client, or whose allowedScopes cannot reset secrets, naming the client and scope', () => {
+  it('requires the client id with a rotation, and only with one, in a form that can stand in a scope', () => {
+    expect(
+      problemsOf(
+        withChange((document) => {
+          document.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+          document.clients['config-us'].clientId = CONFIG_US_ID;
+          document.clients['config-eu'].rotation = { every: '30 days', via: 'config-eu' };
+          document.clients['config-eu'].clientId = 'a*';
+        }),
+      ),
+    ).toEqual([
+      'clients.webhooks-us.clientId: required with "rotation": the client\'s Identity Cloud client id (a rotation refuses a secret naming another)',
+      'clients.config-eu.clientId: expected an Identity Cloud client id: 1 to 256 of A-Z a-z 0-9 . _ ~ -',
+      'clients.config-us.clientId: only with "rotation" (it names the client whose secret the rotation resets)',
+    ]);
+  });
+
+  it('refuses a via that is not a client, cannot reset this client id, or is another customer or origin', () => {
     expect(
       problemsOf(
         withChange((document) => {
           document.clients['config-us'].rotation = { every: '30 days', via: 'nobody' };
+          document.clients['config-us'].clientId = CONFIG_US_ID;
           document.clients['config-eu'].rotation = { every: '30 days', via: 'webhooks-us' };
+          document.clients['config-eu'].clientId = CONFIG_EU_ID;
+          // config-eu can reset anything, but it is another origin (eu) than webhooks-us (us).
+          document.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-eu' };
+          document.clients['webhooks-us'].clientId = WEBHOOKS_ID;
         }),
       ),
     ).toEqual([
-      'clients.config-eu.rotation.via: client "webhooks-us" cannot reset secrets: its allowedScopes do not cover "*:config/clients/*"',
+      'clients.webhooks-us.rotation.via: client "config-eu" has another token endpoint origin or customer id; a reset must go to the rotated client\'s own Identity Cloud customer',
+      `clients.config-eu.rotation.via: client "webhooks-us" cannot reset this secret: its allowedScopes do not cover "*:config/clients/${CONFIG_EU_ID}"`,
       'clients.config-us.rotation.via: unknown client "nobody"',
+    ]);
+    // The same origin with another customer id.
+    expect(
+      problemsOf(
+        withChange((document) => {
+          document.clients['webhooks-us'].tokenEndpoint =
+            'https://v1.api.us.janrain.com/99999999-1234-1234-1234-123456789012/login/token';
+          document.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+          document.clients['webhooks-us'].clientId = WEBHOOKS_ID;
+        }),
+      ),
+    ).toEqual([
+      'clients.webhooks-us.rotation.via: client "config-us" has another token endpoint origin or customer id; a reset must go to the rotated client\'s own Identity Cloud customer',
     ]);
   });
 
@@ -794,8 +847,11 @@ describe('rotation', () => {
       problemsOf(
         withChange((document) => {
           document.clients['webhooks-us'].rotation = { every: '30 minutes', via: '', when: 'now' };
+          document.clients['webhooks-us'].clientId = WEBHOOKS_ID;
           document.clients['config-us'].rotation = { every: '1001 days', via: 'config-us' };
+          document.clients['config-us'].clientId = CONFIG_US_ID;
           document.clients['config-eu'].rotation = 'monthly';
+          document.clients['config-eu'].clientId = CONFIG_EU_ID;
         }),
       ),
     ).toEqual([
@@ -807,26 +863,32 @@ describe('rotation', () => {
     ]);
   });
 
-  it('grants the rotation function the reset of any client secret on each via client, and nothing more', () => {
+  it('grants the rotation function exactly the reset of each client it rotates on its via client, never a wildcard', () => {
     const document = withChange((changed) => {
       changed.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
-      changed.clients['config-eu'].rotation = { every: '30 days', via: 'config-us' };
+      changed.clients['webhooks-us'].clientId = WEBHOOKS_ID;
+      changed.clients['config-us'].rotation = { every: '30 days', via: 'config-us' };
+      changed.clients['config-us'].clientId = CONFIG_US_ID;
     });
     const config = parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE });
-    const reset = (clientId: string) => parseScopes(`*:config/clients/${clientId}`);
 
-    expect(
-      config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset('sgnyvus6pc4jm7khr2neq5gs89gbr2eq')),
-    ).toBe(true);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset(WEBHOOKS_ID))).toBe(true);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset(CONFIG_US_ID))).toBe(true);
+    // What a secret with a swapped client_id would ask for: another client's reset, or every client's.
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset('someone-else'))).toBe(false);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset('*'))).toBe(false);
     expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', parseScopes('*:config/flows/x'))).toBe(false);
-    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-eu', reset('x'))).toBe(false);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-eu', reset(WEBHOOKS_ID))).toBe(false);
     expect(config.clientsFor(ROTATION_ROLE_SESSION)).toEqual([
-      { client: 'config-us', scopes: ['*:config/clients/*'] },
+      {
+        client: 'config-us',
+        scopes: [`*:config/clients/${CONFIG_US_ID}`, `*:config/clients/${WEBHOOKS_ID}`],
+      },
     ]);
     // Without the principal (the bundled document, synth) there is no such grant.
-    expect(parseServiceConfig(document).authorize(ROTATION_ROLE_SESSION, 'config-us', reset('x'))).toBe(
-      false,
-    );
+    expect(
+      parseServiceConfig(document).authorize(ROTATION_ROLE_SESSION, 'config-us', reset(WEBHOOKS_ID)),
+    ).toBe(false);
     expect(parseServiceConfig(document, { rotationPrincipal: ROTATION_ROLE }).document.grants).toEqual(
       parseServiceConfig(document).document.grants,
     );
@@ -835,14 +897,14 @@ describe('rotation', () => {
   it('takes the rotation principal from TVS_ROTATION_PRINCIPAL at cold start', () => {
     const document = withChange((changed) => {
       changed.clients['webhooks-us'].rotation = { every: '30 days', via: 'config-us' };
+      changed.clients['webhooks-us'].clientId = WEBHOOKS_ID;
     });
     const config = loadServiceConfig({
       TVS_CONFIG: JSON.stringify(document),
       TVS_ROTATION_PRINCIPAL: ROTATION_ROLE,
     });
 
-    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', parseScopes('*:config/clients/abc'))).toBe(
-      true,
-    );
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset(WEBHOOKS_ID))).toBe(true);
+    expect(config.authorize(ROTATION_ROLE_SESSION, 'config-us', reset('abc'))).toBe(false);
   });
 });
