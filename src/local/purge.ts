@@ -87,3 +87,23 @@ export async function purgeTokens(request: PurgeRequest): Promise<PurgeReport> {
     dynamodb.destroy();
   }
 }
+
+/** The report as `tvs purge` prints it without `--json`. */
+export function formatPurge(report: PurgeReport): string {
+  if (report.purged.length === 0) {
+    return `tvs: no cached token of ${report.client} to purge in table ${report.table}\n`;
+  }
+  const lines = report.purged.map(
+    (token) =>
+      `  ${token.scope}  fingerprint ${token.fingerprint.slice(0, 16)}…  valid at Identity Cloud until ${new Date(token.expiresAt * 1000).toISOString()}`,
+  );
+  const count = report.purged.length === 1 ? '1 token' : `${report.purged.length} tokens`;
+  return [
+    `tvs: purged ${count} of ${report.client} from table ${report.table}:`,
+    ...lines,
+    `Every container stops serving ${report.purged.length === 1 ? 'it' : 'them'} within ${report.boundSeconds} s; the next request mints a new token.`,
+    'A purged token stays valid at Identity Cloud until it expires: nothing revokes it there. If the',
+    "client's secret may have leaked too, rotate it now (tvs rotate).",
+    '',
+  ].join('\n');
+}
