@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EndpointKind } from '../src/shared/endpoint-kinds';
 import { parseJsonText } from '../src/shared/json-text';
@@ -61,6 +61,10 @@ export class TokenVendingStack extends Stack {
       allowedOrganizationId,
       vpcEndpointIds,
       ...service,
+    });
+    new CfnOutput(this, 'TokenTableName', {
+      description: 'Token Vending Service: the token cache table (tvs purge --table <this>)',
+      value: this.service.table.tableName,
     });
   }
 }
