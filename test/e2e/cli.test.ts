@@ -39,6 +39,15 @@ describe('tvs --version and help', () => {
     const all = await runCli(['--help'], undefined);
     for (const command of COMMANDS) expect(all.stdout).toContain(`  tvs ${command} `);
   });
+
+  it('is the usage docs/cli.md shows', async () => {
+    const page = readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8');
+    const shown = /```text\n(usage: tvs <command> \[options\][\s\S]*?)```/.exec(page)?.[1] as string;
+    const printed = (await runCli(['--help'], undefined)).stdout;
+
+    expect(shown).toBeDefined();
+    expect(printed.startsWith(shown)).toBe(true);
+  });
 });
 
 describe('usage errors', () => {
@@ -110,8 +119,9 @@ describe('tvs validate', () => {
     return path;
   };
 
-  it('prints a one-line summary of a valid file, exit 0', async () => {
+  it('prints a one-line summary of a valid file, exit 0, as docs/cli.md shows', async () => {
     const run = await runCli(['validate', 'config/tvs.config.json'], undefined);
+    expect(readFileSync(join(ROOT, 'docs', 'cli.md'), 'utf8')).toContain(`\n${run.stdout}`);
     expect(run).toEqual({
       code: 0,
       stdout: 'config/tvs.config.json: valid (2 clients, 1 grant, 2 rotated)\n',

@@ -4,8 +4,11 @@
  * shell, prints a token; a caller gets only its grants; and `tvs purge` against the embedded DynamoDB it
  * names replaces a token.
  */
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Child, childEnv, runCli, spawnChild, tempDir, writeJson } from './support';
+import { type Child, childEnv, ROOT, runCli, spawnChild, tempDir, writeJson } from './support';
 
 let dev: Child | undefined;
 let removeDir: () => Promise<void>;
@@ -113,6 +116,28 @@ describe('tvs dev', () => {
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     expect(await token()).not.toBe(before);
   });
+
+  it('runs the command docs/local.md gives, and its printed command prints a token', async () => {
+    const page = readFileSync(join(ROOT, 'docs', 'local.md'), 'utf8');
+    const documented = /<!-- tvs-dev:start -->\s*```sh\n([^\n]+)\n```/.exec(page)?.[1] as string;
+    expect(documented).toMatch(/^npx tvs dev --config \S+$/);
+    // Verbatim but for the port (free ones, as the suite runs in parallel), in its own process group.
+    const docsDev = spawnChild('bash', ['-c', `${documented} --port 0`], { env: childEnv(), detached: true });
+    try {
+      await docsDev.waitFor(/^Press Ctrl-C to stop\.$/, 30_000);
+      const command = docsDev
+        .stdout()
+        .split('\n')
+        .find((line) => / npx tvs token /.test(line))
+        ?.trim() as string;
+      const run = spawnChild('bash', ['-c', command], { env: childEnv() });
+      expect(await run.exited).toBe(0);
+      expect(run.stdout()).toMatch(/^[A-Za-z0-9_-]{64}\n$/);
+    } finally {
+      process.kill(-docsDev.pid, 'SIGTERM');
+      await Promise.race([docsDev.exited, new Promise((resolve) => setTimeout(resolve, 8_000))]);
+    }
+  }, 60_000);
 
   it('refuses an invalid configuration with every problem, before starting anything', async () => {
     const dir = await tempDir();
