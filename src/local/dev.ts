@@ -13,16 +13,15 @@
  * points elsewhere, as for `tvs serve`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
 import type { EndpointKind } from '../shared/endpoint-kinds';
 import { SIGNING_SERVICE } from '../shared/endpoint-kinds';
-import { LocalConfigError } from '../shared/errors';
 import { sha256Hex } from '../shared/hashing';
-import { JsonSyntaxError, parseJsonText } from '../shared/json-text';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../simulator/identity-cloud';
+import { readJsonFile } from './local-config';
 import { type LocalServer, startLocalServer } from './server';
 
 const HOST = '127.0.0.1';
@@ -77,25 +76,9 @@ export function devCaller(principal: string): Omit<DevCaller, 'grants'> {
   };
 }
 
-async function readDocument(configPath: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(configPath, 'utf8');
-  } catch (error) {
-    throw new LocalConfigError(configPath, [`cannot read the file (${(error as { code?: string }).code})`]);
-  }
-  try {
-    return parseJsonText(text) as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof JsonSyntaxError)
-      throw new LocalConfigError(configPath, [`not valid JSON: ${error.message}`]);
-    throw error;
-  }
-}
-
 /** Start the simulator and the server for `options.configPath`; see the module comment. */
 export async function startDev(options: DevOptions): Promise<DevSession> {
-  const document = await readDocument(options.configPath);
+  const document = (await readJsonFile(options.configPath)) as Record<string, unknown>;
   // Every problem of the file itself, as tvs validate reports them, before anything starts.
   const config = parseServiceConfig(document);
   const clients = document.clients as Record<string, ClientEntry>;

@@ -4,60 +4,30 @@
  * token to a request that starts more than the stated bound (5 s) after it, all of them then serve one
  * new token, and it was minted once. The figures of the run are printed (docs/cli.md quotes one).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { MEMORY_RECHECK_MS } from '../../lambdas/vend-token/memory-cache';
 import { processTokenAnswer, sendSigned } from '../../src/client/index';
-import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import {
-  childEnv,
-  closedPort,
   ORDERS,
   runCli,
   type ServeProcess,
-  SIMULATED,
-  startServe,
-  TEST_SECRETS,
-  tempDir,
-  testDocument,
-  writeJson,
+  type SharedTableServers,
+  startServersOnOneTable,
 } from './support';
 
+let shared: SharedTableServers | undefined;
 let sim: IdentityCloudSimulator;
-let servers: ServeProcess[] = [];
-let removeDir: () => Promise<void>;
-const tableName = `tvs-purge-${randomUUID().slice(0, 8)}`;
+let servers: readonly ServeProcess[] = [];
+let tableName: string;
 
 beforeAll(async () => {
-  sim = await startIdentityCloudSimulator({
-    clients: [{ ...SIMULATED.webhooks, allowedScopes: ['*:webhooks/**'] }],
-  });
-  const dir = await tempDir();
-  removeDir = dir.remove;
-  const secretsFile = await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
-  const configPath = await writeJson(
-    dir.path,
-    'tvs.config.json',
-    testDocument({
-      tokenEndpoint: sim.tokenEndpoint,
-      downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
-      secretsFile,
-    }),
-  );
-  const env = childEnv({
-    AWS_ENDPOINT_URL: inject('motoEndpoint'),
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    TVS_TABLE_NAME: tableName,
-  });
-  servers = await Promise.all([0, 1, 2].map(() => startServe(configPath, env)));
+  shared = await startServersOnOneTable(inject('motoEndpoint'), 3);
+  ({ sim, servers, tableName } = shared);
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((server) => server.stop()));
-  await sim?.close();
-  await removeDir?.();
+  await shared?.close();
 });
 
 interface Answer {
@@ -111,7 +81,7 @@ describe('tvs purge against three tvs serve processes on one table', () => {
     await Promise.all(traffic);
 
     expect(purge.code).toBe(0);
-    expect(purge.stdout).toMatch(/^tvs: purged 1 token of webhooks-us from table tvs-purge-/);
+    expect(purge.stdout).toMatch(new RegExp(`^tvs: purged 1 token of webhooks-us from table ${tableName}:`));
     expect(purge.stdout).toContain('stays valid at Identity Cloud until it expires');
     const late = answers.filter((answer) => answer.startedAt >= purgedAt + MEMORY_RECHECK_MS);
     expect(late.length).toBeGreaterThan(0);
