@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseServiceConfig } from '../../lambdas/vend-token/config';
+import { parseServiceConfigText } from '../../lambdas/vend-token/config';
 import { ConfigError, LocalConfigError } from '../shared/errors';
 import { JsonSyntaxError, parseJsonText } from '../shared/json-text';
 import { parseLocalSection } from './local-config';
@@ -63,7 +63,8 @@ export async function validateConfigFile(file: string): Promise<ValidationReport
   const problems: ConfigProblem[] = [];
   let summary: { clients: number; grants: number; rotated: number } | undefined;
   try {
-    const config = parseServiceConfig(document);
+    // The text, not the parsed document: the parser's checks of the text itself apply too.
+    const config = parseServiceConfigText(text);
     const clients = Object.values(config.document.clients);
     summary = {
       clients: clients.length,
