@@ -80,6 +80,9 @@ export interface TokenVendingAlarms {
   readonly rotationFailures?: cloudwatch.Alarm;
 }
 
+/** What `tvs purge` calls on the table; see {@link TokenVendingService.grantPurge}. */
+export const PURGE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Scan'] as const;
+
 /**
  * The Token Vending Service: an IAM-authorized endpoint — a REST API, or a Lambda function URL — in front
  * of one Lambda function that vends narrowed-scope, cached Akamai Identity Cloud tokens, its DynamoDB
@@ -253,6 +256,16 @@ export class TokenVendingService extends Construct {
       logGroup: this.logGroup,
       environment,
     });
+  }
+
+  /**
+   * Let `grantee` run `tvs purge` (docs/cli.md): read a cache item, remove its token, and — for `--all` —
+   * scan the table for a client's keys. No KMS permission: removing a sealed token never opens it, and
+   * a purger can still open no token. A purger can make the service mint again (within its bounds of
+   * upstream use), as any writer of the table could.
+   */
+  grantPurge(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, ...PURGE_ACTIONS);
   }
 
   /**

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EndpointKind } from '../src/shared/endpoint-kinds';
+import { parseJsonText } from '../src/shared/json-text';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 /** The configuration document used when the `config` context value is not given. */
@@ -64,11 +65,15 @@ export class TokenVendingStack extends Stack {
       ...(alarmTopicArn ? { alarmTopicArn } : {}),
       ...service,
     });
+    new CfnOutput(this, 'TokenTableName', {
+      description: 'Token Vending Service: the token cache table (tvs purge --table <this>)',
+      value: this.service.table.tableName,
+    });
   }
 }
 
 /** Reads the JSON document; its content is validated by the construct. */
-function readConfigDocument(configFile: string) {
+function readConfigDocument(configFile: string): TokenVendingServiceProps['config'] {
   const path = resolve(configFile);
   let text: string;
   try {
@@ -79,7 +84,8 @@ function readConfigDocument(configFile: string) {
     });
   }
   try {
-    return JSON.parse(text);
+    // Its content is checked by the construct, with every problem named.
+    return parseJsonText(text) as TokenVendingServiceProps['config'];
   } catch (error) {
     throw new Error(`The service configuration ${path} is not valid JSON: ${(error as Error).message}`, {
       cause: error,

@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quietSdkNodeWarning } from '../src/local/node-version';
 import { startLocalServer } from '../src/local/server';
 import { parseSimulatorConfig, startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 
@@ -32,6 +33,8 @@ interface DemoDocument {
 }
 
 async function main(): Promise<void> {
+  const note = quietSdkNodeWarning();
+  if (note) process.stderr.write(note);
   const port = portFromEnv('TVS_PORT', 8787);
   const simulatorPort = portFromEnv('TVS_SIMULATOR_PORT', 8788);
   const document = JSON.parse(await readFile(join(DEMO_DIR, 'tvs.config.json'), 'utf8')) as DemoDocument;

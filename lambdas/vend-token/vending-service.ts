@@ -122,6 +122,9 @@ export class VendingService {
   private readonly shared: Lane;
   private readonly local: Lane;
   private readonly inFlight = new Map<string, Promise<Obtained>>();
+  /** Table reads confirming a remembered token, one per key. */
+  private readonly rechecks = new Map<string, Promise<boolean>>();
+  private readonly store: RecordStore;
   /** Token lifetime per client (its token policy's), learned from every token seen. */
   private readonly lifetimes = new Map<string, number>();
   private storeSkippedUntil = 0;
@@ -132,6 +135,7 @@ export class VendingService {
     this.config = options.config;
     this.keyPrefix = options.keyPrefix ?? '';
     this.minter = options.minter;
+    this.store = options.store;
     this.memory = options.memory ?? new MemoryTokenCache();
     this.observer = options.observer ?? {};
     this.now = options.now ?? Date.now;
@@ -211,7 +215,11 @@ export class VendingService {
   }
 
   private async obtain(want: Want): Promise<VendResult> {
-    const remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
+    let remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
+    // Memory serves a token only while the table confirmed it recently: a purge removes it there.
+    if (remembered && !this.memory.confirmed(want.key, remembered, this.now())) {
+      if (!(await this.recheck(want.key, remembered))) remembered = undefined;
+    }
     if (remembered) this.lifetimes.set(want.client.name, lifetimeOf(remembered));
     if (fresh(remembered, want.need, this.now(), this.policy))
       return this.result(want, remembered, 'memory', false);
@@ -251,6 +259,36 @@ export class VendingService {
     throw new UpstreamUnavailableError('the token is being refreshed; try again', 'lease_wait', 1);
   }
 
+  /**
+   * Whether the table still holds `remembered` (one read per key at a time in this container): then it is
+   * confirmed for another `MEMORY_RECHECK_MS`; if not (purged or replaced), memory forgets it. While the
+   * table fails, memory is trusted as before.
+   */
+  private recheck(key: string, remembered: CachedToken): Promise<boolean> {
+    if (this.now() < this.storeSkippedUntil) return Promise.resolve(true);
+    const pending = this.rechecks.get(key);
+    if (pending) return pending;
+    const askedAt = this.now();
+    const check = this.store
+      .read(key)
+      .then(
+        (record) => {
+          const held = record.token?.fingerprint === remembered.fingerprint;
+          if (held) this.memory.confirm(key, remembered, askedAt);
+          else this.memory.forget(key, remembered);
+          return held;
+        },
+        (error: unknown) => {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          this.storeFailed(error);
+          return true;
+        },
+      )
+      .finally(() => this.rechecks.delete(key));
+    this.rechecks.set(key, check);
+    return check;
+  }
+
   /** One refresh of a key in this container: over the table, or over memory while the table fails. */
   private async refresh(want: Want, remembered: CachedToken | undefined): Promise<Obtained> {
     if (this.now() >= this.storeSkippedUntil) {
@@ -280,6 +318,7 @@ export class VendingService {
         deadline: want.deadline,
       });
     };
+    const askedAt = this.now();
     const outcome = await lane.coordinator.obtain(
       {
         key: want.key,
@@ -289,7 +328,9 @@ export class VendingService {
       },
       fetch,
     );
-    if (outcome.source !== 'memory') this.memory.set(want.key, outcome.token);
+    // A token read from or written to the table is confirmed as of before the read.
+    if (outcome.source !== 'memory')
+      this.memory.set(want.key, outcome.token, lane === this.shared ? askedAt : undefined);
     this.lifetimes.set(want.client.name, lifetimeOf(outcome.token));
     return outcome;
   }

@@ -1,15 +1,20 @@
 /**
- * `tvs`: the Token Vending Service from a shell.
+ * `tvs`: the Token Vending Service from a shell (docs/cli.md is the reference).
  *
  * - `tvs token` prints a token for scheduled jobs: `Authorization: Bearer $(tvs token …)`.
  * - `tvs clients` prints what the caller may ask for.
- * - `tvs serve` runs the service locally (see `src/local/server.ts`).
+ * - `tvs serve` runs the service locally (see `src/local/server.ts`); `tvs dev` runs a configuration
+ *   with an Identity Cloud simulator, secrets and callers derived from it (see `src/local/dev.ts`).
  * - `tvs rotate` rotates a configured client's secret now (see `src/local/rotate.ts`).
+ * - `tvs purge` removes cached tokens, so no container serves them any more (see `src/local/purge.ts`).
+ * - `tvs validate` checks a configuration file (see `src/local/validate.ts`).
  *
- * Exit codes: 0 success; 1 the service refused or could not be reached (its `error_description` on
- * stderr); 2 usage. Only a token ever goes to stdout, and never to stderr.
+ * Exit codes: 0 success; 1 the service (or the table, or the file) refused, or could not be reached;
+ * 2 usage. Only a token ever goes to stdout for `tvs token`, and never to stderr. With `--json`, results
+ * and errors are JSON: results on stdout, errors on stderr as `{"error","error_description",…}`.
  */
 import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
@@ -32,30 +37,36 @@ import {
   SIGNING_SERVICES,
   type SigningService,
 } from '../shared/endpoint-kinds';
+import { InvalidScopeError } from '../shared/errors';
 
-const USAGE = `usage: tvs <command> [options]
+/** The package's version, as `tvs --version` prints it. */
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
 
-  tvs token --endpoint URL --client NAME --scope SCOPE [--min-ttl SECONDS] [--json]
-            [--region REGION] [--service execute-api|lambda]
-      Print a token (or, with --json, the service's whole answer). Signs with the default AWS
-      credential chain. Quote scopes: '.:webhooks/**'.
-  tvs clients --endpoint URL [--json] [--region REGION] [--service execute-api|lambda]
-      Print the clients and scopes this caller may ask for.
-  tvs serve --config FILE [--host 127.0.0.1] [--port 8787] [--endpoint-kind rest-api|function-url]
-      Run the service locally on the same handler, behind SigV4 like its front door: API Gateway
-      (rest-api, signed for execute-api) or a Lambda function URL (function-url, signed for lambda).
-      The default is the configuration's local.endpoint, else rest-api.
-  tvs rotate --config FILE --client NAME
-      Rotate the client's secret now: with the file's local.secretsFile, run the rotation's steps here
-      against it; without one, ask Secrets Manager to rotate it (the deployed rotation function runs).
+const SIGNING = '[--region REGION] [--service execute-api|lambda]';
 
-  --endpoint defaults to $TVS_ENDPOINT. The region defaults to the one in an execute-api or
-  lambda-url host name, then $AWS_REGION, then us-east-1. --service (the SigV4 service name) defaults
-  to $TVS_SIGNING_SERVICE, then lambda for a *.lambda-url.<region>.on.aws host, else execute-api.
-  Exit codes: 0 ok, 1 the service refused or could not be reached, 2 usage.
-`;
+/** One command: its synopsis (the usage line), what it does, and how it runs. */
+interface Command {
+  readonly synopsis: string;
+  readonly help: string;
+  readonly options: Options;
+  /** Whether `--json` is one of its options. */
+  readonly json?: boolean;
+  /** Whether it takes operands (`tvs validate FILE`). */
+  readonly positionals?: boolean;
+  readonly run: (values: Values, io: CommandIo, operands: string[]) => Promise<number>;
+}
 
-/** A mistake in the command line: exit code 2. */
+const COMMON_HELP = `
+  --endpoint defaults to $TVS_ENDPOINT; it is an http:// or https:// URL. The region defaults to the one
+  in an execute-api or lambda-url host name, then $AWS_REGION, then us-east-1. --service (the SigV4
+  service name) defaults to $TVS_SIGNING_SERVICE, then lambda for a *.lambda-url.<region>.on.aws host,
+  else execute-api. Requests are signed with the default AWS credential chain.`;
+
+const EXIT_CODES = `
+Exit codes: 0 ok, 1 refused or could not be reached (the reason on stderr), 2 usage.`;
+
+/** A mistake in the command line: exit code 2, with the command's usage line. */
 class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -73,14 +84,15 @@ export interface CommandIo {
 type Options = Record<string, { type: 'string' | 'boolean' }>;
 type Values = Record<string, string | boolean | undefined>;
 
-function parse(args: string[], options: Options): Values {
+function parse(args: string[], command: Command): { values: Values; operands: string[] } {
   try {
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: command.positionals ?? false,
       strict: true,
     });
-    return values as Values;
+    return { values: values as Values, operands: positionals };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -107,14 +119,25 @@ function credentialsFrom(env: NodeJS.ProcessEnv): CredentialsSource {
   return defaultCredentials();
 }
 
-function target(values: Values, env: NodeJS.ProcessEnv): ServiceTarget {
+/** The service endpoint: an http(s) URL, else a usage error (an `ftp://` endpoint cannot work). */
+function endpointUrl(values: Values, env: NodeJS.ProcessEnv): URL {
   const endpoint = text(values, 'endpoint') ?? env.TVS_ENDPOINT;
   if (!endpoint) throw new UsageError('--endpoint is required (or set TVS_ENDPOINT)');
+  let url: URL;
   try {
-    new URL(endpoint);
+    url = new URL(endpoint);
   } catch {
-    throw new UsageError(`--endpoint is not a URL: ${endpoint}`);
+    throw new UsageError(`--endpoint is not a URL: ${JSON.stringify(endpoint)}`);
   }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UsageError(`--endpoint must be an http:// or https:// URL, not ${url.protocol}//…`);
+  }
+  return url;
+}
+
+function target(values: Values, env: NodeJS.ProcessEnv): ServiceTarget {
+  endpointUrl(values, env);
+  const endpoint = (text(values, 'endpoint') ?? env.TVS_ENDPOINT) as string;
   const service = signingService(text(values, 'service') ?? (env.TVS_SIGNING_SERVICE || undefined));
   return {
     endpoint,
@@ -141,20 +164,48 @@ const retry = {
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
 };
 
-async function tokenCommand(args: string[], io: CommandIo): Promise<number> {
-  const values = parse(args, {
-    endpoint: { type: 'string' },
-    client: { type: 'string' },
-    scope: { type: 'string' },
-    'min-ttl': { type: 'string' },
-    json: { type: 'boolean' },
-    region: { type: 'string' },
-    service: { type: 'string' },
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
+/** Why a request never got an answer: the codes and messages along the error's causes. */
+function causeOf(error: unknown): string {
+  const parts: string[] = [];
+  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 5; depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string' && !parts.includes(code)) parts.push(code);
+    if (at.message && !/^fetch failed$/.test(at.message) && !(at instanceof TokenServiceError)) {
+      if (!parts.some((part) => part.includes(at instanceof Error ? at.message : ''))) parts.push(at.message);
+    }
+    at = at.cause;
   }
+  return parts.join(': ') || 'no answer';
+}
+
+/** Send to the service, turning "no answer at all" into an error that names the host and the cause. */
+async function ask<T>(service: ServiceTarget, send: () => Promise<T>): Promise<T> {
+  try {
+    return await retryUnavailable(retry, send);
+  } catch (error) {
+    const failure = unreachable(error);
+    if (failure.status !== 0 || failure.error === 'no_credentials') throw failure;
+    throw new UnreachableError(new URL(service.endpoint).host, failure, causeOf(failure.cause ?? error));
+  }
+}
+
+/** The service gave no answer: names the host and why. */
+class UnreachableError extends Error {
+  constructor(
+    readonly host: string,
+    readonly failure: TokenServiceError,
+    readonly reason: string,
+  ) {
+    super(
+      failure.error === 'timeout'
+        ? `the token service at ${host} did not answer in time`
+        : `the token service at ${host} could not be reached`,
+    );
+    this.name = 'UnreachableError';
+  }
+}
+
+async function tokenCommand(values: Values, io: CommandIo): Promise<number> {
   const service = target(values, io.env);
   const client = text(values, 'client');
   const scope = text(values, 'scope');
@@ -168,7 +219,7 @@ async function tokenCommand(args: string[], io: CommandIo): Promise<number> {
       throw new UsageError('--min-ttl must be whole seconds from 0 to 3000');
   }
   const body = JSON.stringify({ client, scope, ...(minTtl !== undefined ? { min_ttl: minTtl } : {}) });
-  const { answer, token } = await retryUnavailable(retry, async () => {
+  const { answer, token } = await ask(service, async () => {
     const answer = await sendSigned(service, { method: 'POST', path: '/v1/token', body });
     return { answer, token: processTokenAnswer(answer) };
   });
@@ -176,19 +227,9 @@ async function tokenCommand(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
-async function clientsCommand(args: string[], io: CommandIo): Promise<number> {
-  const values = parse(args, {
-    endpoint: { type: 'string' },
-    json: { type: 'boolean' },
-    region: { type: 'string' },
-    service: { type: 'string' },
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+async function clientsCommand(values: Values, io: CommandIo): Promise<number> {
   const service = target(values, io.env);
-  const { answer, clients } = await retryUnavailable(retry, async () => {
+  const { answer, clients } = await ask(service, async () => {
     const answer = await sendSigned(service, { method: 'GET', path: '/v1/clients' });
     return { answer, clients: processClientsAnswer(answer).clients };
   });
@@ -203,26 +244,44 @@ async function clientsCommand(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
-async function serveCommand(args: string[], io: CommandIo): Promise<number> {
-  const values = parse(args, {
-    config: { type: 'string' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    'endpoint-kind': { type: 'string' },
-  });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
-  const configPath = text(values, 'config');
-  if (!configPath) throw new UsageError('--config is required');
-  const rawPort = text(values, 'port') ?? '8787';
-  const port = Number(rawPort);
-  if (!/^\d+$/.test(rawPort) || port > 65535) throw new UsageError('--port must be 0–65535');
+function portOption(values: Values, name: string, fallback: number): number {
+  const raw = text(values, name) ?? String(fallback);
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port > 65535) throw new UsageError(`--${name} must be 0–65535`);
+  return port;
+}
+
+function endpointKindOption(values: Values) {
   const endpointKind = text(values, 'endpoint-kind');
   if (endpointKind !== undefined && !isEndpointKind(endpointKind)) {
     throw new UsageError(`--endpoint-kind must be one of ${ENDPOINT_KINDS.join(', ')}`);
   }
+  return endpointKind;
+}
+
+/** Resolve once SIGINT or SIGTERM asks to stop, after `close` finished. */
+function untilSignalled(close: () => Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // Handlers stay installed: a second signal (relayed by npm or tsx) must not kill the process mid-close.
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      close().then(
+        () => resolve(),
+        () => resolve(),
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+async function serveCommand(values: Values, io: CommandIo): Promise<number> {
+  const configPath = text(values, 'config');
+  if (!configPath) throw new UsageError('--config is required');
+  const port = portOption(values, 'port', 8787);
+  const endpointKind = endpointKindOption(values);
   const { startLocalServer } = await import('../local/server');
   const server = await startLocalServer({
     configPath,
@@ -235,26 +294,36 @@ async function serveCommand(args: string[], io: CommandIo): Promise<number> {
   if (server.endpointKind !== 'rest-api') {
     io.stdout(`as a ${server.endpointKind}: sign requests for ${SIGNING_SERVICE[server.endpointKind]}\n`);
   }
-  await new Promise<void>((resolve) => {
-    // Handlers stay installed: a second signal (relayed by npm or tsx) must not kill the process mid-close.
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      server.close().then(resolve, resolve);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  if (server.dynamodbEndpoint) {
+    io.stdout(`embedded DynamoDB at ${server.dynamodbEndpoint} (table ${server.tableName})\n`);
+  }
+  await untilSignalled(() => server.close());
   return 0;
 }
 
-async function rotateCommand(args: string[], io: CommandIo): Promise<number> {
-  const values = parse(args, { config: { type: 'string' }, client: { type: 'string' } });
-  if (values.help) {
-    io.stdout(USAGE);
-    return 0;
-  }
+async function devCommand(values: Values, io: CommandIo): Promise<number> {
+  const configPath = text(values, 'config');
+  if (!configPath) throw new UsageError('--config is required');
+  const port = portOption(values, 'port', 8787);
+  const simulatorPort = portOption(values, 'simulator-port', 0);
+  const endpointKind = endpointKindOption(values);
+  const { quietSdkNodeWarning } = await import('../local/node-version');
+  const note = quietSdkNodeWarning(io.env);
+  if (note) io.stderr(note);
+  const { devBanner, startDev } = await import('../local/dev');
+  const session = await startDev({
+    configPath,
+    port,
+    simulatorPort,
+    env: io.env,
+    ...(endpointKind ? { endpointKind } : {}),
+  });
+  io.stdout(devBanner(session));
+  await untilSignalled(() => session.close());
+  return 0;
+}
+
+async function rotateCommand(values: Values, io: CommandIo): Promise<number> {
   const configPath = text(values, 'config');
   const client = text(values, 'client');
   if (!configPath) throw new UsageError('--config is required');
@@ -271,44 +340,234 @@ async function rotateCommand(args: string[], io: CommandIo): Promise<number> {
   return 0;
 }
 
+async function purgeCommand(values: Values, io: CommandIo): Promise<number> {
+  const client = text(values, 'client');
+  const scope = text(values, 'scope');
+  if (!client) throw new UsageError('--client is required');
+  if ((scope === undefined) === !values.all) throw new UsageError('give either --scope SCOPE or --all');
+  const { purgeTokens, formatPurge } = await import('../local/purge');
+  let report: Awaited<ReturnType<typeof purgeTokens>>;
+  try {
+    report = await purgeTokens({
+      client,
+      ...(scope !== undefined ? { scope } : { all: true }),
+      ...(text(values, 'table') ? { table: text(values, 'table') } : {}),
+      ...(text(values, 'region') ? { region: text(values, 'region') } : {}),
+      env: io.env,
+    });
+  } catch (error) {
+    if (error instanceof InvalidScopeError) throw new UsageError(`--scope: ${error.message}`);
+    throw error;
+  }
+  io.stdout(values.json ? `${JSON.stringify(report)}\n` : formatPurge(report));
+  return 0;
+}
+
+async function validateCommand(values: Values, io: CommandIo, files: string[]): Promise<number> {
+  if (files.length !== 1) throw new UsageError('give one configuration file');
+  const { validateConfigFile, formatValidation } = await import('../local/validate');
+  const report = await validateConfigFile(files[0] as string);
+  if (values.json) io.stdout(`${JSON.stringify(report)}\n`);
+  else (report.valid ? io.stdout : io.stderr)(formatValidation(report));
+  return report.valid ? 0 : 1;
+}
+
+const SIGNED_OPTIONS: Options = {
+  endpoint: { type: 'string' },
+  json: { type: 'boolean' },
+  region: { type: 'string' },
+  service: { type: 'string' },
+};
+
+const COMMANDS: Record<string, Command> = {
+  token: {
+    synopsis: `tvs token --endpoint URL --client NAME --scope SCOPE [--min-ttl SECONDS] [--json] ${SIGNING}`,
+    help: `Print a token (or, with --json, the service's whole answer). Quote scopes: '.:webhooks/**'.
+${COMMON_HELP}`,
+    options: {
+      ...SIGNED_OPTIONS,
+      client: { type: 'string' },
+      scope: { type: 'string' },
+      'min-ttl': { type: 'string' },
+    },
+    json: true,
+    run: tokenCommand,
+  },
+  clients: {
+    synopsis: `tvs clients --endpoint URL [--json] ${SIGNING}`,
+    help: `Print the clients and scopes this caller may ask for.
+${COMMON_HELP}`,
+    options: SIGNED_OPTIONS,
+    json: true,
+    run: clientsCommand,
+  },
+  serve: {
+    synopsis:
+      'tvs serve --config FILE [--host 127.0.0.1] [--port 8787] [--endpoint-kind rest-api|function-url]',
+    help: `Run the service locally on the same handler, behind SigV4 like its front door: API Gateway
+  (rest-api, signed for execute-api) or a Lambda function URL (function-url, signed for lambda). The
+  default is the configuration's local.endpoint, else rest-api. With $AWS_ENDPOINT_URL set (moto, a dev
+  account), the table ($TVS_TABLE_NAME, default tvs-tokens) and KMS key live there, so several servers
+  share one cache; without, DynamoDB is embedded and its address is printed (for tvs purge).`,
+    options: {
+      config: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'endpoint-kind': { type: 'string' },
+    },
+    run: serveCommand,
+  },
+  dev: {
+    synopsis:
+      'tvs dev --config FILE [--port 8787] [--simulator-port PORT] [--endpoint-kind rest-api|function-url]',
+    help: `Run your configuration locally: an Identity Cloud simulator with one client per configured client
+  (its allowedScopes as token policy), their secrets, and one local caller per grant principal, all
+  derived from FILE (its "local" section, if any, is not used). Prints a tvs token command per grant.`,
+    options: {
+      config: { type: 'string' },
+      port: { type: 'string' },
+      'simulator-port': { type: 'string' },
+      'endpoint-kind': { type: 'string' },
+    },
+    run: devCommand,
+  },
+  rotate: {
+    synopsis: 'tvs rotate --config FILE --client NAME',
+    help: `Rotate the client's secret now: with the file's local.secretsFile, run the rotation's steps here
+  against it; without one, ask Secrets Manager to rotate it (the deployed rotation function runs).`,
+    options: { config: { type: 'string' }, client: { type: 'string' } },
+    run: rotateCommand,
+  },
+  purge: {
+    synopsis: 'tvs purge --client NAME (--scope SCOPE | --all) [--table NAME] [--region REGION] [--json]',
+    help: `Remove the client's cached token for SCOPE (or all of them) from the service's table: every
+  container stops serving it within 5 s and the next request mints a new one. The purged token stays
+  valid at Identity Cloud until it expires. Writes the table with your AWS credentials
+  (dynamodb:GetItem and UpdateItem on it; Scan too for --all); no KMS permission is needed.
+  --table defaults to $TVS_TABLE_NAME, then tvs-tokens; the endpoint to $AWS_ENDPOINT_URL_DYNAMODB or
+  $AWS_ENDPOINT_URL when set.`,
+    options: {
+      client: { type: 'string' },
+      scope: { type: 'string' },
+      all: { type: 'boolean' },
+      table: { type: 'string' },
+      region: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    json: true,
+    run: purgeCommand,
+  },
+  validate: {
+    synopsis: 'tvs validate FILE [--json]',
+    help: `Check a configuration file as cdk synth and the service do: prints one line when it is valid,
+  else every problem with its path (line and column for invalid JSON). Exit code 1 when invalid.`,
+    options: { json: { type: 'boolean' } },
+    json: true,
+    positionals: true,
+    run: validateCommand,
+  },
+};
+
+const USAGE = `usage: tvs <command> [options]
+
+${Object.values(COMMANDS)
+  .map((command) => `  ${command.synopsis}`)
+  .join('\n')}
+  tvs --version
+  tvs <command> --help
+${EXIT_CODES}
+`;
+
+/** The command called `name`, if there is one (never an `Object.prototype` property). */
+function commandNamed(name: string | undefined): Command | undefined {
+  return name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+}
+
+function commandHelp(command: Command): string {
+  return `usage: ${command.synopsis}\n\n  ${command.help.trim()}\n${EXIT_CODES}\n`;
+}
+
+/** What goes to stderr for a failure: plain text, or with `--json` one JSON object. */
+function reportFailure(error: unknown, name: string | undefined, json: boolean, io: CommandIo): number {
+  const command = commandNamed(name);
+  const write = (code: string, description: string, extra: Record<string, unknown>, plain: string) => {
+    io.stderr(
+      json ? `${JSON.stringify({ error: code, error_description: description, ...extra })}\n` : plain,
+    );
+  };
+  if (error instanceof UsageError) {
+    const usage = command ? command.synopsis : 'tvs <command> [options]';
+    const more = command ? `tvs ${name} --help` : 'tvs --help';
+    write(
+      'usage',
+      error.message,
+      { usage },
+      `tvs: ${error.message}\nusage: ${usage}\nRun '${more}' for more.\n`,
+    );
+    return 2;
+  }
+  if (error instanceof UnreachableError) {
+    write(
+      error.failure.error,
+      error.message,
+      { host: error.host, cause: error.reason },
+      `tvs: ${error.message}: ${error.reason}\n`,
+    );
+    return 1;
+  }
+  if (error instanceof TokenServiceError) {
+    const detail = error.status > 0 ? ` (${error.error}, HTTP ${error.status})` : '';
+    write(
+      error.error,
+      error.error_description,
+      {
+        ...(error.status > 0 ? { status: error.status } : {}),
+        ...(error.retryAfter ? { retry_after: error.retryAfter } : {}),
+      },
+      `tvs: ${error.error_description}${detail}\n`,
+    );
+    return 1;
+  }
+  // Configuration, table and rotation errors name each problem and never a secret's value.
+  const message = error instanceof Error ? error.message : String(error);
+  const problems = (error as { problems?: unknown }).problems;
+  write(
+    (error as { name?: string }).name ?? 'Error',
+    message,
+    Array.isArray(problems) ? { problems } : {},
+    `tvs ${name}: ${message}\n`,
+  );
+  return 1;
+}
+
 /** Run one `tvs` command line; resolves to the exit code. */
 export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
-  const [command, ...args] = argv;
+  const [name, ...args] = argv;
+  const command = commandNamed(name);
+  const json = Boolean(command?.json) && args.includes('--json');
   try {
-    switch (command) {
-      case 'token':
-        return await tokenCommand(args, io);
-      case 'clients':
-        return await clientsCommand(args, io);
-      case 'serve':
-        return await serveCommand(args, io);
-      case 'rotate':
-        return await rotateCommand(args, io);
-      case undefined:
-        io.stderr(USAGE);
-        return 2;
-      case 'help':
-      case '--help':
-      case '-h':
-        io.stdout(USAGE);
-        return 0;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-    }
-  } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`tvs: ${error.message}\n\n${USAGE}`);
+    if (name === undefined) {
+      io.stderr(USAGE);
       return 2;
     }
-    if (command === 'serve' || command === 'rotate') {
-      // Configuration and rotation errors name each problem and never a secret's value.
-      io.stderr(`tvs ${command}: ${error instanceof Error ? error.message : String(error)}\n`);
-      return 1;
+    if (name === '--version' || name === '-V' || name === 'version') {
+      io.stdout(`tvs ${VERSION}\n`);
+      return 0;
     }
-    const failure = error instanceof TokenServiceError ? error : unreachable(error);
-    const detail = failure.status > 0 ? ` (${failure.error}, HTTP ${failure.status})` : '';
-    io.stderr(`tvs: ${failure.error_description}${detail}\n`);
-    return 1;
+    if (name === 'help' || name === '--help' || name === '-h') {
+      const about = commandNamed(args[0]);
+      io.stdout(about ? commandHelp(about) : USAGE);
+      return 0;
+    }
+    if (command === undefined) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
+    const { values, operands } = parse(args, command);
+    if (values.help) {
+      io.stdout(commandHelp(command));
+      return 0;
+    }
+    return await command.run(values, io, operands);
+  } catch (error) {
+    return reportFailure(error, command ? name : undefined, json, io);
   }
 }
 

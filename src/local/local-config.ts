@@ -19,6 +19,7 @@ import {
   isEndpointKind,
 } from '../shared/endpoint-kinds';
 import { LocalConfigError } from '../shared/errors';
+import { JsonSyntaxError, parseJsonText } from '../shared/json-text';
 import type { LocalCaller } from './sigv4-verifier';
 
 /** The validated `local` section. */
@@ -107,7 +108,10 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
   };
 }
 
-/** Read a JSON file; a parse failure names the file, never echoes its content (it may hold secrets). */
+/**
+ * Read a JSON file; a parse failure names the file and the line and column, never echoes its content
+ * (it may hold secrets).
+ */
 export async function readJsonFile(path: string): Promise<unknown> {
   let text: string;
   try {
@@ -117,9 +121,10 @@ export async function readJsonFile(path: string): Promise<unknown> {
     throw new LocalConfigError(path, [`cannot read the file (${code})`]);
   }
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new LocalConfigError(path, ['not valid JSON']);
+    return parseJsonText(text);
+  } catch (error) {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    throw new LocalConfigError(path, [`not valid JSON: ${error.message}`]);
   }
 }
 

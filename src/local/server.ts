@@ -88,6 +88,8 @@ export interface LocalServer {
   /** The front door it emulates; callers sign for its service (`SIGNING_SERVICE`). */
   readonly endpointKind: EndpointKind;
   readonly tableName: string;
+  /** In embedded mode, the in-process DynamoDB's URL (what `tvs purge` writes to). */
+  readonly dynamodbEndpoint?: string;
   /** Stop taking connections, let requests in flight finish (up to 5 s), release everything. */
   close(): Promise<void>;
 }
@@ -149,6 +151,7 @@ async function startDynalite(closers: Closers): Promise<string> {
 interface Backend {
   readonly mode: LocalServer['mode'];
   readonly tableName: string;
+  readonly dynamodbEndpoint?: string;
   readonly dynamodb: DynamoDBClient;
   readonly dataKeys: DataKeyProvider;
   readonly secrets: SecretSource;
@@ -196,6 +199,7 @@ async function startBackend(
     return {
       mode: 'embedded',
       tableName,
+      dynamodbEndpoint: dynaliteUrl,
       dynamodb,
       dataKeys: new LocalDataKeyProvider(tokenEncryptionContext(tableName)),
       secrets,
@@ -465,6 +469,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       mode: backend.mode,
       endpointKind,
       tableName: backend.tableName,
+      ...(backend.dynamodbEndpoint ? { dynamodbEndpoint: backend.dynamodbEndpoint } : {}),
       close: () => {
         closing ??= closers.run();
         return closing;

@@ -2,58 +2,30 @@
  * `tvs serve` in endpoint mode: two servers started at once against moto create (or find) one table and
  * one KMS key without tripping over each other, and share the cache as Lambda containers do.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTokenClient } from '../../src/client/index';
-import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { recordTraffic } from '../support/traffic-log';
 import {
-  childEnv,
-  closedPort,
   ORDERS,
   type ServeProcess,
+  type SharedTableServers,
   SIMULATED,
-  startServe,
-  TEST_SECRETS,
-  tempDir,
-  testDocument,
-  writeJson,
+  startServersOnOneTable,
 } from './support';
 
+let shared: SharedTableServers | undefined;
 let sim: IdentityCloudSimulator;
-let servers: ServeProcess[] = [];
-let removeDir: () => Promise<void>;
+let servers: readonly ServeProcess[] = [];
 
 beforeAll(async () => {
-  sim = await startIdentityCloudSimulator({
-    clients: [{ ...SIMULATED.webhooks, allowedScopes: ['*:webhooks/**'] }],
-  });
-  const dir = await tempDir();
-  removeDir = dir.remove;
-  const secretsFile = await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
-  const configPath = await writeJson(
-    dir.path,
-    'tvs.config.json',
-    testDocument({
-      tokenEndpoint: sim.tokenEndpoint,
-      downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
-      secretsFile,
-    }),
-  );
-  const env = childEnv({
-    AWS_ENDPOINT_URL: inject('motoEndpoint'),
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    TVS_TABLE_NAME: `tvs-e2e-${randomUUID().slice(0, 8)}`,
-  });
-  servers = await Promise.all([startServe(configPath, env), startServe(configPath, env)]);
+  shared = await startServersOnOneTable(inject('motoEndpoint'), 2);
+  ({ sim, servers } = shared);
 });
 
 afterAll(async () => {
-  await Promise.all(servers.map((server) => server.stop()));
-  await sim?.close();
-  if (sim) {
+  await shared?.close();
+  if (shared) {
     recordTraffic({
       source: 'test/e2e/shared-table.test.ts (two tvs serve processes)',
       logs: servers.map((server) => server.stdout() + server.stderr()).join('\n'),
@@ -62,7 +34,6 @@ afterAll(async () => {
       secrets: [SIMULATED.webhooks.clientSecret, SIMULATED.config.clientSecret, ORDERS.secretAccessKey],
     });
   }
-  await removeDir?.();
 });
 
 describe('two tvs serve processes on one moto table', () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { processTokenAnswer, sendSigned } from '../../src/client/index';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '../../src/simulator/identity-cloud';
+import { freePort } from '../support/moto';
 
 /** The project root: children run from here, as a newcomer would. */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -321,4 +322,57 @@ export async function mintFresh(server: { url: string }): Promise<number> {
   );
   if (answer.status === 200) processTokenAnswer(answer);
   return answer.status;
+}
+
+/** `tvs serve` processes sharing one moto table, as Lambda containers share the deployed one. */
+export interface SharedTableServers {
+  readonly sim: IdentityCloudSimulator;
+  readonly servers: readonly ServeProcess[];
+  readonly tableName: string;
+  /** Stop the servers and the simulator, remove the files. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start `count` `tvs serve` processes at once, in endpoint mode against moto at `motoEndpoint`, on one
+ * table of a fresh name (they create or find it without tripping over each other), with the
+ * {@link testDocument} configuration and a simulator of the webhooks client.
+ */
+export async function startServersOnOneTable(
+  motoEndpoint: string,
+  count: number,
+): Promise<SharedTableServers> {
+  const sim = await startIdentityCloudSimulator({
+    clients: [{ ...SIMULATED.webhooks, allowedScopes: ['*:webhooks/**'] }],
+  });
+  const dir = await tempDir();
+  const secretsFile = await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
+  const configPath = await writeJson(
+    dir.path,
+    'tvs.config.json',
+    testDocument({
+      tokenEndpoint: sim.tokenEndpoint,
+      downEndpoint: `http://127.0.0.1:${await freePort()}/x/login/token`,
+      secretsFile,
+    }),
+  );
+  const tableName = `tvs-e2e-${randomUUID().slice(0, 8)}`;
+  const env = childEnv({
+    AWS_ENDPOINT_URL: motoEndpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    TVS_TABLE_NAME: tableName,
+  });
+  const servers = await Promise.all(Array.from({ length: count }, () => startServe(configPath, env)));
+  return {
+    sim,
+    servers,
+    tableName,
+    async close() {
+      await Promise.all(servers.map((server) => server.stop()));
+      await sim.close();
+      await dir.remove();
+    },
+  };
 }

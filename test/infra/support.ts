@@ -37,7 +37,9 @@ export function testStack(context: Record<string, unknown> = {}): Stack {
 
 /** A valid configuration with one client and one grant. */
 export function exampleConfig(): ServiceConfigDocument {
-  return JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8')) as ServiceConfigDocument;
+  // The `$schema` key is for editors; the service ignores it and the parsed document leaves it out.
+  const { $schema: _schema, ...document } = JSON.parse(readFileSync(EXAMPLE_CONFIG_FILE, 'utf8'));
+  return document as ServiceConfigDocument;
 }
 
 /** The logical id of a construct's CloudFormation resource. */

@@ -35,6 +35,31 @@ describe('MemoryTokenCache', () => {
     expect(cache.get('a', 0)?.accessToken).toBe('a2');
   });
 
+  it('counts an entry confirmed for recheckMs after it was seen in the table, and never one not seen there', () => {
+    const cache = new MemoryTokenCache(10, 5_000);
+    const seen = token('seen');
+    const unseen = token('unseen');
+    cache.set('seen', seen, 1_000);
+    cache.set('unseen', unseen);
+    expect(cache.confirmed('seen', seen, 5_999)).toBe(true);
+    expect(cache.confirmed('seen', seen, 6_000)).toBe(false);
+    expect(cache.confirmed('unseen', unseen, 0)).toBe(false);
+    cache.confirm('seen', seen, 6_000);
+    expect(cache.confirmed('seen', seen, 10_999)).toBe(true);
+  });
+
+  it('confirms or forgets only the token it was asked about, not a newer one', () => {
+    const cache = new MemoryTokenCache();
+    const old = token('old');
+    const newer = token('newer');
+    cache.set('k', old, 0);
+    cache.set('k', newer, 0);
+    cache.forget('k', old);
+    expect(cache.get('k', 0)).toBe(newer);
+    cache.confirm('k', old, 100_000);
+    expect(cache.confirmed('k', newer, 100_000)).toBe(false);
+  });
+
   it('refuses a bound that is not a positive integer', () => {
     expect(() => new MemoryTokenCache(0)).toThrow(RangeError);
   });
