@@ -280,6 +280,22 @@ export class ServiceConfig {
     return requested.every((scope) => configured.allowedScopes.some((held) => covers(held, scope)));
   }
 
+  /**
+   * Whom the upstream mints a request of `callerArn` for `client` causes are charged to (the mint
+   * budget's spender): the caller's principal when a grant of the client names it exactly, else the
+   * pattern of the first wildcard grant (in document order) that matches it — so all the roles one
+   * wildcard grant matches share one share. Undefined when no grant of the client matches.
+   */
+  spenderFor(callerArn: string, client: string): string | undefined {
+    const principal = callerPrincipal(callerArn);
+    if (principal === undefined) return undefined;
+    const matching = (this.#grantsByClient.get(client) ?? []).filter((grant) =>
+      grant.principal.matches(principal),
+    );
+    if (matching.some((grant) => !grant.principal.text.includes('*'))) return principal;
+    return matching[0]?.principal.text;
+  }
+
   /** {@link ServiceConfig.authorize} for a known client and a recognised caller, computed. */
   #decide(principal: string, client: ConfiguredClient, requested: readonly Scope[]): boolean {
     const granted: Scope[] = [];
