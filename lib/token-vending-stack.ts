@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Aws, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { parseConfigJson, type ServiceConfigDocument } from '../lambdas/vend-token/config';
 import type { EndpointKind } from '../src/shared/endpoint-kinds';
+import { ConfigError } from '../src/shared/errors';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 /** The configuration document used when the `config` context value is not given. */
@@ -64,7 +66,7 @@ export class TokenVendingStack extends Stack {
   }
 }
 
-/** Reads the JSON document; its content is validated by the construct. */
+/** Reads the JSON document strictly (no key twice); its content is validated by the construct. */
 function readConfigDocument(configFile: string) {
   const path = resolve(configFile);
   let text: string;
@@ -76,9 +78,11 @@ function readConfigDocument(configFile: string) {
     });
   }
   try {
-    return JSON.parse(text);
+    // Its content is validated by the construct.
+    return parseConfigJson(text) as ServiceConfigDocument;
   } catch (error) {
-    throw new Error(`The service configuration ${path} is not valid JSON: ${(error as Error).message}`, {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new Error(`The service configuration ${path} is invalid:\n  - ${error.problems.join('\n  - ')}`, {
       cause: error,
     });
   }

@@ -3,6 +3,9 @@
  * an error (AWS would answer 403 before the function runs), a grant naming a principal of the deploying
  * account is a warning, and the stack outputs the caller and guard policies.
  */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
@@ -120,5 +123,21 @@ describe('the caller and guard policies as stack outputs', () => {
         expect.objectContaining({ Effect: 'Deny', Action: 'lambda:InvokeAsync' }),
       ],
     });
+  });
+});
+
+describe('the configuration file at synth', () => {
+  it('refuses a key given twice, naming its path, though JSON.parse would keep the last', () => {
+    const text = readFileSync(EXAMPLE_CONFIG_FILE, 'utf8').replace(
+      '"allowedScopes": ["*:config/**"],',
+      '"allowedScopes": [".:config/**"],\n      "allowedScopes": ["*:config/**"],',
+    );
+    expect(text).toContain('".:config/**"');
+    const configFile = join(mkdtempSync(join(tmpdir(), 'tvs-')), 'tvs.config.json');
+    writeFileSync(configFile, text);
+
+    expect(() => new TokenVendingStack(testApp(), 'Tvs', { configFile })).toThrow(
+      /clients\.config-us\.allowedScopes: duplicate key/,
+    );
   });
 });
