@@ -92,7 +92,7 @@ const KEEP_AFTER_LAST_USE_SECONDS = 3_600;
 
 /**
  * Until when a record is worth keeping (epoch seconds): the table's TTL attribute. With only a token it
- * is `expires_at` (DESIGN.md); a lease or a counted mint keeps the record an hour past them, so DynamoDB's
+ * is `expires_at` (docs/contract.md); a lease or a counted mint keeps the record an hour past them, so DynamoDB's
  * TTL deletion never removes a live lease or a budget still being counted.
  */
 export function keepUntil(content: RecordContent<TokenFacts>): number {

@@ -1,5 +1,5 @@
 /**
- * How many upstream mints a client may spend (docs: "Bounded upstream use"): at most `mintsPerMinute`
+ * How many upstream mints a client may spend (docs/contract.md "Bounded upstream use"): at most `mintsPerMinute`
  * per client across every key and container, counted in one record per client in the store
  * (`<client>#mints`: the mints of the last minute), and of those at most `mintsPerCallerPerMinute`
  * charged to one spender — a caller, or one wildcard grant — for its new keys, its forced refreshes and
