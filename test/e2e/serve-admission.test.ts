@@ -10,16 +10,7 @@ import { sendSigned } from '../../src/client/index';
 import { FUNCTION_URL_FORBIDDEN, startLocalServer } from '../../src/local/server';
 import { LocalConfigError } from '../../src/shared/errors';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
-import {
-  closedPort,
-  ORDERS,
-  STRANGER,
-  startTestSimulator,
-  TEST_SECRETS,
-  tempDir,
-  testDocument,
-  writeJson,
-} from './support';
+import { ORDERS, STRANGER, serveFixture, type testDocument } from './support';
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 let sim: IdentityCloudSimulator;
@@ -27,14 +18,7 @@ let dir: { path: string; remove: () => Promise<void> };
 let document: ReturnType<typeof testDocument>;
 
 beforeAll(async () => {
-  sim = await startTestSimulator();
-  dir = await tempDir();
-  await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
-  document = testDocument({
-    tokenEndpoint: sim.tokenEndpoint,
-    downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
-    secretsFile: 'secrets.json',
-  });
+  ({ sim, dir, document } = await serveFixture());
 });
 
 afterAll(async () => {

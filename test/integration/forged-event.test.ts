@@ -6,16 +6,11 @@
  * from `grantInvoke`, with and without the guard service control policy) — and, when AWS would let it
  * through, runs the esbuild bundle as Lambda would, against moto and the Identity Cloud simulator.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleHandler } from '../../lib/handler-bundle';
 import type { ServiceConfigDocument } from '../../lib/service-config';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import type { EndpointKind } from '../../src/shared/endpoint-kinds';
@@ -27,6 +22,7 @@ import {
   TemplateAccess,
 } from '../infra/iam-evaluation';
 import { cdkJsonContext, logicalId } from '../infra/support';
+import { type DeployedBundle, loadDeployedBundle } from '../support/deployed-bundle';
 import { bodyOf, Harness, ORDERS_CALLER, tokenEvent } from '../support/harness';
 
 /** The harness's callers live in this account; the service is deployed to it, as the review found it. */
@@ -38,25 +34,18 @@ const VICTIM = `arn:aws:sts::${ACCOUNT}:assumed-role/credential-rotation/job-7`;
 const STOLEN = { client: 'config-us', scope: '*:config/**' };
 
 let harness: Harness;
-let outdir: string;
+let bundle: DeployedBundle | undefined;
 let handler: (event: unknown) => Promise<APIGatewayProxyResult>;
 
 beforeAll(async () => {
   harness = await Harness.start();
-  outdir = mkdtempSync(join(tmpdir(), 'tvs-forged-'));
-  bundleHandler(outdir, { configDocument: JSON.parse(JSON.stringify(harness.config)) });
-  process.env.TVS_CONFIG_FILE = join(outdir, 'tvs-config.json');
-  process.env.TVS_TABLE_NAME = harness.tableName;
-  process.env.TVS_KMS_KEY_ID = harness.keyId;
-  ({ handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as {
-    handler: typeof handler;
-  });
+  bundle = await loadDeployedBundle(harness);
+  handler = bundle.handler;
 }, 120_000);
 
 afterAll(async () => {
-  delete process.env.TVS_CONFIG_FILE;
+  bundle?.remove();
   await harness?.close();
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
 });
 
 /** What reached the function, and what it answered. */

@@ -5,20 +5,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadServiceConfig, parseServiceConfigText } from '../../lambdas/vend-token/config';
-import { ConfigError } from '../../src/shared/errors';
 import { duplicateKeys } from '../../src/shared/strict-json';
+import { problemsOf } from '../support/config-problems';
 
 const ENDPOINT = 'https://v1.api.us.janrain.com/00000000-0000-0000-0000-000000000000/login/token';
-
-function problemsOf(run: () => unknown): readonly string[] {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('duplicateKeys', () => {
   it('finds a key given twice in any object, by its path', () => {
