@@ -326,7 +326,8 @@ export class VendingService {
     this.observer.mintThrottled?.({
       client: want.client.name,
       ...(want.caller ? { caller: want.caller } : {}),
-      ...(error.spender ? { spender: error.spender } : {}),
+      // A forced refresh refused by the mint interval is the asking spender's; a budget names its own.
+      ...((error.spender ?? want.chargedTo) ? { spender: error.spender ?? want.chargedTo } : {}),
       reason: error.reason,
       retryAfterSeconds: error.retryAfterSeconds,
     });

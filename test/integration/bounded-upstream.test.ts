@@ -90,6 +90,7 @@ describe('storms from one authorized caller', () => {
     expect(metrics.get('MintThrottled')).toBe(statuses.filter((status) => status === 503).length);
     expect(throttledLines(harness).at(-1)).toMatchObject({
       caller: ROTATION_CALLER,
+      spender: CREDENTIAL_GRANT,
       reason: 'mint_interval',
     });
   });
