@@ -30,6 +30,7 @@ import { rotatedClients, SecretRotation } from './rotation-parts';
 import { secretResourceArn, validateServiceConfig } from './service-config';
 import { tokenKeyPolicy } from './token-key';
 import type { PrewarmSettings, TokenVendingServiceProps } from './token-vending-service-props';
+import { callerPolicy, checkGrantAccounts, type FrontDoor, grantCaller, guardPolicy } from './trust-boundary';
 
 /** `POWERTOOLS_SERVICE_NAME`, and so the `service` dimension of every metric the function emits. */
 export { SERVICE_NAME };
@@ -127,12 +128,28 @@ export class TokenVendingService extends Construct {
   readonly rotation?: SecretRotation;
   /** The pre-warm rule, when `prewarm` is set. */
   readonly prewarmRule?: events.Rule;
+  /**
+   * The exact IAM policy a caller needs (stack output `CallerPolicy`): `execute-api:Invoke` on the two
+   * routes, or for a function URL `lambda:InvokeFunctionUrl` (auth type `AWS_IAM`) and
+   * `lambda:InvokeFunction` only through the URL. {@link grantInvoke} attaches it; a caller in another
+   * account attaches it there.
+   */
+  readonly callerPolicy: iam.PolicyDocument;
+  /**
+   * The guard (stack output `GuardPolicy`): a service control policy that denies `lambda:InvokeFunction`
+   * on the vend function except through its front door, to every principal of the accounts it is
+   * attached to, administrators included. The function believes the caller its front door names, so a
+   * direct invoke is worth every grant; attach this to the service's account (see `trust-boundary.ts`).
+   */
+  readonly guardPolicy: iam.PolicyDocument;
+  private readonly frontDoor: FrontDoor;
 
   constructor(scope: Construct, id: string, props: TokenVendingServiceProps) {
     super(scope, id);
 
     const config = validateServiceConfig(props.config);
     assertValidProps(props, config);
+    checkGrantAccounts(this, props, config);
 
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
@@ -205,9 +222,34 @@ export class TokenVendingService extends Construct {
     if (props.prewarm) {
       this.prewarmRule = this.createPrewarmRule(props.prewarm);
     }
+    this.frontDoor = {
+      kind: this.endpointKind,
+      function: this.function,
+      ...(this.api ? { api: this.api } : {}),
+    };
+    this.callerPolicy = callerPolicy(this.frontDoor);
+    this.guardPolicy = guardPolicy(this.frontDoor);
+    new CfnOutput(this, 'CallerPolicy', {
+      description: 'Token Vending Service: the IAM policy document a caller needs (grantInvoke attaches it)',
+      value: Stack.of(this).toJsonString(this.callerPolicy.toJSON()),
+    });
+    new CfnOutput(this, 'GuardPolicy', {
+      description:
+        'Token Vending Service: a service control policy that lets the vend function be invoked only through its front door',
+      value: Stack.of(this).toJsonString(this.guardPolicy.toJSON()),
+    });
     this.alarms = this.createAlarms(props, metricsNamespace);
     this.dashboard = this.createDashboard(metricsNamespace);
     this.acknowledgeNagFindings(props);
+  }
+
+  /**
+   * Let `grantee` call the service: its identity policy gets exactly {@link callerPolicy}. The grants of
+   * the configuration still decide which tokens it gets. For a principal of another account, whose
+   * policy this stack cannot change, attach the `CallerPolicy` output in that account instead.
+   */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    return grantCaller(this.frontDoor, grantee);
   }
 
   /**

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { parseConfigJson, type ServiceConfigDocument } from '../lambdas/vend-token/config';
 import type { EndpointKind } from '../src/shared/endpoint-kinds';
-import { parseJsonText } from '../src/shared/json-text';
+import { ConfigError } from '../src/shared/errors';
+import { JsonSyntaxError, parseJsonText } from '../src/shared/json-text';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 /** The configuration document used when the `config` context value is not given. */
@@ -72,8 +74,8 @@ export class TokenVendingStack extends Stack {
   }
 }
 
-/** Reads the JSON document; its content is validated by the construct. */
-function readConfigDocument(configFile: string): TokenVendingServiceProps['config'] {
+/** Reads the JSON document strictly (no key twice); its content is validated by the construct. */
+function readConfigDocument(configFile: string): ServiceConfigDocument {
   const path = resolve(configFile);
   let text: string;
   try {
@@ -84,10 +86,19 @@ function readConfigDocument(configFile: string): TokenVendingServiceProps['confi
     });
   }
   try {
-    // Its content is checked by the construct, with every problem named.
-    return parseJsonText(text) as TokenVendingServiceProps['config'];
+    parseJsonText(text);
   } catch (error) {
-    throw new Error(`The service configuration ${path} is not valid JSON: ${(error as Error).message}`, {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    throw new Error(`The service configuration ${path} is not valid JSON: ${error.message}`, {
+      cause: error,
+    });
+  }
+  try {
+    // Its content is validated by the construct.
+    return parseConfigJson(text) as ServiceConfigDocument;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new Error(`The service configuration ${path} is invalid:\n  - ${error.problems.join('\n  - ')}`, {
       cause: error,
     });
   }

@@ -31,6 +31,11 @@ export interface RequestMetrics {
       | 'RotationFailed'
       | 'Error',
   ): void;
+  /**
+   * Count `name` once more with one dimension besides `service` (a metric of its own in CloudWatch):
+   * `MintThrottled` by `spender`, so the one spending a budget is found on a graph.
+   */
+  countBy?(name: 'MintThrottled', dimension: 'spender', value: string): void;
   flush(): void;
 }
 

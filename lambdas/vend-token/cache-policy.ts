@@ -27,14 +27,27 @@ export interface PolicySettings {
   readonly minMintIntervalSeconds: number;
   /** Upstream mints per client per minute, across every key and container. */
   readonly mintsPerMinute: number;
-  /** Of those, mints one caller may cause per minute (new keys and forced refreshes). */
+  /**
+   * Of those, mints one spender — a caller, or every caller of one wildcard grant together — may cause
+   * per minute: its new keys, its forced refreshes, and the upkeep of its keys beyond the allowance.
+   */
   readonly mintsPerCallerPerMinute: number;
+  /**
+   * Refreshes of a spender's keys still in use (upkeep) that are free of its share, per minute: the
+   * small allowance of kept keys (five refreshes a minute keep about six keys of 60 s tokens alive, or
+   * any number of hour-long ones). So a spender causes at most `mintsPerCallerPerMinute` plus this many
+   * mints a minute, however many keys it keeps alive.
+   *
+   * @default 5
+   */
+  readonly upkeepAllowancePerMinute?: number;
 }
 
 export const DEFAULT_POLICY: PolicySettings = {
   minMintIntervalSeconds: 30,
   mintsPerMinute: 30,
   mintsPerCallerPerMinute: 5,
+  upkeepAllowancePerMinute: 5,
 };
 
 /** The window the mint budget counts over, ms. */
@@ -115,6 +128,17 @@ export function secondsUntilKeyMayMint(
   return Math.max(0, token.issuedAt + settings.minMintIntervalSeconds - seconds(nowMs));
 }
 
+/** Who one mint is charged to. */
+export interface Charge {
+  /**
+   * The spender: the caller's principal, or the principal pattern of the wildcard grant that admitted it
+   * (all the roles one wildcard grant matches share one share).
+   */
+  readonly spender: string;
+  /** The refresh of a key still in use that `spender` made (not a new key, not a forced refresh). */
+  readonly upkeep: boolean;
+}
+
 /** The outcome of asking a client's budget for one more mint. */
 export type BudgetDecision =
   | { readonly allowed: true; readonly mints: readonly Mint[] }
@@ -122,17 +146,31 @@ export type BudgetDecision =
       readonly allowed: false;
       readonly reason: 'client_budget' | 'caller_budget';
       readonly retryAfterSeconds: number;
+      /** Whoever spent what was refused: the charged spender, or the client budget's biggest spender. */
+      readonly spender?: string;
     };
+
+/** The spender with the most mints among `mints` (the service's own upkeep, `by` empty, excluded). */
+function biggestSpender(mints: readonly Mint[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const mint of mints) if (mint.by !== '') counts.set(mint.by, (counts.get(mint.by) ?? 0) + 1);
+  let biggest: string | undefined;
+  for (const [spender, count] of counts)
+    if (biggest === undefined || count > (counts.get(biggest) ?? 0)) biggest = spender;
+  return biggest;
+}
 
 /**
  * May one more mint be counted in a client's budget, whose recent mints are `mints`: fewer than
- * `mintsPerMinute` in the last minute, and — when the mint is charged to a caller (`callerTag`) — fewer
- * than `mintsPerCallerPerMinute` of them that caller's. Allowed: the mints to store (the window's, plus
- * this one). Refused: the seconds until the oldest mint that blocks it leaves the window (at least 1).
+ * `mintsPerMinute` in the last minute; and, when the mint is charged (`charge`), either upkeep within the
+ * spender's free allowance (`upkeepAllowancePerMinute`), or fewer than `mintsPerCallerPerMinute` counted
+ * mints of that spender. Uncharged mints (the scheduled pre-warm) meet the client budget only. Allowed:
+ * the mints to store (the window's, plus this one). Refused: the seconds until the oldest mint that
+ * blocks it leaves the window (at least 1), and the spender to name.
  */
 export function decideBudget(
   mints: readonly Mint[],
-  callerTag: string | undefined,
+  charge: Charge | undefined,
   nowMs: number,
   settings: PolicySettings,
 ): BudgetDecision {
@@ -143,24 +181,32 @@ export function decideBudget(
     const oldest = blocking[blocking.length - limit];
     return Math.max(1, Math.ceil(((oldest?.at ?? nowMs) + BUDGET_WINDOW_MS - nowMs) / 1000));
   };
+  const allow = (mint: Mint): BudgetDecision => ({ allowed: true, mints: [...recent, mint] });
   if (recent.length >= settings.mintsPerMinute) {
+    const spender = biggestSpender(recent);
     return {
       allowed: false,
       reason: 'client_budget',
       retryAfterSeconds: wait(recent, settings.mintsPerMinute),
+      ...(spender === undefined ? {} : { spender }),
     };
   }
-  if (callerTag !== undefined) {
-    const callers = recent.filter((mint) => mint.by === callerTag);
-    if (callers.length >= settings.mintsPerCallerPerMinute) {
-      return {
-        allowed: false,
-        reason: 'caller_budget',
-        retryAfterSeconds: wait(callers, settings.mintsPerCallerPerMinute),
-      };
-    }
+  if (charge === undefined) return allow({ at: nowMs, by: '' });
+  const own = recent.filter((mint) => mint.by === charge.spender);
+  const allowance = settings.upkeepAllowancePerMinute ?? DEFAULT_POLICY.upkeepAllowancePerMinute ?? 0;
+  if (charge.upkeep && own.filter((mint) => mint.upkeep).length < allowance) {
+    return allow({ at: nowMs, by: charge.spender, upkeep: true });
   }
-  return { allowed: true, mints: [...recent, { at: nowMs, by: callerTag ?? '' }] };
+  const counted = own.filter((mint) => !mint.upkeep);
+  if (counted.length >= settings.mintsPerCallerPerMinute) {
+    return {
+      allowed: false,
+      reason: 'caller_budget',
+      retryAfterSeconds: wait(counted, settings.mintsPerCallerPerMinute),
+      spender: charge.spender,
+    };
+  }
+  return allow({ at: nowMs, by: charge.spender });
 }
 
 /**
@@ -173,6 +219,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
     minMintIntervalSeconds: overrides.minMintIntervalSeconds ?? DEFAULT_POLICY.minMintIntervalSeconds,
     mintsPerMinute: overrides.mintsPerMinute ?? DEFAULT_POLICY.mintsPerMinute,
     mintsPerCallerPerMinute: overrides.mintsPerCallerPerMinute ?? DEFAULT_POLICY.mintsPerCallerPerMinute,
+    upkeepAllowancePerMinute: overrides.upkeepAllowancePerMinute ?? DEFAULT_POLICY.upkeepAllowancePerMinute,
     ...(overrides.refreshMarginSeconds === undefined
       ? {}
       : { refreshMarginSeconds: overrides.refreshMarginSeconds }),
@@ -187,6 +234,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
   whole('minMintIntervalSeconds', 0, 3_600);
   whole('mintsPerMinute', 1, 10_000);
   whole('mintsPerCallerPerMinute', 1, 10_000);
+  whole('upkeepAllowancePerMinute', 0, 10_000);
   whole('refreshMarginSeconds', 1, 3_599);
   if (policy.mintsPerCallerPerMinute > policy.mintsPerMinute) {
     problems.push('mintsPerCallerPerMinute must not be above mintsPerMinute');

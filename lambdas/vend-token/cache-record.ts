@@ -20,6 +20,11 @@ export interface TokenFacts {
   readonly expiresAt: number;
   /** SHA-256 hex of the access token: what `reject` carries, what logs show. */
   readonly fingerprint: string;
+  /**
+   * The spender whose request made this key (a caller's principal, or a wildcard grant's pattern): the
+   * upkeep of the key is charged to it. Absent for a key the service keeps by itself (the pre-warm).
+   */
+  readonly madeBy?: string;
 }
 
 /** A token as the cache holds it once opened. */
@@ -39,8 +44,10 @@ export interface Lease {
 export interface Mint {
   /** Epoch milliseconds. */
   readonly at: number;
-  /** A short tag of the caller the mint was charged to; empty for the service's own upkeep. */
+  /** The spender the mint was charged to (see `Charge`); empty for the service's own upkeep. */
   readonly by: string;
+  /** A refresh of a key in use, within the spender's free allowance. */
+  readonly upkeep?: true;
 }
 
 /**

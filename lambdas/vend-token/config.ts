@@ -29,7 +29,9 @@
  * - `allowedScopes`: a non-empty array of single scopes (see `scopes.ts`): the most any grant may give.
  * - `grants`: an array, possibly empty. Each grant has a valid `principal` pattern (see `principals.ts`),
  *   a `client` that exists, and a non-empty array of `scopes`, each covered by a scope of that client's
- *   `allowedScopes`.
+ *   `allowedScopes`. Two grants of one principal on one client give the union of their scopes; the same
+ *   grant twice (same principal, client and scopes) is an error.
+ * - No key appears twice in one object, anywhere in the document ({@link parseConfigJson}).
  * - `rotation` (optional, per client): `{"every": "<n> days", "via": "<client>"}`, n from 1 to 1000;
  *   `via` names a configured client (itself or another) whose `allowedScopes` cover
  *   `*:config/clients/<clientId>`, so its token can reset exactly this client's secret, and whose
@@ -40,7 +42,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../src/shared/errors';
+import { JsonSyntaxError, parseJsonText } from '../../src/shared/json-text';
 import { canonicalScope, covers, parseScope, quoteForMessage, type Scope } from '../../src/shared/scopes';
+import { duplicateKeys } from '../../src/shared/strict-json';
 import { callerPrincipal, type PrincipalPattern, parsePrincipalPattern } from './principals';
 
 /** One configuration client as written in the document: plain JSON. */
@@ -281,6 +285,22 @@ export class ServiceConfig {
     return requested.every((scope) => configured.allowedScopes.some((held) => covers(held, scope)));
   }
 
+  /**
+   * Whom the upstream mints a request of `callerArn` for `client` causes are charged to (the mint
+   * budget's spender): the caller's principal when a grant of the client names it exactly, else the
+   * pattern of the first wildcard grant (in document order) that matches it — so all the roles one
+   * wildcard grant matches share one share. Undefined when no grant of the client matches.
+   */
+  spenderFor(callerArn: string, client: string): string | undefined {
+    const principal = callerPrincipal(callerArn);
+    if (principal === undefined) return undefined;
+    const matching = (this.#grantsByClient.get(client) ?? []).filter((grant) =>
+      grant.principal.matches(principal),
+    );
+    if (matching.some((grant) => !grant.principal.text.includes('*'))) return principal;
+    return matching[0]?.principal.text;
+  }
+
   /** {@link ServiceConfig.authorize} for a known client and a recognised caller, computed. */
   #decide(principal: string, client: ConfiguredClient, requested: readonly Scope[]): boolean {
     const granted: Scope[] = [];
@@ -391,12 +411,26 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
   if (!Array.isArray(document.grants)) {
     problems.push('grants: required; expected an array of grants (it may be empty)');
   } else {
+    // A grant written twice: harmless today, but an edit to one copy would not change what is granted.
+    const firstGrant = new Map<string, number>();
     document.grants.forEach((candidate: unknown, index: number) => {
       const grant = parseGrant(`grants[${index}]`, candidate, allowedScopes, declaredClients, problems);
-      if (grant !== undefined) {
-        grantDocuments.push(grant.document);
-        grants.push(grant.parsed);
+      if (grant === undefined) return;
+      const pair = JSON.stringify([
+        grant.document.principal,
+        grant.document.client,
+        canonicalScope(grant.parsed.scopes),
+      ]);
+      const first = firstGrant.get(pair);
+      if (first !== undefined) {
+        problems.push(
+          `grants[${index}]: duplicate grant: grants[${first}] already gives ${quoteForMessage(grant.document.principal, 100)} the same scopes on client ${quoteForMessage(grant.document.client, 64)}; remove one`,
+        );
+        return;
       }
+      firstGrant.set(pair, index);
+      grantDocuments.push(grant.document);
+      grants.push(grant.parsed);
     });
   }
   // The rotation function's grants are parsed and checked like any other, but not part of the document.
@@ -427,19 +461,33 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
   });
 }
 
-/** Parse JSON `text`, then validate it with {@link parseServiceConfig}; invalid JSON is a {@link ConfigError}. */
-export function parseServiceConfigText(text: string, options: ServiceConfigOptions = {}): ServiceConfig {
+/**
+ * Parse a configuration document's JSON `text` strictly: invalid JSON, or a key given twice in one
+ * object anywhere in it (which `JSON.parse` would silently read as the last), is a {@link ConfigError}
+ * naming each path. Synth, the cold start and `tvs serve` all read the document through this.
+ */
+export function parseConfigJson(text: string): unknown {
   let document: unknown;
   try {
-    document = JSON.parse(text);
+    document = parseJsonText(text);
   } catch (error) {
-    const reason = (error as Error).message.replace(
-      /[^\x20-\x7e]/g,
-      (character) => `\\u{${character.codePointAt(0)?.toString(16)}}`,
-    );
-    throw new ConfigError([`${DOCUMENT}: not valid JSON: ${reason}`]);
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    throw new ConfigError([`${DOCUMENT}: not valid JSON: ${error.message}`]);
   }
-  return parseServiceConfig(document, options);
+  const duplicates = duplicateKeys(text);
+  if (duplicates.length > 0) {
+    throw new ConfigError(
+      duplicates.map(
+        (path) => `${path}: duplicate key; it is given more than once in its object, and only one may be`,
+      ),
+    );
+  }
+  return document;
+}
+
+/** Parse JSON `text` with {@link parseConfigJson}, then validate it with {@link parseServiceConfig}. */
+export function parseServiceConfigText(text: string, options: ServiceConfigOptions = {}): ServiceConfig {
+  return parseServiceConfig(parseConfigJson(text), options);
 }
 
 /**

@@ -1,24 +1,19 @@
 /**
- * How many upstream mints a client may spend (docs/contract.md "Bounded upstream use"): at most
- * `mintsPerMinute` per client across every key and container, counted in one record per client in the
- * store (`<client>#mints`: the mints of the last minute), and of those at most `mintsPerCallerPerMinute`
- * caused by one caller, so no caller can spend the budget of the others. A sliding window, so the bound
- * holds for any 60 s, not only within fixed minutes.
+ * How many upstream mints a client may spend (docs/contract.md "Bounded upstream use"): at most `mintsPerMinute`
+ * per client across every key and container, counted in one record per client in the store
+ * (`<client>#mints`: the mints of the last minute), and of those at most `mintsPerCallerPerMinute`
+ * charged to one spender — a caller, or one wildcard grant — for its new keys, its forced refreshes and
+ * the upkeep of its keys beyond a small free allowance, so no spender can spend the budget of the others
+ * however many keys it keeps alive. A sliding window, so the bound holds for any 60 s.
  */
 import { MintThrottledError } from '../../src/shared/errors';
-import { sha256Hex } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
-import { decideBudget, type PolicySettings } from './cache-policy';
+import { type Charge, decideBudget, type PolicySettings } from './cache-policy';
 import type { RecordStore } from './cache-record';
 
 /** The key of a client's budget record. Client names never contain `#`, so it cannot meet a token key. */
 export function budgetKey(client: string): string {
   return `${client}#mints`;
-}
-
-/** A short, stable tag of a caller's principal: what the budget record stores instead of the ARN. */
-export function callerTag(principal: string): string {
-  return sha256Hex(principal).slice(0, 16);
 }
 
 /**
@@ -40,20 +35,21 @@ export class MintBudget {
   ) {}
 
   /**
-   * Count one mint of `client`, charged to the caller tagged `chargedTo`, or to nobody for the service's
-   * own upkeep (refreshing a key already in use). Throws {@link MintThrottledError} when the client's
-   * budget, or that caller's share of it, is spent for the current minute.
+   * Count one mint of `client`, as `charge` says (see `Charge`), or charged to nobody for the scheduled
+   * pre-warm. Throws {@link MintThrottledError}, naming the spender, when the client's budget, or that
+   * spender's share of it, is spent for the current minute.
    */
-  async charge(client: string, chargedTo: string | undefined): Promise<void> {
+  async charge(client: string, charge: Charge | undefined): Promise<void> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const record = await this.store.read(budgetKey(client));
-      const decision = decideBudget(record.mints ?? [], chargedTo, this.now(), this.policy);
+      const decision = decideBudget(record.mints ?? [], charge, this.now(), this.policy);
       if (!decision.allowed) {
         const whose = decision.reason === 'caller_budget' ? "this caller's share of " : '';
         throw new MintThrottledError(
           `${whose}the upstream budget of client ${client} is spent for this minute; try again in ${decision.retryAfterSeconds} s`,
           decision.reason,
           decision.retryAfterSeconds,
+          decision.spender,
         );
       }
       if (await this.store.replace(record, { mints: decision.mints })) return;

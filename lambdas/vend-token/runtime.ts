@@ -40,6 +40,12 @@ export interface RuntimeParts {
 export function powertoolsMetrics(metrics = new Metrics({ serviceName: SERVICE_NAME })): RequestMetrics {
   return {
     count: (name) => metrics.addMetric(name, MetricUnit.Count, 1),
+    countBy: (name, dimension, value) => {
+      // A dimension value is at most 1024 characters; an ARN is at most 2048.
+      const single = metrics.singleMetric();
+      single.addDimension(dimension, value.slice(0, 1024));
+      single.addMetric(name, MetricUnit.Count, 1);
+    },
     // Publishing nothing makes Powertools log a warning: a refused request counts no metric.
     flush: () => {
       if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
@@ -94,9 +100,10 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
       },
       refreshFailed: (client, error) =>
         log.warn('refresh failed; serving the still-valid token', { client, error: describeError(error) }),
-      mintThrottled: ({ client, caller, reason, retryAfterSeconds }) => {
+      mintThrottled: ({ client, caller, spender, reason, retryAfterSeconds }) => {
         metrics.count('MintThrottled');
-        log.warn('mint throttled', { client, caller, reason, retry_after: retryAfterSeconds });
+        if (spender) metrics.countBy?.('MintThrottled', 'spender', spender);
+        log.warn('mint throttled', { client, caller, spender, reason, retry_after: retryAfterSeconds });
       },
     },
   });

@@ -154,25 +154,28 @@ function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
 
 /**
  * The format of tokens this version seals: AES-256-GCM whose additional authenticated data binds the
- * cache key, `expires_at` and the fingerprint (format 1, before version 2, bound only the cache key; such
- * tokens are not opened, so they read as misses and are replaced).
+ * cache key, `issued_at`, `expires_at` and the fingerprint. Older formats are not opened, so they read
+ * as misses and are replaced: format 1 bound only the cache key, format 2 left out `issued_at` (a table
+ * writer could shift it, and with it the mint interval and the `min_ttl` bound).
  */
-export const SEAL_FORMAT = 2;
+export const SEAL_FORMAT = 3;
 
 /** What a sealed token is bound to: it opens only in the item it was sealed for, with these facts. */
 export interface SealBinding {
   /** The cache key (`pk`) of the item. */
   readonly key: string;
   /** Epoch seconds. */
+  readonly issuedAt: number;
+  /** Epoch seconds. */
   readonly expiresAt: number;
   /** SHA-256 hex of the token. */
   readonly fingerprint: string;
 }
 
-/** The additional authenticated data of a format-2 sealed token: unambiguous, whatever the key holds. */
+/** The additional authenticated data of a format-3 sealed token: unambiguous, whatever the key holds. */
 function bindingData(binding: SealBinding): Buffer {
   return Buffer.from(
-    JSON.stringify([SEAL_FORMAT, binding.key, binding.expiresAt, binding.fingerprint]),
+    JSON.stringify([SEAL_FORMAT, binding.key, binding.issuedAt, binding.expiresAt, binding.fingerprint]),
     'utf8',
   );
 }
@@ -188,8 +191,8 @@ export interface SealedToken {
  * Encrypts tokens for the table with envelope encryption. One data key per container is reused for writes
  * until it is `dataKeyMaxAgeMs` old (one KMS call per container, not per token); data keys written by
  * other containers are decrypted once each and remembered (bounded). The additional authenticated data
- * binds the item's cache key, `expires_at` and fingerprint ({@link SealBinding}), so a sealed token moved
- * to another item, or an item whose expiry or fingerprint was edited, does not open.
+ * binds the item's cache key, `issued_at`, `expires_at` and fingerprint ({@link SealBinding}), so a sealed
+ * token moved to another item, or an item whose issue time, expiry or fingerprint was edited, does not open.
  */
 export class TokenCipher {
   private current: { key: Promise<DataKey>; madeAt: number } | undefined;

@@ -17,6 +17,7 @@ import { cacheKeyFor } from '../../src/shared/hashing';
 import { canonicalScope, parseScopes, type Scope } from '../../src/shared/scopes';
 import { type Clock, sleep } from '../../src/shared/time';
 import {
+  type Charge,
   fresh,
   isForcedRefresh,
   lifetimeOf,
@@ -30,7 +31,7 @@ import type { ConfiguredClient, ServiceConfig } from './config';
 import type { TokenRequest } from './http';
 import { type FetchToken, LeaseCoordinator, type Obtained, type TokenSource } from './lease-coordinator';
 import { MemoryTokenCache } from './memory-cache';
-import { callerTag, MintBudget } from './mint-budget';
+import { MintBudget } from './mint-budget';
 import type { Minter } from './minter';
 import { callerPrincipal } from './principals';
 import { checkSettings, type VendingSettings } from './settings';
@@ -57,10 +58,14 @@ export interface VendingObserver {
   storeFailed?(error: StoreUnavailableError): void;
   /** A refresh failed and the still-valid current token was served instead. */
   refreshFailed?(client: string, error: unknown): void;
-  /** A mint was refused by a bound of upstream use; `caller` is who asked (absent for the pre-warm). */
+  /**
+   * A mint was refused by a bound of upstream use; `caller` is who asked (absent for the pre-warm),
+   * `spender` whoever spent the budget that is spent (a caller's principal or a wildcard grant's pattern).
+   */
   mintThrottled?(detail: {
     readonly client: string;
     readonly caller?: string;
+    readonly spender?: string;
     readonly reason: string;
     readonly retryAfterSeconds: number;
   }): void;
@@ -97,7 +102,10 @@ interface Want {
   readonly deadline: number;
   /** Who asked (the caller's ARN), for reports; absent for the pre-warm. */
   readonly caller?: string;
-  /** The budget tag mints this request causes are charged to; absent for the service's own upkeep. */
+  /**
+   * The spender new keys and forced refreshes of this request are charged to (see `Charge`); absent for
+   * the pre-warm, whose mints are the service's own.
+   */
   readonly chargedTo?: string;
 }
 
@@ -166,14 +174,15 @@ export class VendingService {
     if (client === undefined || !this.config.authorize(callerArn, request.client, scopes)) {
       throw new AccessDeniedError('the caller has no grant for this client and scope');
     }
-    const principal = callerPrincipal(callerArn) ?? callerArn;
+    const spender =
+      this.config.spenderFor(callerArn, request.client) ?? callerPrincipal(callerArn) ?? callerArn;
     return this.obtain(
       this.want(client, scopes, {
         minTtl: request.minTtl,
         reject: request.reject,
         lookAhead: 0,
         caller: callerArn,
-        chargedTo: callerTag(principal),
+        chargedTo: spender,
       }),
     );
   }
@@ -181,7 +190,7 @@ export class VendingService {
   /**
    * Keep a (client, scope) token fresh for the scheduled pre-warm: refreshes it when it is due within
    * `lookAheadSeconds` of its refresh margin, so callers never wait on Identity Cloud. Its mints are the
-   * service's own upkeep, charged to no caller.
+   * service's own upkeep, charged to no caller (the deployer lists the keys it keeps).
    */
   async prewarm(clientName: string, scope: string, lookAheadSeconds: number): Promise<VendResult> {
     const scopes = parseScopes(scope);
@@ -304,12 +313,9 @@ export class VendingService {
 
   private async refreshIn(lane: Lane, want: Want, remembered: CachedToken | undefined): Promise<Obtained> {
     const fetch: FetchToken = async (current) => {
-      // A new key, or a refresh this request forces, is charged to its caller; refreshing a key in use
-      // is upkeep, charged to the client only.
-      const callerDriven =
-        current === undefined || isForcedRefresh(current, want.need, this.now(), this.policy);
-      await lane.budget.charge(want.client.name, callerDriven ? want.chargedTo : undefined);
-      return this.minter.mint({
+      const charge = this.chargeFor(want, current);
+      await lane.budget.charge(want.client.name, charge);
+      const minted = await this.minter.mint({
         client: want.client.name,
         tokenEndpoint: want.client.tokenEndpoint,
         secretId: want.client.secretId,
@@ -317,6 +323,8 @@ export class VendingService {
         canonical: want.need.scope,
         deadline: want.deadline,
       });
+      const madeBy = charge?.spender ?? current?.madeBy;
+      return madeBy === undefined ? minted : { ...minted, madeBy };
     };
     const askedAt = this.now();
     const outcome = await lane.coordinator.obtain(
@@ -335,6 +343,25 @@ export class VendingService {
     return outcome;
   }
 
+  /**
+   * Whom a mint of `want`'s key is charged to. A new key (none, or only an expired one), or a refresh
+   * this request forces, is charged to the request's spender, who then made the key; refreshing a key
+   * still in use is upkeep, charged to the spender that made it (free within its allowance, then
+   * counted in its share), so keeping keys alive is paid by whoever made them. The pre-warm's mints are
+   * charged to no one.
+   */
+  private chargeFor(want: Want, current: CachedToken | undefined): Charge | undefined {
+    if (want.chargedTo === undefined) return undefined;
+    const now = this.now();
+    const ordinary: Need = { scope: want.need.scope, minTtl: 0, lookAhead: 0 };
+    const forced: boolean = isForcedRefresh(current, want.need, now, this.policy);
+    if (current === undefined || forced || !servable(current, ordinary, now)) {
+      return { spender: want.chargedTo, upkeep: false };
+    }
+    // A key made before keys named their maker, or kept by the pre-warm: its upkeep is the requester's.
+    return { spender: current.madeBy ?? want.chargedTo, upkeep: true };
+  }
+
   /** What the request that ran a refresh reports of it (requests that shared it report nothing). */
   private report(want: Want, outcome: Obtained): void {
     if (outcome.storeError) this.storeFailed(outcome.storeError);
@@ -347,6 +374,8 @@ export class VendingService {
     this.observer.mintThrottled?.({
       client: want.client.name,
       ...(want.caller ? { caller: want.caller } : {}),
+      // A forced refresh refused by the mint interval is the asking spender's; a budget names its own.
+      ...((error.spender ?? want.chargedTo) ? { spender: error.spender ?? want.chargedTo } : {}),
       reason: error.reason,
       retryAfterSeconds: error.retryAfterSeconds,
     });

@@ -6,19 +6,21 @@
  *   "secretsFile": "secrets.json",
  *   "region": "us-east-1",
  *   "callers": { "<access key id>": { "secretAccessKey": "…", "arn": "arn:aws:iam::111111111111:role/orders" } },
- *   "endpoint": "rest-api"
+ *   "endpoint": "rest-api",
+ *   "allowedAccounts": ["111111111111"]
  * }
  * ```
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { parseConfigJson } from '../../lambdas/vend-token/config';
 import {
   DEFAULT_ENDPOINT_KIND,
   ENDPOINT_KINDS,
   type EndpointKind,
   isEndpointKind,
 } from '../shared/endpoint-kinds';
-import { LocalConfigError } from '../shared/errors';
+import { ConfigError, LocalConfigError } from '../shared/errors';
 import { JsonSyntaxError, parseJsonText } from '../shared/json-text';
 import type { LocalCaller } from './sigv4-verifier';
 
@@ -32,6 +34,12 @@ export interface LocalSection {
   readonly callers: ReadonlyMap<string, LocalCaller>;
   /** Which front door the server emulates: the REST API (`execute-api`) or a function URL (`lambda`). */
   readonly endpoint: EndpointKind;
+  /**
+   * The accounts the emulated resource policy admits, as the stack's `allowedAccounts`: a caller of any
+   * other account gets 403 before the function runs, and a grant of any other account stops the start.
+   * Absent: every configured caller's account is admitted.
+   */
+  readonly allowedAccounts?: ReadonlySet<string>;
 }
 
 const ACCESS_KEY_ID = /^[A-Z0-9]{16,128}$/;
@@ -52,10 +60,26 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
   if (!isObject(local)) throw new LocalConfigError(source, ['local: must be an object with "callers"']);
 
   for (const key of Object.keys(local)) {
-    if (!['secretsFile', 'region', 'callers', 'endpoint', 'note'].includes(key))
+    if (!['secretsFile', 'region', 'callers', 'endpoint', 'allowedAccounts', 'note'].includes(key))
       problems.push(`local.${key}: unknown field`);
   }
-  const { secretsFile, region = 'us-east-1', callers, endpoint = DEFAULT_ENDPOINT_KIND } = local;
+  const {
+    secretsFile,
+    region = 'us-east-1',
+    callers,
+    endpoint = DEFAULT_ENDPOINT_KIND,
+    allowedAccounts,
+  } = local;
+  if (
+    allowedAccounts !== undefined &&
+    !(
+      Array.isArray(allowedAccounts) &&
+      allowedAccounts.length > 0 &&
+      allowedAccounts.every((account) => typeof account === 'string' && /^\d{12}$/.test(account))
+    )
+  ) {
+    problems.push('local.allowedAccounts: must be a non-empty array of 12-digit account ids');
+  }
   if (!isEndpointKind(endpoint)) {
     problems.push(`local.endpoint: must be one of ${ENDPOINT_KINDS.map((kind) => `"${kind}"`).join(', ')}`);
   }
@@ -105,6 +129,7 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
     region: region as string,
     callers: callerMap,
     endpoint: endpoint as EndpointKind,
+    ...(Array.isArray(allowedAccounts) ? { allowedAccounts: new Set(allowedAccounts as string[]) } : {}),
   };
 }
 
@@ -121,10 +146,17 @@ export async function readJsonFile(path: string): Promise<unknown> {
     throw new LocalConfigError(path, [`cannot read the file (${code})`]);
   }
   try {
-    return parseJsonText(text);
+    parseJsonText(text);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     throw new LocalConfigError(path, [`not valid JSON: ${error.message}`]);
+  }
+  // Strictly, as synth and the cold start read it: a key given twice is an error naming its path.
+  try {
+    return parseConfigJson(text);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new LocalConfigError(path, error.problems);
   }
 }
 

@@ -29,6 +29,7 @@ import {
   LocalDataKeyProvider,
   tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
+import { principalAccount, unadmittedGrantProblem, unadmittedGrants } from '../shared/admission';
 import { type EndpointKind, SIGNING_SERVICE } from '../shared/endpoint-kinds';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
@@ -315,6 +316,22 @@ function frontDoorRefusal(
   return refusal;
 }
 
+/** The 403 of a front door whose resource policy does not admit the caller's account. */
+function notAdmitted(
+  kind: EndpointKind,
+  callerArn: string,
+  method: string,
+  path: string,
+): { errorType: string; message: string } {
+  if (kind === 'function-url') {
+    return { errorType: 'AccessDeniedException', message: FUNCTION_URL_FORBIDDEN };
+  }
+  return {
+    errorType: 'AccessDeniedException',
+    message: `User: ${callerArn} is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:local:local:local/local/${method}${path} because no resource-based policy allows the execute-api:Invoke action`,
+  };
+}
+
 /**
  * Start the local server. Resolves once it listens; rejects on an invalid configuration
  * (`ConfigError`/`LocalConfigError`, naming each problem) or a port in use.
@@ -329,6 +346,17 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const source = options.configPath ?? 'document';
   const config = parseServiceConfig(loaded.document);
   const local = parseLocalSection(loaded.document, loaded.baseDir, source);
+  const admitted = local.allowedAccounts;
+  if (admitted) {
+    // As synth refuses it: such a grant could never be used behind the real front door.
+    const unadmitted = unadmittedGrants(config.document.grants, admitted);
+    if (unadmitted.length > 0) {
+      throw new LocalConfigError(
+        source,
+        unadmitted.map((grant) => unadmittedGrantProblem(grant, admitted)),
+      );
+    }
+  }
   const log = options.log ?? (await defaultLog());
 
   const closers = new Closers();
@@ -351,7 +379,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     const endpointKind = options.endpointKind ?? local.endpoint;
     let stopping = false;
 
-    const refused = (req: IncomingMessage, path: string, refusal: SignatureRefusal, requestId: string) =>
+    const refused = (
+      req: IncomingMessage,
+      path: string,
+      refusal: { readonly errorType: string },
+      requestId: string,
+    ) =>
       log.warn('request refused by SigV4 authorization', {
         method: req.method,
         path,
@@ -402,6 +435,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       if (!verdict.ok) {
         refused(req, path, verdict, requestId);
         const refusal = frontDoorRefusal(endpointKind, verdict);
+        writeGatewayError(res, endpointKind, 403, refusal.errorType, refusal.message, requestId);
+        return;
+      }
+      const account = principalAccount(verdict.caller.arn);
+      if (admitted && (account === undefined || !admitted.has(account))) {
+        // What the resource policy answers a caller of an account it does not admit.
+        const refusal = notAdmitted(endpointKind, verdict.caller.arn, method, path);
+        refused(req, path, refusal, requestId);
         writeGatewayError(res, endpointKind, 403, refusal.errorType, refusal.message, requestId);
         return;
       }

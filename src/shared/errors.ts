@@ -142,6 +142,8 @@ export class MintThrottledError extends UpstreamUnavailableError {
     message: string,
     reason: 'mint_interval' | 'client_budget' | 'caller_budget',
     retryAfterSeconds: number,
+    /** Who spent the budget that is spent: a caller's principal or a wildcard grant's pattern. */
+    readonly spender?: string,
   ) {
     super(message, reason, retryAfterSeconds);
   }

@@ -13,16 +13,13 @@ import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
-  closedPort,
   ORDERS,
   runCli,
   type ServeProcess,
   SIMULATED,
+  serveFixture,
   startServe,
-  startTestSimulator,
-  TEST_SECRETS,
-  tempDir,
-  testDocument,
+  type testDocument,
   writeJson,
 } from './support';
 
@@ -35,14 +32,7 @@ const credentials = { accessKeyId: ORDERS.accessKeyId, secretAccessKey: ORDERS.s
 const WEBHOOKS_READ = { client: 'webhooks-us', scope: '.:webhooks/**' };
 
 beforeAll(async () => {
-  sim = await startTestSimulator();
-  dir = await tempDir();
-  await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
-  document = testDocument({
-    tokenEndpoint: sim.tokenEndpoint,
-    downEndpoint: `http://127.0.0.1:${await closedPort()}/x/login/token`,
-    secretsFile: 'secrets.json',
-  });
+  ({ sim, dir, document } = await serveFixture());
   const configPath = await writeJson(dir.path, 'tvs.config.json', document);
   serve = await startServe(configPath, childEnv(UNBOUNDED_MINTS_ENV), ['--endpoint-kind', 'function-url']);
 });

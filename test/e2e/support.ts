@@ -273,6 +273,27 @@ export function testDocument(options: { tokenEndpoint: string; downEndpoint: str
   };
 }
 
+/** What a `tvs serve` test starts from: a simulator, a folder holding the secrets file, the document. */
+export interface ServeFixture {
+  readonly sim: IdentityCloudSimulator;
+  readonly dir: { path: string; remove: () => Promise<void> };
+  /** {@link testDocument} for the simulator, its secrets file `secrets.json` in `dir`. */
+  readonly document: ReturnType<typeof testDocument>;
+}
+
+/** Start a {@link ServeFixture}; close `sim` and remove `dir` when done. */
+export async function serveFixture(): Promise<ServeFixture> {
+  const sim = await startTestSimulator();
+  const dir = await tempDir();
+  await writeJson(dir.path, 'secrets.json', TEST_SECRETS);
+  const document = testDocument({
+    tokenEndpoint: sim.tokenEndpoint,
+    downEndpoint: `http://127.0.0.1:${await freePort()}/x/login/token`,
+    secretsFile: 'secrets.json',
+  });
+  return { sim, dir, document };
+}
+
 /** An Identity Cloud simulator with the {@link SIMULATED} clients (copied: tests may rotate their secrets). */
 export function startTestSimulator(): Promise<IdentityCloudSimulator> {
   return startIdentityCloudSimulator({

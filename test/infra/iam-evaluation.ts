@@ -138,6 +138,13 @@ export interface AccessRequest {
    */
   readonly resourcePolicy?: PolicyDocument;
   /**
+   * Service control policies of the principal's account, beside AWS's `FullAWSAccess` (which the
+   * evaluator attaches with them). Like AWS, they restrict IAM principals only, never a service principal.
+   *
+   * @default - none: the account is in no organization, or its SCPs allow everything
+   */
+  readonly serviceControlPolicies?: readonly PolicyDocument[];
+  /**
    * The account that owns the resource, when its ARN does not say (S3).
    *
    * @default - the ARN's account field, or the template's account for a template resource
@@ -162,6 +169,8 @@ export interface PrincipalOptions {
   readonly policies?: readonly PolicyDocument[];
   /** Context true of every request this principal makes (`aws:PrincipalOrgID`, …). */
   readonly context?: ContextValues;
+  /** Service control policies of the principal's account (see {@link AccessRequest}). */
+  readonly serviceControlPolicies?: readonly PolicyDocument[];
 }
 
 /** Options of one request made through {@link PrincipalAccess}. */
@@ -769,7 +778,7 @@ export class TemplateAccess {
         name,
         policy: renamePolicyKeys(document),
       })),
-      serviceControlPolicies: [],
+      serviceControlPolicies: this.serviceControlPoliciesFor(principal, request.serviceControlPolicies),
       resourceControlPolicies: [],
       ...(resourcePolicy ? { resourcePolicy: renamePolicyKeys(resourcePolicy.document) } : {}),
       ...(boundaries
@@ -810,6 +819,26 @@ export class TemplateAccess {
       analysis,
       reasons: reasonsOf(analysis, resourcePolicy?.name),
     };
+  }
+
+  /** The SCPs of a request: none for a service principal (SCPs never restrict one), else FullAWSAccess and the given. */
+  private serviceControlPoliciesFor(
+    principal: string,
+    given: readonly PolicyDocument[] | undefined,
+  ): Simulation['serviceControlPolicies'] {
+    if (given === undefined || given.length === 0 || !principal.startsWith('arn:')) return [];
+    return [
+      {
+        orgIdentifier: 'r-root',
+        policies: [
+          { name: 'FullAWSAccess', policy: allowEverything() },
+          ...given.map((document, index) => ({
+            name: `service control policy ${index + 1}`,
+            policy: renamePolicyKeys(document),
+          })),
+        ],
+      },
+    ];
   }
 
   /** The principal ARN a request names: a logical id of the template, or an ARN or service principal as is. */
@@ -1328,6 +1357,9 @@ export class PrincipalAccess {
       resource,
       context: { ...this.options.context, ...options.context },
       ...(this.options.policies ? { identityPolicies: this.options.policies } : {}),
+      ...(this.options.serviceControlPolicies
+        ? { serviceControlPolicies: this.options.serviceControlPolicies }
+        : {}),
       ...(options.resourcePolicy ? { resourcePolicy: options.resourcePolicy } : {}),
       ...(options.resourceAccount ? { resourceAccount: options.resourceAccount } : {}),
     });

@@ -1,33 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleHandler } from '../../lib/handler-bundle';
+import { type DeployedBundle, loadDeployedBundle } from '../support/deployed-bundle';
 import { bodyOf, Harness, ORDERS_CALLER, tokenEvent } from '../support/harness';
 
 let harness: Harness;
-let outdir: string;
+let bundle: DeployedBundle | undefined;
 let handler: (event: unknown) => Promise<APIGatewayProxyResult>;
 
 beforeAll(async () => {
   harness = await Harness.start();
-  outdir = mkdtempSync(join(tmpdir(), 'tvs-bundle-'));
-  // The configuration goes in the bundle exactly as the construct ships it.
-  bundleHandler(outdir, { configDocument: JSON.parse(JSON.stringify(harness.config)) });
-  process.env.TVS_CONFIG_FILE = join(outdir, 'tvs-config.json');
-  process.env.TVS_TABLE_NAME = harness.tableName;
-  process.env.TVS_KMS_KEY_ID = harness.keyId;
-  ({ handler } = (await import(pathToFileURL(join(outdir, 'index.mjs')).href)) as {
-    handler: typeof handler;
-  });
+  bundle = await loadDeployedBundle(harness);
+  handler = bundle.handler;
 }, 120_000);
 
 afterAll(async () => {
-  delete process.env.TVS_CONFIG_FILE;
+  bundle?.remove();
   await harness?.close();
-  if (outdir) rmSync(outdir, { recursive: true, force: true });
 });
 
 describe('the deployed bundle (lib/handler-bundle.ts output)', () => {

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
 import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import {
   bodyOf,
@@ -319,19 +320,33 @@ describe('DynamoDB faults', () => {
   });
 });
 
-describe('the upgrade to sealing format 2', () => {
-  /** An item as version 1 wrote it: a data key made without an encryption context, the `pk` alone as AAD. */
-  async function writeVersionOneItem(
+describe('the upgrade to sealing format 3', () => {
+  /**
+   * An item as an older version wrote it. Format 1: a data key made without an encryption context, the
+   * `pk` alone as AAD, no `seal` attribute. Format 2: the service's encryption context, AAD binding `pk`,
+   * `expires_at` and the fingerprint but not `issued_at`.
+   */
+  async function writeOldItem(
+    format: 1 | 2,
     cacheKey: string,
     scope: string,
     accessToken: string,
     expiresAt: number,
   ) {
     const kms = new KMSClient({});
-    const dataKey = await kms.send(new GenerateDataKeyCommand({ KeyId: harness.keyId, KeySpec: 'AES_256' }));
+    const dataKey = await kms.send(
+      new GenerateDataKeyCommand({
+        KeyId: harness.keyId,
+        KeySpec: 'AES_256',
+        ...(format === 2 ? { EncryptionContext: { ...tokenEncryptionContext(harness.tableName) } } : {}),
+      }),
+    );
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', Buffer.from(dataKey.Plaintext ?? []), iv);
-    cipher.setAAD(Buffer.from(cacheKey, 'utf8'));
+    const fingerprint = sha256Hex(accessToken);
+    cipher.setAAD(
+      Buffer.from(format === 1 ? cacheKey : JSON.stringify([2, cacheKey, expiresAt, fingerprint]), 'utf8'),
+    );
     const body = Buffer.concat([cipher.update(accessToken, 'utf8'), cipher.final()]);
     await harness.dynamodb.send(
       new PutItemCommand({
@@ -340,37 +355,41 @@ describe('the upgrade to sealing format 2', () => {
           pk: { S: cacheKey },
           tok: { B: Buffer.concat([iv, body, cipher.getAuthTag()]) },
           dk: { B: Buffer.from(dataKey.CiphertextBlob ?? []) },
+          ...(format === 2 ? { seal: { N: '2' } } : {}),
           scope: { S: scope },
           issued_at: { N: String(expiresAt - 3_600) },
           expires_at: { N: String(expiresAt) },
           ttl: { N: String(expiresAt) },
-          fingerprint: { S: sha256Hex(accessToken) },
+          fingerprint: { S: fingerprint },
         },
       }),
     );
   }
 
-  it('treats an item sealed the old way as a miss and replaces it, failing no request', async () => {
-    const scope = freshScope();
-    const cacheKey = cacheKeyFor('webhooks-us', scope);
-    const old = `old-format-token-${randomUUID()}`;
-    await writeVersionOneItem(cacheKey, scope, old, Math.floor(Date.now() / 1000) + 3_000);
-    const before = harness.capture.lines.length;
+  it.each([1, 2] as const)(
+    'treats an item sealed in format %i as a miss and replaces it, failing no request',
+    async (format) => {
+      const scope = freshScope();
+      const cacheKey = cacheKeyFor('webhooks-us', scope);
+      const old = `old-format-token-${randomUUID()}`;
+      await writeOldItem(format, cacheKey, scope, old, Math.floor(Date.now() / 1000) + 3_000);
+      const before = harness.capture.lines.length;
 
-    const responses = await Promise.all(
-      Array.from({ length: 5 }, () => harness.container().handle(request(scope))),
-    );
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () => harness.container().handle(request(scope))),
+      );
 
-    expect(responses.map((r) => r.statusCode)).toEqual(Array(5).fill(200));
-    expect(new Set(responses.map((r) => bodyOf(r).access_token))).toEqual(
-      new Set([bodyOf(responses[0]!).access_token]),
-    );
-    expect(bodyOf(responses[0]!).access_token).not.toBe(old);
-    expect(harness.sim.tokenRequests).toBe(1);
-    const item = await harness.rawItem(cacheKey);
-    expect(item?.seal?.N).toBe('2');
-    expect(item?.fingerprint?.S).toBe(sha256Hex(bodyOf(responses[0]!).access_token as string));
-    const lines = harness.capture.lines.slice(before);
-    expect(lines.some((l) => l.message === 'cached token did not decrypt; replacing it')).toBe(true);
-  });
+      expect(responses.map((r) => r.statusCode)).toEqual(Array(5).fill(200));
+      expect(new Set(responses.map((r) => bodyOf(r).access_token))).toEqual(
+        new Set([bodyOf(responses[0]!).access_token]),
+      );
+      expect(bodyOf(responses[0]!).access_token).not.toBe(old);
+      expect(harness.sim.tokenRequests).toBe(1);
+      const item = await harness.rawItem(cacheKey);
+      expect(item?.seal?.N).toBe('3');
+      expect(item?.fingerprint?.S).toBe(sha256Hex(bodyOf(responses[0]!).access_token as string));
+      const lines = harness.capture.lines.slice(before);
+      expect(lines.some((l) => l.message === 'cached token did not decrypt; replacing it')).toBe(true);
+    },
+  );
 });

@@ -94,6 +94,10 @@ export class CountingMetrics implements RequestMetrics {
   count(name: string): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
   }
+  /** Counted as `<name> <dimension>=<value>`, apart from the plain count. */
+  countBy(name: string, dimension: string, value: string): void {
+    this.count(`${name} ${dimension}=${value}`);
+  }
   flush(): void {}
   get(name: string): number {
     return this.counts.get(name) ?? 0;

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   BUDGET_WINDOW_MS,
+  type Charge,
   DEFAULT_POLICY,
   decideBudget,
   fresh,
@@ -128,30 +129,72 @@ describe('decideBudget', () => {
     });
   });
 
-  it("keeps one caller to its share, and does not charge the service's own upkeep to any caller", () => {
+  const made = (spender: string): Charge => ({ spender, upkeep: false });
+  const kept = (spender: string): Charge => ({ spender, upkeep: true });
+
+  it('keeps one spender to its share, and does not charge the pre-warm to anyone', () => {
     const five = minted([50_000, 40_000, 30_000, 20_000, 10_000]);
-    expect(decideBudget(five, 'caller-a', NOW, DEFAULT_POLICY)).toEqual({
+    expect(decideBudget(five, made('caller-a'), NOW, DEFAULT_POLICY)).toEqual({
       allowed: false,
       reason: 'caller_budget',
       retryAfterSeconds: 10,
+      spender: 'caller-a',
     });
-    expect(decideBudget(five, 'caller-b', NOW, DEFAULT_POLICY).allowed).toBe(true);
+    expect(decideBudget(five, made('caller-b'), NOW, DEFAULT_POLICY).allowed).toBe(true);
     expect(decideBudget(five, undefined, NOW, DEFAULT_POLICY).allowed).toBe(true);
+  });
+
+  it("charges the upkeep of a spender's keys beyond its free allowance to its share", () => {
+    // Its share spent on new keys: the allowance of upkeep is still free, the sixth refresh is not.
+    let mints: readonly Mint[] = minted([50_000, 40_000, 30_000, 20_000, 10_000]);
+    for (let i = 0; i < 5; i++) {
+      const decision = decideBudget(mints, kept('caller-a'), NOW + i, DEFAULT_POLICY);
+      if (!decision.allowed) throw new Error(`refresh ${i} refused`);
+      mints = decision.mints;
+    }
+    expect(decideBudget(mints, kept('caller-a'), NOW + 5, DEFAULT_POLICY)).toMatchObject({
+      allowed: false,
+      reason: 'caller_budget',
+      spender: 'caller-a',
+    });
+    expect(decideBudget(mints, kept('caller-b'), NOW + 5, DEFAULT_POLICY).allowed).toBe(true);
+  });
+
+  it('names the biggest spender when the client budget is spent', () => {
+    const full = [
+      ...minted(
+        Array.from({ length: 20 }, (_, i) => i * 100),
+        'hog',
+      ),
+      ...minted([1, 2, 3], 'b'),
+    ];
+    const decision = decideBudget(full, made('c'), NOW, { ...DEFAULT_POLICY, mintsPerMinute: 23 });
+    expect(decision).toMatchObject({ allowed: false, reason: 'client_budget', spender: 'hog' });
   });
 
   it('never lets any 60 s window hold more than the budget, whatever the order of charges', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ gap: fc.integer({ min: 0, max: 5_000 }), by: fc.constantFrom('a', 'b', 'c') }), {
-          maxLength: 200,
-        }),
+        fc.array(
+          fc.record({
+            gap: fc.integer({ min: 0, max: 5_000 }),
+            by: fc.constantFrom('a', 'b', 'c'),
+            upkeep: fc.boolean(),
+          }),
+          { maxLength: 200 },
+        ),
         (charges) => {
           let mints: readonly Mint[] = [];
           const granted: Mint[] = [];
           let at = NOW;
           for (const charge of charges) {
             at += charge.gap;
-            const decision = decideBudget(mints, charge.by, at, DEFAULT_POLICY);
+            const decision = decideBudget(
+              mints,
+              { spender: charge.by, upkeep: charge.upkeep },
+              at,
+              DEFAULT_POLICY,
+            );
             if (decision.allowed) {
               mints = decision.mints;
               granted.push({ at, by: charge.by });
@@ -162,8 +205,9 @@ describe('decideBudget', () => {
               (other) => other.at > mint.at - BUDGET_WINDOW_MS && other.at <= mint.at,
             );
             expect(inWindow.length).toBeLessThanOrEqual(DEFAULT_POLICY.mintsPerMinute);
+            // A spender's mints: its share, plus at most the free allowance of upkeep.
             expect(inWindow.filter((other) => other.by === mint.by).length).toBeLessThanOrEqual(
-              DEFAULT_POLICY.mintsPerCallerPerMinute,
+              DEFAULT_POLICY.mintsPerCallerPerMinute + (DEFAULT_POLICY.upkeepAllowancePerMinute ?? 0),
             );
           }
         },

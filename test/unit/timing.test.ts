@@ -15,16 +15,7 @@ import {
   timingFor,
 } from '../../lambdas/vend-token/timing';
 import { ConfigError } from '../../src/shared/errors';
-
-function problemsOf(build: () => unknown): readonly string[] {
-  try {
-    build();
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError, but nothing was thrown');
-}
+import { problemsOf } from '../support/config-problems';
 
 describe('timingFor', () => {
   it('ends every request 2 s before the function timeout by default', () => {

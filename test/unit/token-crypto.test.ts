@@ -8,12 +8,13 @@ import {
 } from '../../lambdas/vend-token/token-crypto';
 import { SealedTokenError } from '../../src/shared/errors';
 
-/** The item a token is sealed for: its cache key, expiry and fingerprint. */
-const bound = (key: string, expiresAt = 1_900_000_000, fingerprint = 'f'.repeat(64)): SealBinding => ({
-  key,
-  expiresAt,
-  fingerprint,
-});
+/** The item a token is sealed for: its cache key, issue time, expiry and fingerprint. */
+const bound = (
+  key: string,
+  expiresAt = 1_900_000_000,
+  fingerprint = 'f'.repeat(64),
+  issuedAt = expiresAt - 3_600,
+): SealBinding => ({ key, issuedAt, expiresAt, fingerprint });
 
 /** Counts calls to a real local provider. */
 class CountingProvider implements DataKeyProvider {
@@ -72,11 +73,24 @@ describe('TokenCipher', () => {
     );
   });
 
-  it('does not open a token sealed the old way (format 1), so it reads as a miss and is replaced', async () => {
+  it('refuses to open a token whose item had its issue time edited (issued_at is authenticated data)', async () => {
+    const cipher = new TokenCipher(new LocalDataKeyProvider());
+    const sealed = await cipher.seal('token', bound('k', 1_900_000_000, 'a'.repeat(64), 1_899_996_400));
+
+    expect(await cipher.open(sealed, bound('k', 1_900_000_000, 'a'.repeat(64), 1_899_996_400))).toBe('token');
+    // Moving issued_at later would shorten the mint interval's wait and the lifetime min_ttl is held to.
+    await expect(
+      cipher.open(sealed, bound('k', 1_900_000_000, 'a'.repeat(64), 1_899_999_000)),
+    ).rejects.toBeInstanceOf(SealedTokenError);
+  });
+
+  it('does not open a token sealed the old ways (formats 1 and 2), so it reads as a miss and is replaced', async () => {
     const cipher = new TokenCipher(new LocalDataKeyProvider());
     const sealed = await cipher.seal('token', bound('k'));
 
+    expect(sealed.format).toBe(3);
     await expect(cipher.open({ ...sealed, format: 1 }, bound('k'))).rejects.toBeInstanceOf(SealedTokenError);
+    await expect(cipher.open({ ...sealed, format: 2 }, bound('k'))).rejects.toBeInstanceOf(SealedTokenError);
   });
 
   it('tells a token that can never open from a KMS that is unwell', async () => {

@@ -23,19 +23,20 @@ type Item = Record<string, AttributeValue>;
 const ATTRIBUTES = {
   version: 'ver',
   ttl: 'ttl',
-  token: ['tok', 'dk', 'seal', 'scope', 'issued_at', 'expires_at', 'fingerprint'],
+  token: ['tok', 'dk', 'seal', 'scope', 'issued_at', 'expires_at', 'fingerprint', 'made_by'],
   lease: ['lease_holder', 'lease_until'],
   mints: ['mints'],
 } as const;
 
 function decodeToken(item: Item): SealedCachedToken | undefined {
-  const { tok, dk, seal, scope, issued_at, expires_at, fingerprint } = item;
+  const { tok, dk, seal, scope, issued_at, expires_at, fingerprint, made_by } = item;
   if (!tok?.B || !dk?.B || !scope?.S || !issued_at?.N || !expires_at?.N || !fingerprint?.S) return undefined;
   return {
     scope: scope.S,
     issuedAt: Number(issued_at.N),
     expiresAt: Number(expires_at.N),
     fingerprint: fingerprint.S,
+    ...(made_by?.S ? { madeBy: made_by.S } : {}),
     sealed: { ciphertext: Buffer.from(tok.B), encryptedKey: Buffer.from(dk.B), format: Number(seal?.N ?? 1) },
   };
 }
@@ -49,6 +50,7 @@ function encodeToken(token: SealedCachedToken): Item {
     issued_at: { N: String(token.issuedAt) },
     expires_at: { N: String(token.expiresAt) },
     fingerprint: { S: token.fingerprint },
+    ...(token.madeBy ? { made_by: { S: token.madeBy } } : {}),
   };
 }
 
@@ -63,7 +65,15 @@ function decodeMints(item: Item): Mint[] | undefined {
   const list = item.mints?.L;
   if (!list) return undefined;
   return list.flatMap((entry) =>
-    entry.M?.at?.N !== undefined ? [{ at: Number(entry.M.at.N), by: entry.M.by?.S ?? '' }] : [],
+    entry.M?.at?.N !== undefined
+      ? [
+          {
+            at: Number(entry.M.at.N),
+            by: entry.M.by?.S ?? '',
+            ...(entry.M.upkeep?.BOOL === true ? { upkeep: true as const } : {}),
+          },
+        ]
+      : [],
   );
 }
 
@@ -89,7 +99,13 @@ export function encodeContent(content: RecordContent<SealedCachedToken>, version
     ...(content.mints && content.mints.length > 0
       ? {
           mints: {
-            L: content.mints.map((mint) => ({ M: { at: { N: String(mint.at) }, by: { S: mint.by } } })),
+            L: content.mints.map((mint) => ({
+              M: {
+                at: { N: String(mint.at) },
+                by: { S: mint.by },
+                ...(mint.upkeep ? { upkeep: { BOOL: true } } : {}),
+              },
+            })),
           },
         }
       : {}),

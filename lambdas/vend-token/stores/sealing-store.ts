@@ -17,7 +17,7 @@ export interface SealedCachedToken extends TokenFacts {
 
 /** What a sealed token is bound to: the item's key and the facts a table writer could otherwise edit. */
 function bindingOf(key: string, facts: TokenFacts): SealBinding {
-  return { key, expiresAt: facts.expiresAt, fingerprint: facts.fingerprint };
+  return { key, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt, fingerprint: facts.fingerprint };
 }
 
 /**
