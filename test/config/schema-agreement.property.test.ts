@@ -80,7 +80,7 @@ const validDocument: fc.Arbitrary<Doc> = fc
         secretId: SECRET_IDS[secret % SECRET_IDS.length] as string,
         allowedScopes: [...scopes.allowed],
         ...(rotate && canReset
-          ? { rotation: { every: `${days} day${days === 1 ? '' : 's'}`, via: name } }
+          ? { rotation: { every: `${days} day${days === 1 ? '' : 's'}`, via: name }, clientId: `${name}-id` }
           : {}),
       };
     });
@@ -93,7 +93,9 @@ const validDocument: fc.Arbitrary<Doc> = fc
         scopes: [...(set.granted[granted % set.granted.length] as string[])],
       };
     });
-    return { ...(withSchema ? { $schema: './tvs.config.schema.json' } : {}), clients, grants };
+    // The same grant twice is an error of the parser's (a semantic rule): a valid document has each once.
+    const unique = [...new Map(grants.map((grant) => [JSON.stringify(grant), grant])).values()];
+    return { ...(withSchema ? { $schema: './tvs.config.schema.json' } : {}), clients, grants: unique };
   });
 
 /** Where a mutation applies: a path of keys into the document, and what it does there. */
@@ -124,6 +126,21 @@ const structural: fc.Arbitrary<Mutation> = fc.oneof(
     (doc) => (firstClient(doc).client.rotation = { every: '30 days' }),
     (doc) => (firstClient(doc).client.rotation = { via: firstClient(doc).name }),
     (doc) => (firstClient(doc).client.rotation = { every: '30 days', via: firstClient(doc).name, at: 1 }),
+    (doc) => {
+      const { client } = firstClient(doc);
+      client.rotation = { every: '30 days', via: firstClient(doc).name };
+      delete client.clientId;
+    },
+    (doc) => {
+      const { client } = firstClient(doc);
+      delete client.rotation;
+      client.clientId = 'an-id';
+    },
+    (doc) => {
+      const { client, name } = firstClient(doc);
+      client.rotation = { every: '30 days', via: name };
+      client.clientId = 'has space';
+    },
     (doc) => (doc.grants = [{ principal: PRINCIPALS[0] as string, client: firstClient(doc).name }]),
     (doc) =>
       (doc.grants = [{ principal: PRINCIPALS[0] as string, client: firstClient(doc).name, scopes: [] }]),
@@ -214,12 +231,22 @@ const semantic: fc.Arbitrary<Mutation> = fc.constantFrom<Mutation>(
     client.allowedScopes = ['.:webhooks/**'];
     doc.grants = [{ principal: PRINCIPALS[0] as string, client: name, scopes: ['*:webhooks/**'] }];
   },
-  (doc) => (firstClient(doc).client.rotation = { every: '30 days', via: 'no-such-client' }),
+  (doc) => {
+    const { client } = firstClient(doc);
+    client.rotation = { every: '30 days', via: 'no-such-client' };
+    client.clientId = 'an-id';
+  },
   (doc) => {
     const { client, name } = firstClient(doc);
     client.allowedScopes = ['*:webhooks/**'];
     client.rotation = { every: '30 days', via: name };
+    client.clientId = 'an-id';
     doc.grants = [];
+  },
+  (doc) => {
+    const grant = { principal: PRINCIPALS[0] as string, client: firstClient(doc).name, scopes: ['*:**'] };
+    firstClient(doc).client.allowedScopes = ['*:**'];
+    doc.grants = [grant, { ...grant, scopes: ['*:**'] }];
   },
   (doc) => (firstClient(doc).client.allowedScopes = ['*:a//b']),
   (doc) => (firstClient(doc).client.allowedScopes = ['*:/config/**']),
