@@ -28,12 +28,15 @@ export interface PolicySettings {
   readonly mintsPerMinute: number;
   /** Of those, mints one caller may cause per minute (new keys and forced refreshes). */
   readonly mintsPerCallerPerMinute: number;
+  /** While a client's upstream circuit is open, at most one probe reaches Identity Cloud this often, ms. */
+  readonly probeIntervalMs: number;
 }
 
 export const DEFAULT_POLICY: PolicySettings = {
   minMintIntervalSeconds: 30,
   mintsPerMinute: 30,
   mintsPerCallerPerMinute: 5,
+  probeIntervalMs: 2_000,
 };
 
 /** The window the mint budget counts over, ms. */
@@ -172,6 +175,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
     minMintIntervalSeconds: overrides.minMintIntervalSeconds ?? DEFAULT_POLICY.minMintIntervalSeconds,
     mintsPerMinute: overrides.mintsPerMinute ?? DEFAULT_POLICY.mintsPerMinute,
     mintsPerCallerPerMinute: overrides.mintsPerCallerPerMinute ?? DEFAULT_POLICY.mintsPerCallerPerMinute,
+    probeIntervalMs: overrides.probeIntervalMs ?? DEFAULT_POLICY.probeIntervalMs,
     ...(overrides.refreshMarginSeconds === undefined
       ? {}
       : { refreshMarginSeconds: overrides.refreshMarginSeconds }),
@@ -187,6 +191,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
   whole('mintsPerMinute', 1, 10_000);
   whole('mintsPerCallerPerMinute', 1, 10_000);
   whole('refreshMarginSeconds', 1, 3_599);
+  whole('probeIntervalMs', 100, 60_000);
   if (policy.mintsPerCallerPerMinute > policy.mintsPerMinute) {
     problems.push('mintsPerCallerPerMinute must not be above mintsPerMinute');
   }

@@ -373,13 +373,15 @@ export class IdentityCloudClient {
     scope: string,
     /** Epoch ms the caller must be answered by; the policy's own deadline applies too. */
     callerDeadline = Number.POSITIVE_INFINITY,
+    /** Attempts in all, at most the policy's (a probe of an open circuit makes one). */
+    maxAttempts = this.policy.maxAttempts,
   ): Promise<TokenResponse> {
     const outgoing = {
       url: endpoint,
       authorization: basicAuthorization(credentials),
       form: new URLSearchParams({ grant_type: 'client_credentials', scope }),
     };
-    return this.withRetries(outgoing, callerDeadline, processTokenResponse);
+    return this.withRetries(outgoing, callerDeadline, processTokenResponse, maxAttempts);
   }
 
   /**
@@ -409,11 +411,13 @@ export class IdentityCloudClient {
     outgoing: IdentityCloudRequest,
     callerDeadline: number,
     processAnswer: (answer: RawAnswer, nowMs: number) => T,
+    maxAttempts = this.policy.maxAttempts,
   ): Promise<T> {
+    const attempts = Math.min(maxAttempts, this.policy.maxAttempts);
     const dispatcher = await this.getDispatcher();
     const deadline = Math.min(this.now() + this.policy.deadlineMs, callerDeadline);
     let lastFailure: RetryableFailure | undefined;
-    for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       const remaining = deadline - this.now();
       if (remaining <= 0) break;
       try {
@@ -422,7 +426,7 @@ export class IdentityCloudClient {
       } catch (error) {
         lastFailure = this.retryable(error);
       }
-      if (attempt === this.policy.maxAttempts) break;
+      if (attempt === attempts) break;
       const cap = Math.min(this.policy.maxBackoffMs, this.policy.baseBackoffMs * 2 ** (attempt - 1));
       const asked = lastFailure.retryAfterSeconds;
       const wait = asked !== undefined ? asked * 1000 : this.random() * cap;

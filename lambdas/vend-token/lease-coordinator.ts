@@ -66,6 +66,11 @@ export interface ObtainRequest {
   readonly deadline: number;
   /** A token of this key known outside the store (the container's memory), served if a refresh fails. */
   readonly known?: CachedToken;
+  /**
+   * Called once before this request first waits for another holder's token; what it throws ends the
+   * request (the flow refuses to wait for a mint that cannot come while Identity Cloud is failing).
+   */
+  readonly beforeWaiting?: () => Promise<void>;
 }
 
 /** Dependencies of a {@link LeaseCoordinator}. */
@@ -131,6 +136,7 @@ export class LeaseCoordinator {
             Math.max(1, Math.ceil((lease.until - now) / 1000)),
           );
         }
+        if (!waited) await request.beforeWaiting?.();
         await this.sleep(pause);
         waited = true;
         pause = Math.min(pause * 2, this.timing.pollMaxMs);

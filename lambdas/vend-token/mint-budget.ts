@@ -5,11 +5,11 @@
  * caused by one caller, so no caller can spend the budget of the others. A sliding window, so the bound
  * holds for any 60 s, not only within fixed minutes.
  */
-import { MintThrottledError } from '../../src/shared/errors';
+import { MintThrottledError, StoreUnavailableError } from '../../src/shared/errors';
 import { sha256Hex } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
 import { decideBudget, type PolicySettings } from './cache-policy';
-import type { RecordStore } from './cache-record';
+import type { Mint, RecordStore } from './cache-record';
 
 /** The key of a client's budget record. Client names never contain `#`, so it cannot meet a token key. */
 export function budgetKey(client: string): string {
@@ -42,9 +42,10 @@ export class MintBudget {
   /**
    * Count one mint of `client`, charged to the caller tagged `chargedTo`, or to nobody for the service's
    * own upkeep (refreshing a key already in use). Throws {@link MintThrottledError} when the client's
-   * budget, or that caller's share of it, is spent for the current minute.
+   * budget, or that caller's share of it, is spent for the current minute. Answers the mint counted, to
+   * {@link refund} if no token comes of it.
    */
-  async charge(client: string, chargedTo: string | undefined): Promise<void> {
+  async charge(client: string, chargedTo: string | undefined): Promise<Mint> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const record = await this.store.read(budgetKey(client));
       const decision = decideBudget(record.mints ?? [], chargedTo, this.now(), this.policy);
@@ -56,9 +57,29 @@ export class MintBudget {
           decision.retryAfterSeconds,
         );
       }
-      if (await this.store.replace(record, { mints: decision.mints })) return;
+      if (await this.store.replace(record, { mints: decision.mints })) return decision.mints.at(-1) as Mint;
       await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));
     }
     throw new MintThrottledError(`too many mints of client ${client} at once; try again`, 'client_budget', 1);
+  }
+
+  /**
+   * Take back `mint` of `client`: the upstream request it paid for minted nothing (Identity Cloud was
+   * unreachable, failed or throttled, or the secret could not be read), so an outage does not spend the
+   * budget. Best effort: on a store failure the mint stays counted, as it was.
+   */
+  async refund(client: string, mint: Mint): Promise<void> {
+    try {
+      for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+        const record = await this.store.read(budgetKey(client));
+        const mints = record.mints ?? [];
+        const index = mints.findIndex((counted) => counted.at === mint.at && counted.by === mint.by);
+        if (index < 0) return;
+        if (await this.store.replace(record, { mints: mints.toSpliced(index, 1) })) return;
+        await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));
+      }
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
   }
 }

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SealedTokenError } from '../../src/shared/errors';
 import { SERVICE_NAME } from '../../src/shared/service-name';
+import { requestSignal } from './request-deadline';
 
 /** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
 export interface DataKey {
@@ -28,7 +29,10 @@ export function tokenEncryptionContext(tableName: string): EncryptionContext {
   return { service: SERVICE_NAME, table: tableName };
 }
 
-/** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context. */
+/**
+ * Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context; each
+ * call ends by the request's deadline (`request-deadline.ts`).
+ */
 export class KmsDataKeyProvider implements DataKeyProvider {
   private client: Promise<KMSClient> | undefined;
 
@@ -53,6 +57,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
         KeySpec: 'AES_256',
         EncryptionContext: { ...this.context },
       }),
+      requestSignal(),
     );
     if (!answer.Plaintext || !answer.CiphertextBlob)
       throw new Error('KMS GenerateDataKey answered without a key');
@@ -76,6 +81,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
           CiphertextBlob: encrypted,
           EncryptionContext: { ...this.context },
         }),
+        requestSignal(),
       );
       plaintext = answer.Plaintext;
     } catch (error) {

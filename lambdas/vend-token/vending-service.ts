@@ -3,7 +3,9 @@
  * warm container's memory, then one refresh per key in this container, then the lease protocol over the
  * shared table (or, while the table fails, over a store in this container's memory), minting through the
  * budget. The rules live elsewhere: what may be served and minted in `cache-policy.ts`, the one-fetcher
- * protocol in `lease-coordinator.ts`, the budget in `mint-budget.ts`, minting in `minter.ts`.
+ * protocol in `lease-coordinator.ts`, the budget in `mint-budget.ts`, the upstream circuit in
+ * `upstream-circuit.ts`, minting in `minter.ts`. Every request runs inside one deadline
+ * (`request-deadline.ts`) that bounds each call it makes to DynamoDB, KMS and Secrets Manager.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -11,6 +13,7 @@ import {
   InvalidRequestError,
   MintThrottledError,
   StoreUnavailableError,
+  UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../../src/shared/errors';
 import { cacheKeyFor } from '../../src/shared/hashing';
@@ -25,7 +28,7 @@ import {
   type PolicySettings,
   servable,
 } from './cache-policy';
-import type { CachedToken, RecordStore } from './cache-record';
+import type { CachedToken, Mint, RecordStore } from './cache-record';
 import type { ConfiguredClient, ServiceConfig } from './config';
 import type { TokenRequest } from './http';
 import { type FetchToken, LeaseCoordinator, type Obtained, type TokenSource } from './lease-coordinator';
@@ -33,9 +36,11 @@ import { MemoryTokenCache } from './memory-cache';
 import { callerTag, MintBudget } from './mint-budget';
 import type { Minter } from './minter';
 import { callerPrincipal } from './principals';
+import { withRequestDeadline } from './request-deadline';
 import { checkSettings, type VendingSettings } from './settings';
 import { MemoryRecordStore } from './stores/memory-store';
 import type { Timing } from './timing';
+import { type Admission, isUpstreamOutage, UpstreamCircuit } from './upstream-circuit';
 
 export type { TokenSource };
 
@@ -64,6 +69,10 @@ export interface VendingObserver {
     readonly reason: string;
     readonly retryAfterSeconds: number;
   }): void;
+  /** Identity Cloud failed for `client`: its circuit is open (one probe per probe interval). */
+  circuitOpened?(client: string, error: UpstreamUnavailableError): void;
+  /** A probe succeeded: the circuit of `client` is closed, every mint goes upstream again. */
+  circuitClosed?(client: string): void;
 }
 
 /** Dependencies of a {@link VendingService}; each but the first three has a default. */
@@ -96,10 +105,11 @@ interface Want {
   readonly chargedTo?: string;
 }
 
-/** The protocol and the budget over one store: the shared table, or this container's memory. */
+/** The protocols and the budget over one store: the shared table, or this container's memory. */
 interface Lane {
   readonly coordinator: LeaseCoordinator;
   readonly budget: MintBudget;
+  readonly circuit: UpstreamCircuit;
 }
 
 /** How many records the per-container fallback store keeps while the table fails. */
@@ -119,6 +129,12 @@ export class VendingService {
   private readonly inFlight = new Map<string, Promise<Obtained>>();
   /** Token lifetime per client (its token policy's), learned from every token seen. */
   private readonly lifetimes = new Map<string, number>();
+  /**
+   * Clients whose circuit this container saw open, until when it takes that as still true without
+   * reading the table: a request then serves its still-valid token at once, or does not wait for a
+   * refresh in flight here.
+   */
+  private readonly openCircuits = new Map<string, number>();
   private storeSkippedUntil = 0;
 
   constructor(options: VendingServiceOptions) {
@@ -128,16 +144,24 @@ export class VendingService {
     this.memory = options.memory ?? new MemoryTokenCache();
     this.observer = options.observer ?? {};
     this.now = options.now ?? Date.now;
+    const holder = options.holderId ?? randomUUID();
     const lane = (store: RecordStore): Lane => ({
       coordinator: new LeaseCoordinator({
         store,
-        holder: options.holderId ?? randomUUID(),
+        holder,
         timing: this.timing,
         policy: this.policy,
         now: this.now,
         sleep: options.sleep ?? sleep,
       }),
       budget: new MintBudget(store, this.policy, this.now),
+      circuit: new UpstreamCircuit({
+        store,
+        holder,
+        timing: this.timing,
+        policy: this.policy,
+        now: this.now,
+      }),
     });
     this.shared = lane(options.store);
     this.local = lane(new MemoryRecordStore({ maxRecords: LOCAL_RECORDS, now: this.now }));
@@ -156,7 +180,7 @@ export class VendingService {
       throw new AccessDeniedError('the caller has no grant for this client and scope');
     }
     const principal = callerPrincipal(callerArn) ?? callerArn;
-    return this.obtain(
+    return this.obtainInTime(
       this.want(client, scopes, {
         minTtl: request.minTtl,
         reject: request.reject,
@@ -178,7 +202,7 @@ export class VendingService {
     if (client === undefined || !this.config.withinAllowedScopes(clientName, scopes)) {
       throw new AccessDeniedError('pre-warm entry is outside its client allowedScopes');
     }
-    return this.obtain(this.want(client, scopes, { minTtl: 0, lookAhead: lookAheadSeconds }));
+    return this.obtainInTime(this.want(client, scopes, { minTtl: 0, lookAhead: lookAheadSeconds }));
   }
 
   private want(
@@ -203,6 +227,11 @@ export class VendingService {
     };
   }
 
+  /** {@link obtain}, every call to a dependency bounded by the request's deadline. */
+  private obtainInTime(want: Want): Promise<VendResult> {
+    return withRequestDeadline(want.deadline - this.now(), () => this.obtain(want));
+  }
+
   private async obtain(want: Want): Promise<VendResult> {
     const remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
     if (remembered) this.lifetimes.set(want.client.name, lifetimeOf(remembered));
@@ -211,10 +240,14 @@ export class VendingService {
     const lifetime = this.lifetimes.get(want.client.name);
     const refusal = lifetime === undefined ? undefined : minTtlRefusal(lifetime, want.need, this.policy);
     if (refusal) throw new InvalidRequestError(refusal);
-    // Someone in this container is already refreshing: the still-valid token is served meanwhile.
-    if (servable(remembered, want.need, this.now()) && this.inFlight.has(want.key)) {
+    // Someone in this container is already refreshing, or Identity Cloud is failing for this client:
+    // the still-valid token is served meanwhile.
+    const circuitOpen = (this.openCircuits.get(want.client.name) ?? 0) > this.now();
+    if (servable(remembered, want.need, this.now()) && (circuitOpen || this.inFlight.has(want.key))) {
       return this.result(want, remembered, 'memory', false);
     }
+    // A refresh in flight here while Identity Cloud is failing is a probe, or fails: not worth waiting for.
+    if (circuitOpen && this.inFlight.has(want.key)) throw this.circuitRefusal(want.client.name);
     try {
       // Requests of one key share one refresh in this container. One whose needs the shared outcome does
       // not meet (a larger min_ttl, a rejected token) runs the next refresh itself.
@@ -263,15 +296,15 @@ export class VendingService {
       // is upkeep, charged to the client only.
       const callerDriven =
         current === undefined || isForcedRefresh(current, want.need, this.now(), this.policy);
-      await lane.budget.charge(want.client.name, callerDriven ? want.chargedTo : undefined);
-      return this.minter.mint({
-        client: want.client.name,
-        tokenEndpoint: want.client.tokenEndpoint,
-        secretId: want.client.secretId,
-        scopes: want.scopes,
-        canonical: want.need.scope,
-        deadline: want.deadline,
-      });
+      const admission = await this.admit(lane, want);
+      let charged: Mint;
+      try {
+        charged = await lane.budget.charge(want.client.name, callerDriven ? want.chargedTo : undefined);
+      } catch (error) {
+        if (admission === 'probe') await lane.circuit.abandon(want.client.name);
+        throw error;
+      }
+      return this.mint(lane, want, admission, charged);
     };
     const outcome = await lane.coordinator.obtain(
       {
@@ -279,12 +312,93 @@ export class VendingService {
         need: want.need,
         deadline: want.deadline,
         ...(remembered ? { known: remembered } : {}),
+        beforeWaiting: () => this.refuseWhileOpen(lane, want.client.name),
       },
       fetch,
     );
     if (outcome.source !== 'memory') this.memory.set(want.key, outcome.token);
     this.lifetimes.set(want.client.name, lifetimeOf(outcome.token));
     return outcome;
+  }
+
+  /** Whether this request may ask Identity Cloud (and as the one probe), or the 503 of an open circuit. */
+  private async admit(lane: Lane, want: Want): Promise<Admission> {
+    try {
+      const admission = await lane.circuit.admit(want.client.name, want.deadline);
+      if (admission === 'closed') this.openCircuits.delete(want.client.name);
+      return admission;
+    } catch (error) {
+      this.learnOpen(want.client.name, error);
+      throw error;
+    }
+  }
+
+  private async refuseWhileOpen(lane: Lane, client: string): Promise<void> {
+    try {
+      await lane.circuit.refuseWhileOpen(client);
+    } catch (error) {
+      this.learnOpen(client, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Mint as admitted. A request that reached nobody or met a failing Identity Cloud minted nothing: its
+   * charge is refunded, so an outage does not spend the budget. Identity Cloud failing opens the
+   * circuit (or, after a probe, sets the next one); any answer from it, a refusal included, closes it.
+   */
+  private async mint(lane: Lane, want: Want, admission: Admission, charged: Mint): Promise<CachedToken> {
+    const client = want.client.name;
+    try {
+      const token = await this.minter.mint({
+        client,
+        tokenEndpoint: want.client.tokenEndpoint,
+        secretId: want.client.secretId,
+        scopes: want.scopes,
+        canonical: want.need.scope,
+        deadline: want.deadline,
+        ...(admission === 'probe' ? { attempts: 1 } : {}),
+      });
+      await this.closeAfter(lane, client, admission);
+      return token;
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) await lane.budget.refund(client, charged);
+      if (isUpstreamOutage(error)) {
+        await lane.circuit.failed(client, admission, error);
+        this.openCircuits.set(
+          client,
+          this.now() + Math.max(this.policy.probeIntervalMs, error.retryAfterSeconds * 1000),
+        );
+        if (admission === 'closed') this.observer.circuitOpened?.(client, error);
+      } else if (error instanceof UpstreamRejectedError) {
+        await this.closeAfter(lane, client, admission);
+      } else if (admission === 'probe') {
+        await lane.circuit.abandon(client);
+      }
+      throw error;
+    }
+  }
+
+  /** Identity Cloud answered: after a probe, the circuit closes for every container. */
+  private async closeAfter(lane: Lane, client: string, admission: Admission): Promise<void> {
+    this.openCircuits.delete(client);
+    if (admission !== 'probe') return;
+    await lane.circuit.succeeded(client);
+    this.observer.circuitClosed?.(client);
+  }
+
+  private learnOpen(client: string, error: unknown): void {
+    if (error instanceof UpstreamUnavailableError && error.reason === 'circuit_open') {
+      this.openCircuits.set(client, this.now() + error.retryAfterSeconds * 1000);
+    }
+  }
+
+  private circuitRefusal(client: string): UpstreamUnavailableError {
+    return new UpstreamUnavailableError(
+      `Identity Cloud is failing for client ${client}; try again`,
+      'circuit_open',
+      Math.max(1, Math.ceil(((this.openCircuits.get(client) ?? 0) - this.now()) / 1000)),
+    );
   }
 
   /** What the request that ran a refresh reports of it (requests that shared it report nothing). */

@@ -110,7 +110,9 @@ export type UnavailableReason =
   | 'lease_wait'
   | 'mint_interval'
   | 'client_budget'
-  | 'caller_budget';
+  | 'caller_budget'
+  | 'circuit_open'
+  | 'dependency';
 
 /**
  * 503 `temporarily_unavailable`: no valid token can be served now — Identity Cloud is unreachable or

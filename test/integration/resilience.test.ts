@@ -28,9 +28,8 @@ afterAll(async () => {
   await harness?.close();
 });
 
-beforeEach(() => {
-  harness.sim.setPersistentFault(undefined);
-  harness.sim.resetCounters();
+beforeEach(async () => {
+  await harness.upstreamHealthy();
 });
 
 function freshScope(): string {
