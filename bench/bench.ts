@@ -356,7 +356,7 @@ async function main(): Promise<void> {
     // Each window covers the periods of the service's own cycles: a cached secret is read again after
     // 5 minutes (5 lifetimes of 60 s); a container's data key is replaced after an hour, at the first
     // seal past it, which with 3600 s tokens is every second refresh (2 lifetimes). The hourly data key
-    // falls outside the 60 s window (README, "What a request costs").
+    // falls outside the 60 s window (docs/performance.md, "What a request costs").
     for (const [lifetime, window] of [
       [60, { warmupSeconds: 60, lifetimes: 5 }],
       [3600, { warmupSeconds: 120, lifetimes: 2 }],

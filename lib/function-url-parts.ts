@@ -1,5 +1,5 @@
 /**
- * The `function-url` endpoint kind (DESIGN.md "Endpoint kinds (version 2)"): a Lambda function URL with
+ * The `function-url` endpoint kind (docs/contract.md "Endpoint kinds"): a Lambda function URL with
  * `AWS_IAM` auth in front of the vend function, instead of the REST API of `rest-api-parts.ts`.
  *
  * Who may call it is decided as for the REST API — the function's resource-based policy admits the

@@ -50,7 +50,7 @@ export interface HandlerBundleOptions {
  * Bundle the handler with the local esbuild, as the Lambda runs it: minified ESM for Node 24, the AWS SDK
  * bundled, and **split**: what only a cache miss needs (undici, the Secrets Manager and KMS clients) goes
  * into chunks that are loaded on first use, so a cold start neither parses nor evaluates them (the
- * measured difference is in README.md, "Figures"). `NodejsFunction` cannot split (it always writes one
+ * measured difference is in docs/performance.md). `NodejsFunction` cannot split (it always writes one
  * `--outfile`), hence this function.
  *
  * Synchronous, because CDK's local bundling hook is.

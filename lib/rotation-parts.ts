@@ -34,7 +34,7 @@ export interface RotationProps {
 }
 
 /**
- * Central credential rotation (DESIGN.md): a function implementing Secrets Manager's rotation contract
+ * Central credential rotation (docs/contract.md): a function implementing Secrets Manager's rotation contract
  * for the configured clients' secrets (`lambdas/rotate-secret`), a rotation schedule per rotated secret,
  * and what the function may do — exactly:
  *

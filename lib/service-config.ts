@@ -10,7 +10,7 @@ import {
 import { ConfigError } from '../src/shared/errors';
 
 /**
- * The JSON shapes of the service configuration document (DESIGN.md, "Configuration"): plain interfaces,
+ * The JSON shapes of the service configuration document (docs/contract.md, "Configuration"): plain interfaces,
  * what a user writes as the construct's `config`. It is validated at synth by the same parser the
  * function runs at cold start, and shipped inside the function bundle as `tvs-config.json`.
  */

@@ -38,7 +38,7 @@ export const TOKEN_KEY_ADMINISTRATION_ACTIONS: readonly string[] = [
 export const TOKEN_KEY_USE_ACTIONS: readonly string[] = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
 /**
- * The policy of the token key (DESIGN.md "Encryption boundary"): the account's administrators manage the
+ * The policy of the token key (docs/contract.md "Encryption boundary"): the account's administrators manage the
  * key without using it; `users` (the vend function's role, and the rotation function's) may make and open
  * data keys, and only with the encryption context of this service and `tableName` — the one the function
  * sends (`tokenEncryptionContext`). No other principal, and no IAM policy of the account, can use the key:

@@ -59,7 +59,7 @@ export interface TokenVendingServiceProps {
   readonly config: ServiceConfigDocument;
 
   /**
-   * How callers reach the function (DESIGN.md "Endpoint kinds (version 2)"):
+   * How callers reach the function (docs/contract.md "Endpoint kinds"):
    *
    * - `rest-api`: an API Gateway REST API, `AWS_IAM` on every method, with a resource policy, optional
    *   private (VPC endpoint) access, stage throttling, request validation and access logs. Callers sign
@@ -153,7 +153,7 @@ export interface TokenVendingServiceProps {
 
   /**
    * What happens to the table, its KMS key and the two log groups when they leave the stack
-   * (see README.md, "On stack delete").
+   * (see docs/deploy.md, "On stack delete").
    *
    * @default RemovalPolicy.RETAIN
    */

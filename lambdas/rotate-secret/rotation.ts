@@ -1,5 +1,5 @@
 /**
- * Secrets Manager's rotation contract for configuration-client secrets (DESIGN.md "Central credential
+ * Secrets Manager's rotation contract for configuration-client secrets (docs/contract.md "Central credential
  * rotation"). Secrets Manager starts a rotation by staging a new, empty version `AWSPENDING` under a
  * `ClientRequestToken`, then calls four steps with `{SecretId, ClientRequestToken, Step}`:
  *

@@ -1,7 +1,7 @@
 /**
  * The cache policy: pure functions of a token (or a budget record), what one request needs, and an
  * injected `nowMs`. They decide what may be served, what must be refreshed, and whether a mint may
- * happen now (DESIGN.md "Bounded upstream use"). No I/O, no clock of their own.
+ * happen now (docs/contract.md "Bounded upstream use"). No I/O, no clock of their own.
  */
 import { ConfigError } from '../../src/shared/errors';
 import type { CachedToken, Mint } from './cache-record';

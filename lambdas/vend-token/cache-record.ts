@@ -99,8 +99,9 @@ const KEEP_AFTER_LAST_USE_SECONDS = 3_600;
 
 /**
  * Until when a record is worth keeping (epoch seconds): the table's TTL attribute. With only a token it
- * is `expires_at`; a lease, an open circuit or a counted mint keeps the record an hour past them, so DynamoDB's
- * TTL deletion never removes a live lease or a budget still being counted.
+ * is `expires_at` (docs/contract.md); a lease, an open circuit or a counted mint keeps the record an hour
+ * past them, so DynamoDB's TTL deletion never removes a live lease, an open circuit or a budget still
+ * being counted.
  */
 export function keepUntil(content: RecordContent<TokenFacts>): number {
   let until = content.token?.expiresAt ?? 0;

@@ -52,7 +52,7 @@ export interface ClientDocument {
   readonly rotation?: RotationDocument;
 }
 
-/** How a client's secret is rotated (DESIGN.md "Central credential rotation"). */
+/** How a client's secret is rotated (docs/contract.md "Central credential rotation"). */
 export interface RotationDocument {
   /** How often: `"<n> days"`, 1 to 1000 (Secrets Manager's `AutomaticallyAfterDays`). */
   readonly every: string;

@@ -1,6 +1,6 @@
 /**
  * The two event shapes an HTTP request reaches the function in, each mapped to one {@link HttpRequest},
- * so the handler routes once and answers both the same (DESIGN.md "Endpoint kinds (version 2)"):
+ * so the handler routes once and answers both the same (docs/contract.md "Endpoint kinds"):
  *
  * - API Gateway REST proxy integration: `httpMethod`, `path` (or `resource`), headers as sent, the caller
  *   in `requestContext.identity.userArn`.

@@ -10,7 +10,7 @@ import { clampRetryAfter } from '../../src/shared/retry-after';
 import { MAX_SCOPE_STRING_LENGTH } from '../../src/shared/scopes';
 import type { HttpRequest } from './events';
 
-/** Largest accepted request body, in bytes (DESIGN.md: "body over 8 KiB" → 400). */
+/** Largest accepted request body, in bytes (docs/contract.md: "body over 8 KiB" → 400). */
 export const MAX_BODY_BYTES = 8 * 1024;
 /** Largest `min_ttl` a caller may ask for, in seconds. */
 export const MAX_MIN_TTL_SECONDS = 3000;

@@ -385,7 +385,7 @@ export class IdentityCloudClient {
   }
 
   /**
-   * Reset the secret of the client `clientId` (DESIGN.md "Central credential rotation"): POST to the
+   * Reset the secret of the client `clientId` (docs/contract.md "Central credential rotation"): POST to the
    * secret endpoint beside `tokenEndpoint` with a bearer token whose scope covers
    * `*:config/clients/<clientId>`; answers the new secret, which takes effect at once. Retried like a
    * token request: a reset is not idempotent, but repeating it is safe — the secret of the last answer

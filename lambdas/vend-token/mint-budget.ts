@@ -1,5 +1,5 @@
 /**
- * How many upstream mints a client may spend (DESIGN.md "Bounded upstream use"): at most
+ * How many upstream mints a client may spend (docs/contract.md "Bounded upstream use"): at most
  * `mintsPerMinute` per client across every key and container, counted in one record per client in the
  * store (`<client>#mints`: the mints of the last minute), and of those at most `mintsPerCallerPerMinute`
  * caused by one caller, so no caller can spend the budget of the others. A sliding window, so the bound

@@ -57,7 +57,7 @@ export interface ServiceAnswer {
   readonly text: string;
 }
 
-/** The answer of `POST /v1/token` (DESIGN.md). */
+/** The answer of `POST /v1/token` (docs/contract.md). */
 export interface TokenAnswer {
   readonly access_token: string;
   readonly token_type: 'Bearer';

@@ -1,5 +1,5 @@
 /**
- * The events the two front doors hand the Lambda (DESIGN.md "Endpoint kinds (version 2)"), built from
+ * The events the two front doors hand the Lambda (docs/contract.md "Endpoint kinds"), built from
  * one HTTP request as the local server received it: the API Gateway REST proxy event, and the function
  * URL's (payload format 2.0). `tvs serve` builds one or the other; the tests build both from the same
  * request to prove the handler answers them the same.

@@ -1,5 +1,5 @@
 /**
- * The local server's configuration file: DESIGN.md's configuration document plus a `local` section.
+ * The local server's configuration file: docs/contract.md's configuration document plus a `local` section.
  *
  * ```json
  * "local": {

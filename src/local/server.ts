@@ -1,7 +1,7 @@
 /**
  * `tvs serve`: the Lambda's handler behind a Node HTTP server, doing what the front door does in front of
- * it, so the service runs on a laptop or in a test exactly as it runs in AWS. Two front doors (DESIGN.md
- * "Endpoint kinds (version 2)"):
+ * it, so the service runs on a laptop or in a test exactly as it runs in AWS. Two front doors (docs/contract.md
+ * "Endpoint kinds"):
  * - `rest-api` (default): API Gateway's — SigV4 for `execute-api`, only the two routes, the REST proxy event.
  * - `function-url`: a function URL's — SigV4 for `lambda`, every path passed on, the payload 2.0 event.
  *
@@ -51,7 +51,7 @@ export const MAX_LOCAL_BODY_BYTES = 64 * 1024;
 
 /** How to start a local server. Give `configPath` or `config`. */
 export interface LocalServerOptions {
-  /** The configuration file (DESIGN.md's document plus `local`). */
+  /** The configuration file (docs/contract.md's document plus `local`). */
   readonly configPath?: string;
   /** The configuration document itself, instead of a file. */
   readonly config?: unknown;

@@ -1,5 +1,5 @@
 /**
- * The two front doors of the service (DESIGN.md "Endpoint kinds (version 2)") and the one rule callers
+ * The two front doors of the service (docs/contract.md "Endpoint kinds") and the one rule callers
  * and the local server share about them: which SigV4 service name a request is signed for.
  *
  * - `rest-api`: an API Gateway REST API with `AWS_IAM` auth; requests are signed for `execute-api`.

@@ -134,7 +134,7 @@ export class UpstreamUnavailableError extends ServiceError {
 }
 
 /**
- * 503: a mint was refused by a bound of upstream use (DESIGN.md "Bounded upstream use"): the key was
+ * 503: a mint was refused by a bound of upstream use (docs/contract.md "Bounded upstream use"): the key was
  * minted less than `minMintInterval` ago, or the client's (or this caller's share of it) mints per minute
  * are spent. Counted as `MintThrottled` and logged with the caller.
  */

@@ -1,6 +1,6 @@
 /**
  * The hashes the service and its callers must compute identically: a token's fingerprint (what `reject`
- * carries, what logs show) and the cache key of DESIGN.md.
+ * carries, what logs show) and the cache key of docs/contract.md.
  */
 import { createHash } from 'node:crypto';
 
@@ -14,7 +14,7 @@ export function fingerprintOf(accessToken: string): string {
   return sha256Hex(accessToken);
 }
 
-/** The cache key of DESIGN.md: `<client>#<sha256 hex of the canonical scope>`. */
+/** The cache key of docs/contract.md: `<client>#<sha256 hex of the canonical scope>`. */
 export function cacheKeyFor(client: string, canonicalScope: string): string {
   return `${client}#${sha256Hex(canonicalScope)}`;
 }

@@ -1,4 +1,4 @@
-/** The service's HTTP routes and the one method each accepts (DESIGN.md "HTTP API, version 1"). */
+/** The service's HTTP routes and the one method each accepts (docs/contract.md "HTTP API, version 1"). */
 export const ROUTES: Readonly<Record<string, 'GET' | 'POST'>> = Object.freeze({
   '/v1/token': 'POST',
   '/v1/clients': 'GET',

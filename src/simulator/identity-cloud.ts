@@ -4,7 +4,7 @@
  * (form-urlencoded before Base64, RFC 6749 §2.3.1), a form body `grant_type=client_credentials&scope=…`,
  * and the answer `{"access_token","expires_in","token_type":"Bearer","scope"}`.
  *
- * It also serves the client-secret reset endpoint of DESIGN.md's "Central credential rotation"
+ * It also serves the client-secret reset endpoint of docs/contract.md's "Central credential rotation"
  * (`POST /<customer-id>/config/clients/<client_id>/secret`, a bearer token whose scope covers
  * `*:config/clients/<client_id>`, answer `201 {"secret":"…"}`): the new secret takes effect at once, with
  * no grace period, and tokens already issued stay valid until they expire.

@@ -43,8 +43,8 @@ import {
   writeJson,
 } from './support';
 
-/** The document whose examples are run: the README's "From any language". */
-const DOCUMENT = 'README.md';
+/** The document whose examples are run: docs/calling.md, "From any language". */
+const DOCUMENT = 'docs/calling.md';
 
 type Language = 'curl' | 'python';
 

@@ -2,7 +2,7 @@
  * `docs/openapi.json` against what the handler answers: every documented status is produced through the
  * local server, and every answer must match its documented schema exactly — a field gained or lost by
  * the handler, or a status not in the document, fails here. The whole contract runs through both front
- * doors (DESIGN.md "Endpoint kinds (version 2)"): the local server emulating the REST API (signed for
+ * doors (docs/contract.md "Endpoint kinds"): the local server emulating the REST API (signed for
  * `execute-api`) and emulating a function URL (signed for `lambda`).
  */
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * `tvs serve` as a child process, called through the TypeScript client and the `tvs` command with real
- * SigV4 signatures: success, the API Gateway refusals, and every error row of DESIGN.md.
+ * SigV4 signatures: success, the API Gateway refusals, and every error row of docs/contract.md.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -180,7 +180,7 @@ describe('tvs serve through the client', () => {
   });
 });
 
-describe('tvs serve answers each error row of DESIGN.md', () => {
+describe('tvs serve answers each error row of docs/contract.md', () => {
   const expectRfc6749 = async (
     answer: Awaited<ReturnType<typeof post>>,
     status: number,

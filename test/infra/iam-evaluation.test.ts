@@ -100,14 +100,14 @@ function identityStatementsGranting(copy: TemplateJson, action: string) {
   return found.map(({ statement }) => statement);
 }
 
-/** The function URL caller policy the README shows, between its `caller-policy:function-url` markers. */
+/** The function URL caller policy docs/deploy.md shows, between its `caller-policy:function-url` markers. */
 function documentedCallerPolicy(): { Action: string; Resource: string }[] {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
   const block =
     /<!-- caller-policy:function-url:start -->\s*```json\n([\s\S]*?)```\s*<!-- caller-policy:function-url:end -->/.exec(
       readme,
     )?.[1];
-  if (block === undefined) throw new Error('README.md has no caller-policy:function-url block');
+  if (block === undefined) throw new Error('docs/deploy.md has no caller-policy:function-url block');
   return JSON.parse(block) as { Action: string; Resource: string }[];
 }
 
@@ -870,7 +870,7 @@ describe('IAM evaluation of the service with a listed account, an organization, 
 describe('kms:EncryptionContext conditions (iam-simulate 0.1.173 drops those keys; the evaluator renames them)', () => {
   const SERVICE = 'token-vending-service';
   const sealActions = ['kms:Decrypt', 'kms:GenerateDataKey'];
-  /** A key policy in the shape of DESIGN.md's "Encryption boundary": the vend role, only with the context. */
+  /** A key policy in the shape of docs/contract.md's "Encryption boundary": the vend role, only with the context. */
   const sealingTemplate: TemplateJson = {
     Resources: {
       VendRole: {
@@ -1190,8 +1190,8 @@ describe('IAM evaluation of the function URL (endpoint: function-url)', () => {
       expect(await callThroughUrl(listedCaller([allow(bothActions, fn)]), fn)).toEqual(admitted);
     });
 
-    it('admits a principal with the caller policy the README shows: each action under its own condition', async () => {
-      // The README's example, its sample function ARN replaced by this template's function.
+    it('admits a principal with the caller policy docs/deploy.md shows: each action under its own condition', async () => {
+      // The documented example, its sample function ARN replaced by this template's function.
       const statements = documentedCallerPolicy().map((statement) => ({ ...statement, Resource: fn }));
       const documented: PolicyDocument = { Version: '2012-10-17', Statement: statements };
       expect(statements.map((statement) => statement.Action).sort()).toEqual(bothActions.slice().sort());

@@ -1,5 +1,5 @@
 /**
- * Bounded upstream use (DESIGN.md): no authorized caller, however buggy or hostile, makes the service
+ * Bounded upstream use (docs/contract.md): no authorized caller, however buggy or hostile, makes the service
  * mint without bound, and no caller spends a client's budget for the others. The real handler, moto and
  * the Identity Cloud simulator, with the production bounds (30 s between forced mints of a key, 30 mints
  * per client per minute, 5 of them per caller). The storms are the ones an independent review ran.

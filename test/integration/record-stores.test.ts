@@ -113,7 +113,7 @@ describe.each(stores)('the %s store', (_name, makeStore) => {
 });
 
 describe('the DynamoDB item', () => {
-  it('holds the attributes of DESIGN.md, the token sealed, and ttl from keepUntil', async () => {
+  it('holds the attributes of docs/contract.md, the token sealed, and ttl from keepUntil', async () => {
     const store = new SealingStore(
       new DynamoDbRecordStore(dynamodb, tableName),
       new TokenCipher(new LocalDataKeyProvider()),

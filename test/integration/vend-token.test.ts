@@ -44,7 +44,7 @@ beforeEach(async () => {
 const WEBHOOKS_READ = { client: 'webhooks-us', scope: '.:webhooks/**' };
 
 // The whole table runs once per front door: the same requests as the REST API's proxy events and as a
-// function URL's events must get the same answers (DESIGN.md "Endpoint kinds (version 2)").
+// function URL's events must get the same answers (docs/contract.md "Endpoint kinds").
 describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
   const { apiEvent, tokenEvent } = eventsOf(shape);
 
@@ -232,7 +232,7 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
     });
   });
 
-  describe('error table of DESIGN.md', () => {
+  describe('error table of docs/contract.md', () => {
     const cases: [string, Parameters<typeof apiEvent>[0], number, string][] = [
       ['malformed JSON', { rawBody: '{"client":' }, 400, 'invalid_request'],
       ['a JSON array', { rawBody: '[]' }, 400, 'invalid_request'],

@@ -29,7 +29,7 @@ function scopeErrorMessage(scopeString: string): string {
 }
 
 describe('parseScopes on the Identity Cloud examples', () => {
-  // Every scope string of the "Scope examples" table (seeds/004), plus the other scopes DESIGN.md names.
+  // Every scope string of the "Scope examples" table (Identity Cloud's documentation), plus the other scopes docs/contract.md names.
   const examples: { scopeString: string; canonical: string; count: number }[] = [
     { scopeString: '*:config/**', canonical: '*:config/**', count: 1 },
     { scopeString: '.:config/**', canonical: '.:config/**', count: 1 },

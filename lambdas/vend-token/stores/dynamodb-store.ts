@@ -21,7 +21,7 @@ import type { SealedCachedToken } from './sealing-store';
 
 type Item = Record<string, AttributeValue>;
 
-/** Attribute names of the item (DESIGN.md "DynamoDB cache item"), each part of the record in one place. */
+/** Attribute names of the item (docs/contract.md "DynamoDB cache item"), each part of the record in one place. */
 const ATTRIBUTES = {
   version: 'ver',
   ttl: 'ttl',
