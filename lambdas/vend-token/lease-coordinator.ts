@@ -71,6 +71,11 @@ export interface ObtainRequest {
    * request (the flow refuses to wait for a mint that cannot come while Identity Cloud is failing).
    */
   readonly beforeWaiting?: () => Promise<void>;
+  /**
+   * Called before this request takes a free lease to fetch; what it throws ends the request, unless a
+   * still-valid token is at hand (it is served instead, with the error as `refreshError`).
+   */
+  readonly beforeFetching?: () => void;
 }
 
 /** Dependencies of a {@link LeaseCoordinator}. */
@@ -144,6 +149,12 @@ export class LeaseCoordinator {
       }
 
       // The lease is free (or its holder is gone): this request fetches, if it may and has time to.
+      try {
+        request.beforeFetching?.();
+      } catch (error) {
+        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
+        throw error;
+      }
       if (deadline - now < this.timing.fetchReserveMs) {
         throw new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1);
       }

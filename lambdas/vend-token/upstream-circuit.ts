@@ -17,7 +17,7 @@
  * Like the lease, every rule is decided in TypeScript on the record that was read, and the store's one
  * condition (the version) makes it atomic, so the in-memory store has exactly the DynamoDB semantics.
  */
-import { StoreUnavailableError, UpstreamUnavailableError } from '../../src/shared/errors';
+import { CircuitOpenError, StoreUnavailableError, UpstreamUnavailableError } from '../../src/shared/errors';
 import { clampRetryAfter } from '../../src/shared/retry-after';
 import type { Clock } from '../../src/shared/time';
 import type { PolicySettings } from './cache-policy';
@@ -71,8 +71,8 @@ export class UpstreamCircuit {
 
   /**
    * May a mint of `client` go to Identity Cloud now, for a request whose deadline is `deadline` (epoch
-   * ms)? `closed`, or `probe` when this request took the probe slot; throws the 503 `circuit_open`
-   * ({@link UpstreamUnavailableError}) when the circuit is open and the slot is not free. Store failures
+   * ms)? `closed`, or `probe` when this request took the probe slot; throws the 503
+   * {@link CircuitOpenError} when the circuit is open and the slot is not free. Store failures
    * propagate as `StoreUnavailableError`.
    */
   async admit(client: string, deadline: number): Promise<Admission> {
@@ -89,10 +89,10 @@ export class UpstreamCircuit {
       };
       if (await this.store.replace(record, { circuit: probing })) return 'probe';
     }
-    throw new UpstreamUnavailableError(
+    throw new CircuitOpenError(
       `Identity Cloud is being probed for client ${client}; try again`,
-      'circuit_open',
       clampRetryAfter(Math.ceil(this.policy.probeIntervalMs / 1000)),
+      this.now() + this.policy.probeIntervalMs,
     );
   }
 
@@ -158,14 +158,14 @@ export class UpstreamCircuit {
   }
 
   /** The 503 for a mint refused while the circuit is open; `Retry-After` is when a retry may be served. */
-  private refusal(client: string, circuit: Circuit, now: number): UpstreamUnavailableError {
+  private refusal(client: string, circuit: Circuit, now: number): CircuitOpenError {
     // While a probe runs, its success closes the circuit at once: a caller may come back a probe
     // interval later, not at the end of the probe's slot.
     const untilProbe = circuit.prober === undefined ? circuit.probeAt - now : this.policy.probeIntervalMs;
-    return new UpstreamUnavailableError(
+    return new CircuitOpenError(
       `Identity Cloud is failing for client ${client}; it is probed every ${this.policy.probeIntervalMs / 1000} s and this token can be minted once it answers`,
-      'circuit_open',
       clampRetryAfter(Math.ceil(untilProbe / 1000)),
+      now + untilProbe,
     );
   }
 }

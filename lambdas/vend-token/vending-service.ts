@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   AccessDeniedError,
+  CircuitOpenError,
   InvalidRequestError,
   MintThrottledError,
   StoreUnavailableError,
@@ -130,9 +131,9 @@ export class VendingService {
   /** Token lifetime per client (its token policy's), learned from every token seen. */
   private readonly lifetimes = new Map<string, number>();
   /**
-   * Clients whose circuit this container saw open, until when it takes that as still true without
-   * reading the table: a request then serves its still-valid token at once, or does not wait for a
-   * refresh in flight here.
+   * Clients whose circuit this container saw open, and until when no probe may start: until then a
+   * request serves a still-valid token at once, or answers 503 without taking a lease or waiting for a
+   * refresh in flight here — one read of the table, to serve a token another container may have.
    */
   private readonly openCircuits = new Map<string, number>();
   private storeSkippedUntil = 0;
@@ -242,7 +243,7 @@ export class VendingService {
     if (refusal) throw new InvalidRequestError(refusal);
     // Someone in this container is already refreshing, or Identity Cloud is failing for this client:
     // the still-valid token is served meanwhile.
-    const circuitOpen = (this.openCircuits.get(want.client.name) ?? 0) > this.now();
+    const circuitOpen = this.knownOpen(want.client.name);
     if (servable(remembered, want.need, this.now()) && (circuitOpen || this.inFlight.has(want.key))) {
       return this.result(want, remembered, 'memory', false);
     }
@@ -313,6 +314,9 @@ export class VendingService {
         deadline: want.deadline,
         ...(remembered ? { known: remembered } : {}),
         beforeWaiting: () => this.refuseWhileOpen(lane, want.client.name),
+        beforeFetching: () => {
+          if (this.knownOpen(want.client.name)) throw this.circuitRefusal(want.client.name);
+        },
       },
       fetch,
     );
@@ -388,16 +392,21 @@ export class VendingService {
   }
 
   private learnOpen(client: string, error: unknown): void {
-    if (error instanceof UpstreamUnavailableError && error.reason === 'circuit_open') {
-      this.openCircuits.set(client, this.now() + error.retryAfterSeconds * 1000);
-    }
+    if (error instanceof CircuitOpenError) this.openCircuits.set(client, error.probeAt);
   }
 
-  private circuitRefusal(client: string): UpstreamUnavailableError {
-    return new UpstreamUnavailableError(
+  /** Whether this container saw the circuit of `client` open, and no probe may have started since. */
+  private knownOpen(client: string): boolean {
+    return (this.openCircuits.get(client) ?? 0) > this.now();
+  }
+
+  /** The 503 of a circuit this container knows is open, without reading the table. */
+  private circuitRefusal(client: string): CircuitOpenError {
+    const probeAt = this.openCircuits.get(client) ?? this.now();
+    return new CircuitOpenError(
       `Identity Cloud is failing for client ${client}; try again`,
-      'circuit_open',
-      Math.max(1, Math.ceil(((this.openCircuits.get(client) ?? 0) - this.now()) / 1000)),
+      Math.max(1, Math.ceil((probeAt - this.now()) / 1000)),
+      probeAt,
     );
   }
 

@@ -150,6 +150,22 @@ export class MintThrottledError extends UpstreamUnavailableError {
 }
 
 /**
+ * 503: Identity Cloud is failing for this client, and its upstream circuit is open: the mint is not
+ * tried; `probeAt` (epoch ms) is when the next probe may start, or a probe interval from now while one
+ * runs.
+ */
+export class CircuitOpenError extends UpstreamUnavailableError {
+  override readonly name = 'CircuitOpenError';
+  constructor(
+    message: string,
+    retryAfterSeconds: number,
+    readonly probeAt: number,
+  ) {
+    super(message, 'circuit_open', retryAfterSeconds);
+  }
+}
+
+/**
  * The configuration document is invalid. Thrown at synth and at cold start; never reaches a caller as
  * such (the handler answers 500 if it ever ran without a valid configuration).
  * `problems` lists each fault as `path: message`, e.g. `grants[3].scopes[0]: …`.
