@@ -435,9 +435,11 @@ export class IdentityCloudClient {
     }
     const failure = lastFailure?.outcome;
     const retryAfter = clampRetryAfter(lastFailure?.retryAfterSeconds ?? 1);
+    // No attempt at all: the deadline was spent before Identity Cloud was asked — nothing was sent, and
+    // nothing is known of Identity Cloud.
     throw new UpstreamUnavailableError(
-      failure?.message ?? 'Identity Cloud did not answer in time',
-      failure?.reason ?? 'timeout',
+      failure?.message ?? 'the request deadline passed before Identity Cloud was asked',
+      failure?.reason ?? 'deadline',
       retryAfter,
       { cause: failure },
     );

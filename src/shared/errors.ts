@@ -105,6 +105,7 @@ export class UpstreamRejectedError extends ServiceError {
 export type UnavailableReason =
   | 'network'
   | 'timeout'
+  | 'deadline'
   | 'http_5xx'
   | 'http_429'
   | 'lease_wait'
