@@ -110,9 +110,9 @@ export class UpstreamCircuit {
    * was closed), or, after this container's probe, set when the next probe may start — a probe interval
    * from now, or the `Retry-After` Identity Cloud asked for when that is longer. Best effort: a store
    * failure leaves the record as it was (an open circuit stays open; a closed one opens on the next
-   * failure).
+   * failure). Answers the pause before the next probe, ms.
    */
-  async failed(client: string, admission: Admission, error: UpstreamUnavailableError): Promise<void> {
+  async failed(client: string, admission: Admission, error: UpstreamUnavailableError): Promise<number> {
     const pauseMs = Math.max(this.policy.probeIntervalMs, error.retryAfterSeconds * 1000);
     await this.update(client, (current, now) => {
       const next: Circuit = { openedAt: current?.openedAt ?? now, probeAt: now + pauseMs };
@@ -120,6 +120,7 @@ export class UpstreamCircuit {
       // Opened already (by another container, maybe probing now): left as it is.
       return current === undefined ? next : undefined;
     });
+    return pauseMs;
   }
 
   /**

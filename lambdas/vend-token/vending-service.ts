@@ -18,6 +18,7 @@ import {
   UpstreamUnavailableError,
 } from '../../src/shared/errors';
 import { cacheKeyFor } from '../../src/shared/hashing';
+import { clampRetryAfter } from '../../src/shared/retry-after';
 import { canonicalScope, parseScopes, type Scope } from '../../src/shared/scopes';
 import { type Clock, sleep } from '../../src/shared/time';
 import {
@@ -368,13 +369,15 @@ export class VendingService {
     } catch (error) {
       if (error instanceof UpstreamUnavailableError) await lane.budget.refund(client, charged);
       if (isUpstreamOutage(error)) {
-        await lane.circuit.failed(client, admission, error);
-        this.openCircuits.set(
-          client,
-          this.now() + Math.max(this.policy.probeIntervalMs, error.retryAfterSeconds * 1000),
-        );
+        const pauseMs = await lane.circuit.failed(client, admission, error);
+        this.openCircuits.set(client, this.now() + pauseMs);
         if (admission === 'closed') this.observer.circuitOpened?.(client, error);
-      } else if (error instanceof UpstreamRejectedError) {
+        // The caller may come back when the next probe may start, not before.
+        throw new UpstreamUnavailableError(error.message, error.reason, clampRetryAfter(pauseMs / 1000), {
+          cause: error.cause,
+        });
+      }
+      if (error instanceof UpstreamRejectedError) {
         await this.closeAfter(lane, client, admission);
       } else if (admission === 'probe') {
         await lane.circuit.abandon(client);
