@@ -5,14 +5,14 @@
  * Not a test: nothing here passes or fails on a time. Figures are medians (p50) or counts; ratios are
  * taken between figures of the same run, so a noisy shared machine moves both sides together. The cost
  * figures (`cost`) are counted calls at steady state (`consumption.ts`) priced at the list prices named in
- * `cost.ts`; a goal of the issue they miss is named in `goals_missed` and on stderr.
+ * `cost.ts`; a goal of the issue they miss is named in `goals_missed` and on stderr. The callers'
+ * comparison against simple-oauth2 (`callers.ts`) reports its own goals under `callers.goals`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
@@ -28,12 +28,14 @@ import { noMetrics } from '../src/local/server';
 import { cacheKeyFor } from '../src/shared/hashing';
 import { sleep } from '../src/shared/time';
 import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
-import { freePort, startMoto } from '../test/support/moto';
+import { startMoto } from '../test/support/moto';
 import { measureAuthorization } from './authorize';
 import { measureBundles } from './bundle';
+import { measureCallers } from './callers';
 import { CONSUMPTION_MIX, measureConsumption } from './consumption';
 import { costOf, judgeGoals, PRICES } from './cost';
 import { measureOutage } from './outage';
+import { type ServeProcess, startServe, stop } from './serve-process';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
@@ -78,62 +80,6 @@ function round(value: number, digits = 2): number {
 
 function elapsedMs(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-/** A `tvs serve` child process and the JSON log lines it printed. */
-interface ServeProcess {
-  readonly url: string;
-  readonly child: ChildProcess;
-  readonly lines: Record<string, unknown>[];
-}
-
-async function startServe(configPath: string, env: NodeJS.ProcessEnv): Promise<ServeProcess> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'src/cli/tvs.ts'),
-      'serve',
-      '--config',
-      configPath,
-      '--port',
-      String(port),
-    ],
-    { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const lines: Record<string, unknown>[] = [];
-  const url = await new Promise<string>((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error('tvs serve did not start within 60 s')), 60_000);
-    child.once('exit', (code) => reject(new Error(`tvs serve exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('listening on ')) {
-        clearTimeout(timer);
-        resolvePromise(line.slice('listening on '.length).trim());
-      } else if (line.startsWith('{')) {
-        try {
-          lines.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          // not a log line
-        }
-      }
-    });
-    child.stderr?.resume();
-  });
-  return { url, child, lines };
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || !child.pid) return done();
-    child.once('exit', () => done());
-    process.kill(child.pid, 'SIGTERM');
-    setTimeout(
-      () => child.pid && child.exitCode === null && process.kill(child.pid, 'SIGKILL'),
-      5_000,
-    ).unref();
-  });
 }
 
 async function requestToken(url: string, client: string, scope: string): Promise<number> {
@@ -376,6 +322,9 @@ async function main(): Promise<void> {
     progress('authorization decisions');
     const authorize = await measureAuthorization();
 
+    progress('callers side by side: this service and its client against simple-oauth2');
+    const callers = await measureCallers(moto.endpoint, progress);
+
     const figures = {
       machine: `${cpus()[0]?.model ?? 'unknown cpu'} ×${cpus().length}, Node ${process.version}`,
       upstream_latency_ms: UPSTREAM_LATENCY_MS,
@@ -398,6 +347,7 @@ async function main(): Promise<void> {
       outage: { ...outage, budget_refusals_after_return: throttledAfterReturn },
       ...bundles,
       authorize,
+      callers,
       cost: {
         mix: CONSUMPTION_MIX,
         prices: PRICES,

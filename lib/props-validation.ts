@@ -100,6 +100,7 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
       `removalPolicy: ${removal} is not one of RETAIN and DESTROY, the two a KMS key and a log group accept.`,
     );
   }
+  problems.push(...alarmTopicProblems(props));
   if (props.upstreamFailureThreshold !== undefined && !(props.upstreamFailureThreshold >= 1)) {
     problems.push('upstreamFailureThreshold: must be at least 1.');
   }
@@ -136,4 +137,22 @@ export function assertValidProps(props: TokenVendingServiceProps, config: Servic
   if (problems.length > 0) {
     throw new Error(`Invalid TokenVendingService properties:\n  - ${problems.join('\n  - ')}`);
   }
+}
+
+/** An SNS topic ARN: partition, region, 12-digit account, topic name (a FIFO topic cannot take alarms). */
+const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}$/;
+
+/** The alarm topic: one way of giving it, and an ARN that names a standard SNS topic. */
+function alarmTopicProblems(props: TokenVendingServiceProps): string[] {
+  const arn = props.alarmTopicArn;
+  if (arn === undefined) return [];
+  if (props.alarmTopic) {
+    return ['alarmTopicArn: give alarmTopic or alarmTopicArn, not both; both name where the alarms go.'];
+  }
+  if (!Token.isUnresolved(arn) && !SNS_TOPIC_ARN.test(arn)) {
+    return [
+      `alarmTopicArn: "${arn}" is not the ARN of a standard SNS topic (arn:aws:sns:<region>:<account>:<name>).`,
+    ];
+  }
+  return [];
 }

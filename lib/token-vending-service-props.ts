@@ -233,11 +233,22 @@ export interface TokenVendingServiceProps {
   readonly probeInterval?: Duration;
 
   /**
-   * Topic that receives the alarms' ALARM and OK notifications.
+   * Topic that receives the alarms' ALARM and OK notifications. Give this or `alarmTopicArn`, not both.
    *
-   * @default - alarms without actions (visible on the dashboard and in the console)
+   * @default - the topic of `alarmTopicArn`; without either, alarms without actions (visible on the
+   * dashboard and in the console only)
    */
   readonly alarmTopic?: sns.ITopic;
+
+  /**
+   * ARN of an existing SNS topic (`arn:aws:sns:<region>:<account>:<name>`) that receives every alarm's
+   * ALARM and OK notifications; the stack's `alarmTopicArn` context value. The topic is imported, not
+   * created: its subscriptions (email, chat, paging) and its access policy are the operator's. Its policy
+   * must let CloudWatch (`cloudwatch.amazonaws.com`) publish to it.
+   *
+   * @default - no topic: see `alarmTopic`
+   */
+  readonly alarmTopicArn?: string;
 
   /**
    * Failed calls to Identity Cloud (`UpstreamFailure`, sum over 5 minutes) that raise the upstream alarm.

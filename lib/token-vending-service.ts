@@ -10,6 +10,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ServiceConfig } from '../lambdas/vend-token/config';
 import { settingsEnvironment } from '../lambdas/vend-token/settings';
@@ -38,6 +39,22 @@ export const CONFIG_FILE_IN_BUNDLE = `/var/task/${CONFIG_FILE_NAME}`;
 
 /** The `source` of the scheduled pre-warm event; the handler recognises the event by it. */
 export const PREWARM_EVENT_SOURCE = 'tvs.prewarm';
+
+/**
+ * The page with a runbook entry per alarm, under a heading that is the alarm's name in
+ * {@link TokenVendingAlarms}; every alarm description ends with `Runbook: <page>#<name in lower case>`.
+ */
+export const RUNBOOK_PAGE = 'docs/operations.md';
+
+/** The construct id of each alarm (kept from the first release: an id change would replace the alarm). */
+const ALARM_IDS: Record<keyof TokenVendingAlarms, string> = {
+  upstreamFailures: 'UpstreamFailureAlarm',
+  functionErrors: 'FunctionErrorAlarm',
+  functionThrottles: 'FunctionThrottleAlarm',
+  apiServerErrors: 'ApiServerErrorAlarm',
+  apiLatency: 'ApiLatencyAlarm',
+  rotationFailures: 'RotationFailureAlarm',
+};
 
 export type {
   FunctionLogLevel,
@@ -365,59 +382,70 @@ export class TokenVendingService extends Construct {
   private createAlarms(props: TokenVendingServiceProps, metricsNamespace: string): TokenVendingAlarms {
     const period = Duration.minutes(5);
     const endpoint = this.endpointMetrics();
-    const alarm = (id: string, description: string, metric: cloudwatch.IMetric, threshold: number) => {
-      const created = new cloudwatch.Alarm(this, id, {
-        alarmDescription: `Token Vending Service: ${description}`,
+    const endpointName = this.endpointName();
+    const topic =
+      props.alarmTopic ??
+      (props.alarmTopicArn ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn) : undefined);
+    const action = topic ? new cloudwatchActions.SnsAction(topic) : undefined;
+    const alarm = (
+      name: keyof TokenVendingAlarms,
+      description: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+    ) => {
+      const created = new cloudwatch.Alarm(this, ALARM_IDS[name], {
+        alarmDescription: `Token Vending Service: ${description} Runbook: ${RUNBOOK_PAGE}#${name.toLowerCase()}`,
         metric,
         threshold,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-      if (props.alarmTopic) {
-        const action = new cloudwatchActions.SnsAction(props.alarmTopic);
+      if (action) {
         created.addAlarmAction(action);
         created.addOkAction(action);
       }
       return created;
     };
+    const upstreamThreshold = props.upstreamFailureThreshold ?? 5;
+    const latencyThreshold = (props.latencyAlarmThreshold ?? Duration.seconds(3)).toMilliseconds();
 
     return {
       upstreamFailures: alarm(
-        'UpstreamFailureAlarm',
-        'Identity Cloud refused, failed or was unreachable',
+        'upstreamFailures',
+        `Identity Cloud refused, failed or was unreachable ${upstreamThreshold} times in 5 minutes; callers get cached tokens while they last, then 502 or 503. Look at the function's "upstream failure" log lines (client, outcome, reason): invalid_client means the client's secret no longer works; network, timeout, http_5xx or http_429 point at Identity Cloud or the network.`,
         serviceMetric(metricsNamespace, 'UpstreamFailure', period),
-        props.upstreamFailureThreshold ?? 5,
+        upstreamThreshold,
       ),
       functionErrors: alarm(
-        'FunctionErrorAlarm',
-        'the function threw',
+        'functionErrors',
+        "the vend function threw, timed out or failed to start: every expected failure is an answer, so this is a broken deployment, configuration or bug. Look at the function log group for level ERROR and for Lambda's own timeout and init error lines; roll back a recent deployment first.",
         this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
         1,
       ),
       functionThrottles: alarm(
-        'FunctionThrottleAlarm',
-        'the function was throttled',
+        'functionThrottles',
+        "Lambda throttled the vend function: its concurrency (reservedConcurrency, or the account's unreserved pool) is used up and callers are refused with 429 or 503. Find who sends the burst (the caller field of the log lines), then raise reservedConcurrency or the account quota.",
         this.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
         1,
       ),
       apiServerErrors: alarm(
-        'ApiServerErrorAlarm',
-        `the ${this.endpointName()} answered 5xx`,
+        'apiServerErrors',
+        `the ${endpointName} answered 5xx at least 5 times in 5 minutes: callers are failing. Group the function's "request failed" log lines by error and reason; 503 temporarily_unavailable follows an Identity Cloud outage or a spent mint budget, 502 server_error a refused secret or scope, 500 a bug.`,
         endpoint.serverErrors({ period, statistic: cloudwatch.Stats.SUM }),
         5,
       ),
       apiLatency: alarm(
-        'ApiLatencyAlarm',
-        `p99 latency of the ${this.endpointName()} is high`,
+        'apiLatency',
+        `p99 latency of the ${endpointName} reached ${latencyThreshold} ms over 5 minutes. Memory and table hits take milliseconds, so slow answers are mints or waits: look at duration_ms by source and waited in the function's log; Identity Cloud slow, or the table failing over to it, are the usual causes.`,
         endpoint.latency({ period, statistic: cloudwatch.Stats.p(99) }),
-        (props.latencyAlarmThreshold ?? Duration.seconds(3)).toMilliseconds(),
+        latencyThreshold,
       ),
       ...(this.rotation
         ? {
             rotationFailures: alarm(
-              'RotationFailureAlarm',
-              'a secret rotation failed; the last working secret is still current',
+              'rotationFailures',
+              'a secret rotation step failed. The last working secret is still current unless the rotation function\'s "rotation step failed" line says the new secret could not be stored; fix the cause the line names, then run tvs rotate for that client.',
               this.rotation.metricFailures(period),
               1,
             ),

@@ -30,8 +30,9 @@ export interface TokenVendingStackProps extends StackProps {
  *
  * Context values (`cdk synth -c name=value`): `config` (path of the configuration document),
  * `endpoint` (`rest-api`, the default, or `function-url`), `allowedAccounts` and `vpcEndpointIds`
- * (comma-separated), `allowedOrganizationId`. With neither `allowedAccounts` nor `allowedOrganizationId`,
- * the stack admits the account it is deployed to.
+ * (comma-separated), `allowedOrganizationId`, `alarmTopicArn` (an existing SNS topic that every alarm
+ * notifies). With neither `allowedAccounts` nor `allowedOrganizationId`, the stack admits the account it
+ * is deployed to.
  */
 export class TokenVendingStack extends Stack {
   /** The service. */
@@ -52,6 +53,7 @@ export class TokenVendingStack extends Stack {
     const vpcEndpointIds = contextList(this, 'vpcEndpointIds');
     // Checked by the construct, which names the two kinds when it is neither.
     const endpoint = contextString(this, 'endpoint') as EndpointKind | undefined;
+    const alarmTopicArn = contextString(this, 'alarmTopicArn');
 
     this.service = new TokenVendingService(this, 'TokenVendingService', {
       config: readConfigDocument(configFile),
@@ -59,6 +61,7 @@ export class TokenVendingStack extends Stack {
       allowedAccounts,
       allowedOrganizationId,
       vpcEndpointIds,
+      ...(alarmTopicArn ? { alarmTopicArn } : {}),
       ...service,
     });
   }

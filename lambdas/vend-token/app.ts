@@ -66,6 +66,7 @@ function tokenBody(result: VendResult, nowMs: number) {
     token_type: 'Bearer',
     expires_in: Math.max(0, token.expiresAt - Math.floor(nowMs / 1000)),
     expires_at: new Date(token.expiresAt * 1000).toISOString(),
+    issued_at: new Date(token.issuedAt * 1000).toISOString(),
     scope: token.scope,
     client: result.client,
   };

@@ -4,6 +4,7 @@
  * happen now (docs/contract.md "Bounded upstream use"). No I/O, no clock of their own.
  */
 import { ConfigError } from '../../src/shared/errors';
+import { refreshMarginSeconds } from '../../src/shared/refresh-margin';
 import type { CachedToken, Mint } from './cache-record';
 
 /** What one request needs of a token. */
@@ -53,7 +54,7 @@ export function lifetimeOf(token: CachedToken): number {
 
 /** The refresh margin of tokens of `lifetime` seconds: refreshed this long before they expire. */
 export function refreshMargin(lifetime: number, settings: PolicySettings): number {
-  return settings.refreshMarginSeconds ?? Math.min(300, lifetime / 4);
+  return refreshMarginSeconds(lifetime, settings.refreshMarginSeconds);
 }
 
 /**

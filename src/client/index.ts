@@ -1,7 +1,9 @@
 /**
- * The Token Vending Service client for services: SigV4-signed calls, tokens kept in memory until a
- * refresh margin before they expire, one request in flight per (client, scope), and 503 answers retried
- * after the `Retry-After` they carry.
+ * The Token Vending Service client for services: SigV4-signed calls; tokens kept in memory and refreshed
+ * in the background once inside their refresh margin (the service's rule, over the token's whole
+ * lifetime), so a caller holding a token never waits on the network; never a token within a safety
+ * margin of its expiry; one request in flight per (client, scope); and a 503 surfaced at once with its
+ * `Retry-After`.
  *
  * ```ts
  * const tokens = createTokenClient({ endpoint: process.env.TVS_ENDPOINT! });
@@ -16,6 +18,7 @@
 import { describeEndpointHost, type SigningService } from '../shared/endpoint-kinds';
 import { InvalidScopeError, TokenServiceError } from '../shared/errors';
 import { fingerprintOf } from '../shared/hashing';
+import { refreshMarginSeconds } from '../shared/refresh-margin';
 import { canonicalScopeText } from '../shared/scopes';
 import { sleep } from '../shared/time';
 import {
@@ -64,13 +67,25 @@ export interface TokenClientOptions {
   readonly service?: SigningService;
   /** @default the default AWS credential chain (`fromNodeProviderChain()`) */
   readonly credentials?: CredentialsSource;
-  /** The largest refresh margin, seconds: a token is refreshed when less than the smaller of this and a quarter of its lifetime remains. @default 300 */
+  /**
+   * A fixed refresh margin, seconds: a token is refreshed in the background this long before it expires.
+   * Give the deployment's own when it sets one. @default the service's rule: the smaller of 300 s and a
+   * quarter of the token's whole lifetime (`expires_at − issued_at`)
+   */
   readonly refreshMarginSeconds?: number;
-  /** Tries in all when the service answers 503. @default 3 */
+  /**
+   * A token is never handed out when less than this is left of it, seconds (at most half the refresh
+   * margin, so short-lived tokens keep a window to be refreshed in). @default 5
+   */
+  readonly safetyMarginSeconds?: number;
+  /**
+   * Tries in all when the service answers 503. Each try may last {@link timeoutMs}; the default of one
+   * ends a `getToken` within one service deadline. @default 1
+   */
   readonly maxAttempts?: number;
   /** The longest wait before retrying a 503, whatever its `Retry-After` says, ms. @default 5_000 */
   readonly maxRetryWaitMs?: number;
-  /** Timeout of one HTTP exchange, ms. @default 10_000 */
+  /** Timeout of one HTTP exchange, ms: the service's own deadline (its function timeout). @default 10_000 */
   readonly timeoutMs?: number;
   /** Clock, epoch ms (tests). */
   readonly now?: () => number;
@@ -95,8 +110,13 @@ export interface VendedToken {
   /** The canonical scope the token was granted for. */
   readonly scope: string;
   readonly client: string;
-  /** When the token expires, by this process's clock (`expires_in` counted from the answer). */
+  /**
+   * When the token expires: the answer's `expires_at`, or earlier when this process's clock is behind
+   * the service's (never later than the request was sent plus `expires_in` − 1 s).
+   */
   readonly expiresAt: Date;
+  /** When the token was issued (`issued_at`; from a service without it, `expires_at − expires_in`). */
+  readonly issuedAt: Date;
 }
 
 /**
@@ -107,7 +127,12 @@ export type AuthorizedFetch = (input: string | URL | Request, init?: RequestInit
 
 /** The client. */
 export interface TokenClient {
-  /** A token for `client` and `scope`, from memory while it is fresh. */
+  /**
+   * A token for `client` and `scope`, valid for at least `minTtl` and the safety margin. From memory
+   * while it has that; inside its refresh margin it is still handed out at once, and replaced in the
+   * background. Only without a usable token does the call wait on the service: one exchange, and a 503
+   * throws at once a {@link TokenServiceError} carrying the answer's `retryAfter`.
+   */
   getToken(request: TokenRequestOptions): Promise<VendedToken>;
   /**
    * Report a token Identity Cloud refused (401, or 403 "Forbidden"). Its cached copy is dropped and the
@@ -149,15 +174,8 @@ export interface TokenClient {
   authorizedFetch(request: TokenRequestOptions): AuthorizedFetch;
   /** What this caller may ask for (`GET /v1/clients`). */
   listClients(): Promise<ClientsAnswer['clients']>;
-  /** Forget every cached token. */
+  /** Forget every cached token, and stop refreshing them. */
   clear(): void;
-}
-
-interface CacheEntry {
-  readonly token: VendedToken;
-  readonly fingerprint: string;
-  /** ms */
-  readonly lifetime: number;
 }
 
 /**
@@ -281,121 +299,246 @@ function authorizedFetchOf(tokens: TokenClient, request: TokenRequestOptions): A
   };
 }
 
-/** A client for the Token Vending Service. Create one per process and reuse it. */
-export function createTokenClient(options: TokenClientOptions): TokenClient {
-  const now = options.now ?? Date.now;
-  const maxMarginMs = (options.refreshMarginSeconds ?? 300) * 1000;
-  const retry: RetryPolicy = {
-    maxAttempts: options.maxAttempts ?? 3,
-    maxRetryWaitMs: options.maxRetryWaitMs ?? 5_000,
-    sleep: options.sleep ?? sleep,
-  };
-  const target: ServiceTarget = {
-    endpoint: options.endpoint,
-    region: options.region ?? defaultRegion(options.endpoint),
-    ...(options.service ? { service: options.service } : {}),
-    credentials: options.credentials ?? defaultCredentials(),
-    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
-  };
+/** A background refresh that got no newer token is tried again after this long, ms. */
+const RETRY_REFRESH_MS = 1_000;
+/** The safety margin, seconds, unless given. */
+const DEFAULT_SAFETY_MARGIN_SECONDS = 5;
 
-  const cache = new Map<string, CacheEntry>();
-  const inFlight = new Map<string, Promise<CacheEntry>>();
+/** A token in this client's memory, with the times that rule it (epoch ms, this process's clock). */
+interface CacheEntry {
+  readonly token: VendedToken;
+  readonly fingerprint: string;
+  /** From here on the token is refreshed in the background. */
+  readonly refreshAt: number;
+  /** From here on the token is never handed out. */
+  readonly unusableAt: number;
+  /** Asked for since it was fetched: only a token in use is kept fresh; one nobody asks for lapses. */
+  used: boolean;
+  /** No background refresh before this (after one that failed or got no newer token). */
+  retryAt: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The times of a token answered at `answer`, asked for at `sentAt` (this clock): expiry from
+ * `expires_at`, bounded by `sentAt + expires_in − 1 s` — `expires_in` counts whole seconds from an
+ * instant after `sentAt`, so that bound holds whatever the skew between this clock and the service's —
+ * and the refresh margin of the token's whole lifetime by the service's rule.
+ */
+export function tokenTimes(
+  answer: TokenAnswer,
+  sentAt: number,
+  settings: { readonly refreshMarginSeconds?: number; readonly safetyMarginSeconds: number },
+): { expiresAt: number; issuedAt: number; refreshAt: number; unusableAt: number } {
+  const stated = Date.parse(answer.expires_at);
+  const expiresAt = Math.min(stated, sentAt + (answer.expires_in - 1) * 1000);
+  const issuedAt =
+    answer.issued_at === undefined ? stated - answer.expires_in * 1000 : Date.parse(answer.issued_at);
+  const margin = refreshMarginSeconds((stated - issuedAt) / 1000, settings.refreshMarginSeconds) * 1000;
+  const safety = Math.min(settings.safetyMarginSeconds * 1000, margin / 2);
+  return { expiresAt, issuedAt, refreshAt: expiresAt - margin, unusableAt: expiresAt - safety };
+}
+
+/** See {@link TokenClient}; made by {@link createTokenClient}. */
+class ServiceTokenClient implements TokenClient {
+  private readonly now: () => number;
+  private readonly retry: RetryPolicy;
+  private readonly target: ServiceTarget;
+  private readonly margins: { readonly refreshMarginSeconds?: number; readonly safetyMarginSeconds: number };
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inFlight = new Map<string, Promise<CacheEntry>>();
   /** Fingerprints to send as `reject` with the next request, by cache key. */
-  const rejected = new Map<string, string>();
+  private readonly rejected = new Map<string, string>();
 
-  const remainingMs = (entry: CacheEntry) => entry.token.expiresAt.getTime() - now();
-  const fresh = (entry: CacheEntry, minTtl: number) =>
-    remainingMs(entry) > Math.max(minTtl * 1000, Math.min(maxMarginMs, entry.lifetime / 4));
-  const usable = (entry: CacheEntry, minTtl: number) => remainingMs(entry) > Math.max(minTtl * 1000, 0);
+  constructor(options: TokenClientOptions) {
+    this.now = options.now ?? Date.now;
+    this.retry = {
+      maxAttempts: options.maxAttempts ?? 1,
+      maxRetryWaitMs: options.maxRetryWaitMs ?? 5_000,
+      sleep: options.sleep ?? sleep,
+    };
+    this.margins = {
+      ...(options.refreshMarginSeconds === undefined
+        ? {}
+        : { refreshMarginSeconds: options.refreshMarginSeconds }),
+      safetyMarginSeconds: options.safetyMarginSeconds ?? DEFAULT_SAFETY_MARGIN_SECONDS,
+    };
+    this.target = {
+      endpoint: options.endpoint,
+      region: options.region ?? defaultRegion(options.endpoint),
+      ...(options.service ? { service: options.service } : {}),
+      credentials: options.credentials ?? defaultCredentials(),
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    };
+  }
 
-  /** Ask the service; the answer is cached under `key` unless there is none. */
-  async function fetchToken(key: string | undefined, request: TokenRequestOptions): Promise<CacheEntry> {
-    const reject = key === undefined ? undefined : rejected.get(key);
+  async getToken(request: TokenRequestOptions): Promise<VendedToken> {
+    const minTtl = request.minTtl ?? 0;
+    const canonical = canonicalScope(request.scope);
+    // A scope string the service refuses is sent as it is, never matched against the cache.
+    if (canonical === undefined)
+      return this.usableOrThrow(await this.fetchToken(undefined, request), 0).token;
+    const key = `${request.client}\n${canonical}`;
+    const cached = this.cache.get(key);
+    if (cached && this.usable(cached, minTtl)) {
+      cached.used = true;
+      if (this.now() >= cached.refreshAt) this.refreshInBackground(key, request);
+      return cached.token;
+    }
+    let entry = await this.shared(key, request);
+    // A request already in flight may have asked for less time than this caller needs.
+    if (!this.usable(entry, minTtl)) entry = await this.shared(key, request);
+    return this.usableOrThrow(entry, minTtl).token;
+  }
+
+  reject(accessToken: string): boolean {
+    const fingerprint = fingerprintOf(accessToken);
+    let known = false;
+    for (const [key, entry] of this.cache) {
+      if (entry.fingerprint !== fingerprint) continue;
+      this.forget(key);
+      this.rejected.set(key, fingerprint);
+      known = true;
+    }
+    return known;
+  }
+
+  authorizedFetch(request: TokenRequestOptions): AuthorizedFetch {
+    return authorizedFetchOf(this, request);
+  }
+
+  async listClients(): Promise<ClientsAnswer['clients']> {
+    const answer = await retryUnavailable(this.retry, async () =>
+      processClientsAnswer(await sendSigned(this.target, { method: 'GET', path: '/v1/clients' })),
+    );
+    return answer.clients;
+  }
+
+  clear(): void {
+    for (const key of [...this.cache.keys()]) this.forget(key);
+    this.rejected.clear();
+  }
+
+  private usable(entry: CacheEntry, minTtl: number): boolean {
+    const now = this.now();
+    return now < entry.unusableAt && entry.token.expiresAt.getTime() - now > minTtl * 1000;
+  }
+
+  /** `entry` if it may be handed out for `minTtl`; else the service had only a token about to expire. */
+  private usableOrThrow(entry: CacheEntry, minTtl: number): CacheEntry {
+    if (this.usable(entry, minTtl)) return entry;
+    throw new TokenServiceError(
+      503,
+      'temporarily_unavailable',
+      'the token service answered with a token about to expire; try again',
+      1,
+    );
+  }
+
+  private forget(key: string): void {
+    const entry = this.cache.get(key);
+    if (entry?.timer !== undefined) clearTimeout(entry.timer);
+    this.cache.delete(key);
+  }
+
+  /** Ask the service once per key at a time; the answer is cached under `key` unless there is none. */
+  private shared(key: string, request: TokenRequestOptions): Promise<CacheEntry> {
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const started = this.fetchToken(key, request).finally(() => {
+      if (this.inFlight.get(key) === started) this.inFlight.delete(key);
+    });
+    this.inFlight.set(key, started);
+    return started;
+  }
+
+  /**
+   * Replace the token of `key` without anyone waiting for it: once per key at a time, and not again
+   * before its `retryAt`. A failure is kept from the caller, who still holds a usable token; the next try
+   * waits for the failure's `Retry-After` (1 s at least).
+   */
+  private refreshInBackground(key: string, request: TokenRequestOptions): void {
+    const current = this.cache.get(key);
+    if (current === undefined || this.inFlight.has(key) || this.now() < current.retryAt) return;
+    const { minTtl: _minTtl, ...plain } = request;
+    this.shared(key, plain).then(
+      (entry) => {
+        // The service may hand out its current token while it refreshes it: ask again shortly.
+        if (entry.fingerprint === current.fingerprint || this.now() >= entry.refreshAt) {
+          this.retryLater(key, entry.fingerprint, RETRY_REFRESH_MS, plain);
+        }
+      },
+      (error: unknown) => {
+        const retryAfter = error instanceof TokenServiceError ? error.retryAfter : undefined;
+        this.retryLater(key, current.fingerprint, Math.max(1, retryAfter ?? 1) * 1000, plain);
+      },
+    );
+  }
+
+  /** No background refresh of `key`'s token `fingerprint` for `delayMs`; then one, if it is still in use. */
+  private retryLater(key: string, fingerprint: string, delayMs: number, request: TokenRequestOptions): void {
+    const entry = this.cache.get(key);
+    if (entry === undefined || entry.fingerprint !== fingerprint) return;
+    entry.retryAt = this.now() + delayMs;
+    this.schedule(key, entry, request, delayMs);
+  }
+
+  /** Refresh `entry` in the background at `delayMs` from now, if it is in use by then. */
+  private schedule(key: string, entry: CacheEntry, request: TokenRequestOptions, delayMs: number): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entry.timer = setTimeout(
+      () => {
+        entry.timer = undefined;
+        if (this.cache.get(key) === entry && entry.used && this.usable(entry, 0)) {
+          this.refreshInBackground(key, request);
+        }
+      },
+      Math.max(0, delayMs),
+    );
+    // A pending refresh never keeps the process alive.
+    entry.timer.unref?.();
+  }
+
+  private async fetchToken(key: string | undefined, request: TokenRequestOptions): Promise<CacheEntry> {
+    const reject = key === undefined ? undefined : this.rejected.get(key);
     const body = JSON.stringify({
       client: request.client,
       scope: request.scope,
       ...(request.minTtl !== undefined ? { min_ttl: request.minTtl } : {}),
       ...(reject ? { reject } : {}),
     });
-    const answer: TokenAnswer = await retryUnavailable(retry, async () =>
-      processTokenAnswer(await sendSigned(target, { method: 'POST', path: '/v1/token', body })),
-    );
-    if (key !== undefined && reject && rejected.get(key) === reject) rejected.delete(key);
+    let sentAt = this.now();
+    const answer: TokenAnswer = await retryUnavailable(this.retry, async () => {
+      sentAt = this.now();
+      return processTokenAnswer(await sendSigned(this.target, { method: 'POST', path: '/v1/token', body }));
+    });
+    if (key !== undefined && reject && this.rejected.get(key) === reject) this.rejected.delete(key);
+    const times = tokenTimes(answer, sentAt, this.margins);
     const entry: CacheEntry = {
       token: {
         accessToken: answer.access_token,
         tokenType: 'Bearer',
         scope: answer.scope,
         client: answer.client,
-        expiresAt: new Date(now() + answer.expires_in * 1000),
+        expiresAt: new Date(times.expiresAt),
+        issuedAt: new Date(times.issuedAt),
       },
       fingerprint: fingerprintOf(answer.access_token),
-      lifetime: answer.expires_in * 1000,
+      refreshAt: times.refreshAt,
+      unusableAt: times.unusableAt,
+      used: false,
+      retryAt: 0,
     };
-    if (key !== undefined) cache.set(key, entry);
+    // A token reported refused while this request was out is not taken back into the cache.
+    if (key === undefined || this.rejected.get(key) === entry.fingerprint) return entry;
+    this.forget(key);
+    this.cache.set(key, entry);
+    this.schedule(key, entry, { client: request.client, scope: request.scope }, times.refreshAt - this.now());
     return entry;
   }
+}
 
-  function shared(key: string, request: TokenRequestOptions): Promise<CacheEntry> {
-    const pending = inFlight.get(key);
-    if (pending) return pending;
-    const started = fetchToken(key, request).finally(() => {
-      if (inFlight.get(key) === started) inFlight.delete(key);
-    });
-    inFlight.set(key, started);
-    return started;
-  }
-
-  const tokens: TokenClient = {
-    async getToken(request) {
-      const minTtl = request.minTtl ?? 0;
-      const canonical = canonicalScope(request.scope);
-      // A scope string the service refuses is sent as it is, never matched against the cache.
-      if (canonical === undefined) return (await fetchToken(undefined, request)).token;
-      const key = `${request.client}\n${canonical}`;
-      const cached = cache.get(key);
-      if (cached && fresh(cached, minTtl)) return cached.token;
-      try {
-        let entry = await shared(key, request);
-        // A request already in flight may have asked for less time than this caller needs.
-        if (!usable(entry, minTtl)) entry = await shared(key, request);
-        return entry.token;
-      } catch (error) {
-        // Refresh ahead failed while Identity Cloud is down: the old token is still good for this caller.
-        const fallback = cache.get(key);
-        const transient = error instanceof TokenServiceError && (error.status === 503 || error.status === 0);
-        if (transient && fallback && usable(fallback, minTtl)) return fallback.token;
-        throw error;
-      }
-    },
-
-    reject(accessToken) {
-      const fingerprint = fingerprintOf(accessToken);
-      let known = false;
-      for (const [key, entry] of cache) {
-        if (entry.fingerprint !== fingerprint) continue;
-        cache.delete(key);
-        rejected.set(key, fingerprint);
-        known = true;
-      }
-      return known;
-    },
-
-    authorizedFetch(request) {
-      return authorizedFetchOf(tokens, request);
-    },
-
-    async listClients() {
-      const answer = await retryUnavailable(retry, async () =>
-        processClientsAnswer(await sendSigned(target, { method: 'GET', path: '/v1/clients' })),
-      );
-      return answer.clients;
-    },
-
-    clear() {
-      cache.clear();
-      rejected.clear();
-    },
-  };
-  return tokens;
+/** A client for the Token Vending Service. Create one per process and reuse it. */
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  return new ServiceTokenClient(options);
 }

@@ -63,6 +63,8 @@ export interface TokenAnswer {
   readonly token_type: 'Bearer';
   readonly expires_in: number;
   readonly expires_at: string;
+  /** When the token was issued; absent from a service older than this client. */
+  readonly issued_at?: string;
   readonly scope: string;
   readonly client: string;
 }
@@ -166,7 +168,7 @@ function okJson(answer: ServiceAnswer): unknown {
 export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
   const body = okJson(answer);
   const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const { access_token, token_type, expires_in, expires_at, scope, client } = fields;
+  const { access_token, token_type, expires_in, expires_at, issued_at, scope, client } = fields;
   if (typeof access_token !== 'string' || access_token === '') throw invalidAnswer('without an access_token');
   if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') {
     throw invalidAnswer('with a token_type other than Bearer');
@@ -177,9 +179,20 @@ export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
   if (typeof expires_at !== 'string' || Number.isNaN(Date.parse(expires_at))) {
     throw invalidAnswer('without a valid expires_at');
   }
+  if (issued_at !== undefined && (typeof issued_at !== 'string' || Number.isNaN(Date.parse(issued_at)))) {
+    throw invalidAnswer('with an invalid issued_at');
+  }
   if (typeof scope !== 'string' || typeof client !== 'string')
     throw invalidAnswer('without scope and client');
-  return { access_token, token_type: 'Bearer', expires_in, expires_at, scope, client };
+  return {
+    access_token,
+    token_type: 'Bearer',
+    expires_in,
+    expires_at,
+    ...(issued_at === undefined ? {} : { issued_at }),
+    scope,
+    client,
+  };
 }
 
 /** Validate a 200 answer of `GET /v1/clients`. */

@@ -1,6 +1,6 @@
 /**
  * A simulator of Akamai Identity Cloud's token endpoint (`POST /<customer-id>/login/token`), as the
- * seeds in `shared/seeds/` describe it: HTTP Basic with a configuration client's id and secret
+ * Identity Cloud documentation ("Get an administrative access token") describes it: HTTP Basic with a configuration client's id and secret
  * (form-urlencoded before Base64, RFC 6749 §2.3.1), a form body `grant_type=client_credentials&scope=…`,
  * and the answer `{"access_token","expires_in","token_type":"Bearer","scope"}`.
  *
@@ -19,7 +19,7 @@ import type { AddressInfo, Socket } from 'node:net';
 
 import { covers, parseScope, parseScopes, type Scope } from '../shared/scopes';
 
-/** The customer id used in the token endpoint path when none is given (the one in the seeds). */
+/** The customer id used in the token endpoint path when none is given (the one in Identity Cloud’s documentation examples). */
 export const DEFAULT_CUSTOMER_ID = '01000000-0000-3000-9000-000000000000';
 
 /** A configuration client together with its token policy. */
@@ -143,6 +143,8 @@ export interface IdentityCloudSimulator {
   readonly endlessBodyBytes: number;
   /** `${url}/${customerId}/config/clients/${clientId}/secret`, the secret-reset endpoint of a client. */
   secretEndpoint(clientId: string): string;
+  /** When an access token this simulator issued expires, epoch ms (undefined for one it never issued). */
+  expiryOf(accessToken: string): number | undefined;
   /** Queue faults: each of the next token requests takes the next fault; queued faults come before a persistent one. */
   injectFaults(...faults: Fault[]): void;
   /** Every token request (with no queued fault left) gets this fault until cleared with `undefined`. */
@@ -835,6 +837,9 @@ export async function startIdentityCloudSimulator(
     },
     get issuedTokens() {
       return issuedTokens;
+    },
+    expiryOf(accessToken: string) {
+      return bearerTokens.get(accessToken)?.expiresAt;
     },
     get resetRequests() {
       return resetRequests;

@@ -93,28 +93,29 @@ describe('createTokenClient', () => {
     expect(log.served('config-us') - before).toBe(1);
   });
 
-  it('refreshes a token once less than the refresh margin remains, and for a longer min_ttl', async () => {
+  it('hands out the held token at once inside its margin and replaces it in the background; never waiting', async () => {
     let now = Date.now();
     const client = clientFor({ now: () => now });
     const request = { client: 'config-us', scope: '.:config/margin/**' };
     const first = await client.getToken(request);
-    // config-us tokens live 1200 s: the margin is min(300 s, 1200 s / 4) = 300 s.
-    const lifetime = first.expiresAt.getTime() - now;
+    // config-us tokens live 1200 s: the margin is min(300 s, 1200 s / 4) = 300 s, counted from the
+    // token's whole lifetime (expires_at − issued_at).
+    expect(first.expiresAt.getTime() - first.issuedAt.getTime()).toBeLessThanOrEqual(1_200_000);
     const before = log.served('config-us');
 
-    now += lifetime - 301_000;
-    await client.getToken(request);
-    const outside = log.served('config-us') - before;
+    now = first.expiresAt.getTime() - 301_000;
+    const outside = await client.getToken(request);
+    const servedOutside = log.served('config-us') - before;
     now += 2_000;
-    const refreshed = await client.getToken(request);
-    const inside = log.served('config-us') - before;
-    now = refreshed.expiresAt.getTime() - 310_000;
-    await client.getToken(request);
-    const stillFresh = log.served('config-us') - before;
-    await client.getToken({ ...request, minTtl: 320 });
-    const longer = log.served('config-us') - before;
+    const inside = await client.getToken(request);
+    // The caller got the held token without waiting; the refresh is on its way.
+    expect(inside).toBe(first);
+    await expect.poll(() => log.served('config-us') - before).toBe(1);
+    const replaced = await client.getToken(request);
 
-    expect([outside, inside, stillFresh, longer]).toEqual([0, 1, 1, 2]);
+    expect(outside).toBe(first);
+    expect(servedOutside).toBe(0);
+    expect(replaced).not.toBe(first);
   });
 
   it('reject() drops the cached token and sends its fingerprint once; unknown tokens are ignored', async () => {
@@ -131,19 +132,26 @@ describe('createTokenClient', () => {
     expect(third).toBe(second);
   });
 
-  it('retries a 503 after its Retry-After, at most maxAttempts times in all', async () => {
+  it('ends a getToken after one exchange when the service answers 503, with its Retry-After', async () => {
     const waits: number[] = [];
-    const client = clientFor({
-      sleep: async (ms) => {
-        waits.push(ms);
-      },
-    });
+    const client = clientFor({ sleep: async (ms) => void waits.push(ms) });
 
     const error = await client
       .getToken({ client: 'down-us', scope: '*:webhooks/**' })
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(TokenServiceError);
+    // Retry-After: when the client's upstream circuit, opened by this failure, may next probe (2 s).
+    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });
+    expect(waits).toEqual([]);
+  });
+
+  it('retries a 503 after its Retry-After when asked to, at most maxAttempts times in all', async () => {
+    const waits: number[] = [];
+    const client = clientFor({ maxAttempts: 3, sleep: async (ms) => void waits.push(ms) });
+
+    const error = await client.getToken({ client: 'down-us', scope: '*:webhooks/**' }).catch((e) => e);
+
     // The first failure opens the client's upstream circuit: every answer says to come back when the
     // next probe may start, 2 s on.
     expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });

@@ -1,5 +1,6 @@
 /**
- * "Calling from any language": its curl and Python examples, run as written against `tvs serve` (a child
+ * The calling page's curl example and its Python client example (the client installed with pip into a
+ * virtual environment of its own, as a user installs it), run as written against `tvs serve` (a child
  * process, with the Identity Cloud simulator) and a small API on 127.0.0.1 that refuses the first token
  * it sees, so each example must report that token with `reject` and end with the API's 200. Each runs
  * against both front doors: `tvs serve` as the REST API (signed for `execute-api`, the examples' default)
@@ -25,6 +26,7 @@ import { ENDPOINT_KINDS, type EndpointKind, SIGNING_SERVICE } from '../../src/sh
 import { fingerprintOf } from '../../src/shared/hashing';
 import type { IdentityCloudSimulator } from '../../src/simulator/identity-cloud';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
+import { installPythonClient, type PythonClientEnv } from '../support/python-client';
 import { recordTraffic } from '../support/traffic-log';
 import {
   childEnv,
@@ -90,7 +92,7 @@ function requireTools(language: Language): void {
     requireTool('jq', ['--version'], 'apt-get install jq');
     requireTool('sha256sum', ['--version'], 'apt-get install coreutils');
   } else {
-    requireTool('python3', ['-c', 'import botocore, requests'], 'pip install botocore requests');
+    requireTool('python3', ['-c', 'import botocore'], 'pip install botocore');
   }
 }
 
@@ -126,6 +128,7 @@ let workDir: string;
 let removeDir: () => Promise<void>;
 let apiServer: ReturnType<typeof createServer> | undefined;
 let apiUrl: string;
+let python: PythonClientEnv;
 /** Bodies of the requests that reached the service, in order. */
 const serviceRequests: { method: string; path: string; body: string }[] = [];
 /** The bearer tokens the API was called with, in order, and what it answered. */
@@ -134,6 +137,7 @@ const apiCalls: { token: string; status: number }[] = [];
 let exampleOutput = '';
 
 beforeAll(async () => {
+  python = await installPythonClient();
   sim = await startTestSimulator();
   const dir = await tempDir();
   removeDir = dir.remove;
@@ -181,6 +185,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await python?.remove();
   await stop(apiServer);
   for (const door of doors.values()) {
     await stop(door.proxy);
@@ -246,7 +251,7 @@ describe(`the examples of ${DOCUMENT}`, () => {
         AWS_SHARED_CREDENTIALS_FILE: join(workDir, 'no-aws-credentials'),
       });
 
-      const child = spawnChild(language === 'curl' ? 'bash' : 'python3', [file], { env, cwd: workDir });
+      const child = spawnChild(language === 'curl' ? 'bash' : python.python, [file], { env, cwd: workDir });
       const code = await Promise.race([
         child.exited,
         new Promise<string>((resolve) => setTimeout(() => resolve('timed out'), 20_000)),

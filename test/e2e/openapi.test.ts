@@ -153,16 +153,19 @@ describe('docs/openapi.json', () => {
       token_type: 'Bearer',
       expires_in: 10,
       expires_at: '2030-01-01T00:00:00.000Z',
+      issued_at: '2030-01-01T00:00:00.000Z',
       scope: '.:webhooks/**',
       client: 'webhooks-us',
     };
     const { client: _client, ...lost } = answer;
+    const { issued_at: _issuedAt, ...withoutIssuedAt } = answer;
 
     expect(schemaProblems(openapi, schema, answer)).toEqual([]);
     expect(schemaProblems(openapi, schema, { ...answer, source: 'memory' })).toEqual([
       '$: unexpected field source',
     ]);
     expect(schemaProblems(openapi, schema, lost)).toEqual(['$: missing client']);
+    expect(schemaProblems(openapi, schema, withoutIssuedAt)).toEqual(['$: missing issued_at']);
   });
 });
 

@@ -100,15 +100,16 @@ function identityStatementsGranting(copy: TemplateJson, action: string) {
   return found.map(({ statement }) => statement);
 }
 
-/** The function URL caller policy docs/deploy.md shows, between its `caller-policy:function-url` markers. */
-function documentedCallerPolicy(): { Action: string; Resource: string }[] {
+/** A caller policy docs/deploy.md shows, between its `caller-policy:<kind>` markers. */
+function documentedCallerPolicy(
+  kind: 'function-url' | 'rest-api' = 'function-url',
+): { Effect: 'Allow'; Action: string; Resource: string | string[] }[] {
   const readme = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
-  const block =
-    /<!-- caller-policy:function-url:start -->\s*```json\n([\s\S]*?)```\s*<!-- caller-policy:function-url:end -->/.exec(
-      readme,
-    )?.[1];
-  if (block === undefined) throw new Error('docs/deploy.md has no caller-policy:function-url block');
-  return JSON.parse(block) as { Action: string; Resource: string }[];
+  const block = new RegExp(
+    `<!-- caller-policy:${kind}:start -->\\s*\`\`\`json\\n([\\s\\S]*?)\`\`\`\\s*<!-- caller-policy:${kind}:end -->`,
+  ).exec(readme)?.[1];
+  if (block === undefined) throw new Error(`docs/deploy.md has no caller-policy:${kind} block`);
+  return JSON.parse(block) as { Effect: 'Allow'; Action: string; Resource: string | string[] }[];
 }
 
 describe('IAM evaluation of the stack with the example configuration (it admits its own account)', () => {
@@ -426,6 +427,31 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       });
 
       expect(await caller.can('execute-api:Invoke', tokenRoute())).toBe('Allowed');
+    });
+
+    it('admits a principal with the REST API caller policy docs/deploy.md shows, to its two routes only', async () => {
+      // The documented example, its sample API replaced by this template's: the same method and path.
+      const toThisApi = (resource: string) => {
+        const [, method, path] = /\/prod\/([A-Z]+)\/(.+)$/.exec(resource) ?? [];
+        return access.invokeArn({ api: ids.api, method: method as string, path: path as string });
+      };
+      const statements = documentedCallerPolicy('rest-api').map((statement) => ({
+        ...statement,
+        Resource: [statement.Resource].flat().map(toThisApi),
+      }));
+      const documented = { Version: '2012-10-17', Statement: statements } as const;
+      const caller = access.of(`arn:aws:iam::${ACCOUNT}:role/orders-service`, { policies: [documented] });
+      const outsider = access.of(`arn:aws:iam::${OUTSIDE_ACCOUNT}:role/orders-service`, {
+        policies: [documented],
+      });
+      const clientsRoute = access.invokeArn({ api: ids.api, method: 'GET', path: 'v1/clients' });
+
+      expect(await caller.can('execute-api:Invoke', tokenRoute())).toBe('Allowed');
+      expect(await caller.can('execute-api:Invoke', clientsRoute)).toBe('Allowed');
+      expect(await caller.can('execute-api:Invoke', tokenRoute().replace('/POST/', '/DELETE/'))).toBe(
+        'ImplicitlyDenied',
+      );
+      expect(await outsider.can('execute-api:Invoke', tokenRoute())).toBe('ImplicitlyDenied');
     });
 
     it('does not admit a principal of the allowed account whose identity policy does not allow it', async () => {

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { describe, expect, it } from 'vitest';
 import { ServiceConfig } from '../../lambdas/vend-token/config';
 import { type ServiceConfigDocument, validateServiceConfig } from '../../lib/service-config';
@@ -124,6 +125,20 @@ describe('TokenVendingService props validation', () => {
       build({ allowedAccounts: ['12345'], allowedOrganizationId: 'org-1', vpcEndpointIds: ['endpoint-1'] }),
     ).toThrow(
       /"12345" is not a 12-digit[\s\S]*"org-1" is not an AWS Organizations id[\s\S]*"endpoint-1" is not a VPC endpoint id/,
+    );
+  });
+
+  it('refuses an alarm topic ARN that is not a standard SNS topic, and a topic given both ways', () => {
+    expect(build({ alarmTopicArn: 'arn:aws:sqs:us-east-1:111111111111:alarms' })).toThrow(
+      'alarmTopicArn: "arn:aws:sqs:us-east-1:111111111111:alarms" is not the ARN of a standard SNS topic',
+    );
+    expect(build({ alarmTopicArn: 'arn:aws:sns:us-east-1:111111111111:alarms.fifo' })).toThrow(
+      /is not the ARN of a standard SNS topic/,
+    );
+    const arn = 'arn:aws:sns:us-east-1:111111111111:alarms';
+    const topic = sns.Topic.fromTopicArn(testStack(), 'Alarms', arn);
+    expect(build({ alarmTopic: topic, alarmTopicArn: arn })).toThrow(
+      'alarmTopicArn: give alarmTopic or alarmTopicArn, not both',
     );
   });
 

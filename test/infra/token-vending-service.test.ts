@@ -312,6 +312,13 @@ describe('TokenVendingStack with the example configuration', () => {
   });
 
   describe('monitoring', () => {
+    it('gives the alarms no action without an alarm topic (alarmTopicArn adds one: test/infra/operations.test.ts)', () => {
+      for (const alarm of resourcesOf(template, 'AWS::CloudWatch::Alarm')) {
+        expect(alarm.Properties.AlarmActions).toBeUndefined();
+        expect(alarm.Properties.OKActions).toBeUndefined();
+      }
+    });
+
     it('alarms on upstream failures, function errors and throttles, API 5xx, p99 latency and failed rotations', () => {
       template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {

@@ -64,6 +64,7 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
         'client',
         'expires_at',
         'expires_in',
+        'issued_at',
         'scope',
         'token_type',
       ]);
@@ -72,6 +73,8 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
       expect(body.expires_in).toBeGreaterThan(3590);
       expect(body.expires_in).toBeLessThanOrEqual(3600);
       expect(Date.parse(body.expires_at as string)).toBeGreaterThan(Date.now() + 3_500_000);
+      // The whole lifetime, whatever is left of it: what a caller counts its refresh margin from.
+      expect(Date.parse(body.expires_at as string) - Date.parse(body.issued_at as string)).toBe(3_600_000);
       expect(harness.sim.tokenRequests).toBe(1);
 
       const item = await harness.rawItem(cacheKeyFor('webhooks-us', scope));

@@ -84,7 +84,7 @@ afterEach(async () => {
 });
 
 describe('token endpoint', () => {
-  it('answers the seeds’ success shape', async () => {
+  it('answers the documented success shape', async () => {
     const res = await post({ scope: '*:webhooks/**' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');
