@@ -34,6 +34,7 @@ import { measureBundles } from './bundle';
 import { measureCallers } from './callers';
 import { CONSUMPTION_MIX, measureConsumption } from './consumption';
 import { costOf, judgeGoals, PRICES } from './cost';
+import { measureOutage } from './outage';
 import { type ServeProcess, startServe, stop } from './serve-process';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -42,6 +43,7 @@ const WARMUP_SECONDS = 5;
 const PROCESSES = 4;
 const STAMPEDE_CALLERS = 500;
 const UPSTREAM_LATENCY_MS = 100;
+const OUTAGE_SECONDS = 20;
 const CALLER = {
   accessKeyId: 'AKIDTVSBENCH00000001',
   secretAccessKey: 'tvsBenchSecretKeyNotAnAwsSecret000000001',
@@ -272,6 +274,22 @@ async function main(): Promise<void> {
     const holders = steadyLines.filter((l) => l.source === 'upstream' && l.waited !== true).length;
     const steadyUpstream = sim.tokenRequests;
 
+    progress(
+      `outage: Identity Cloud answers 503 for ${OUTAGE_SECONDS} s under ${PROCESSES * 2} workers on 10 s tokens`,
+    );
+    for (const server of servers) server.lines.length = 0;
+    const outageStart = Date.now();
+    const outage = await measureOutage(
+      servers.map((s) => s.url),
+      sim,
+      (url) => requestToken(url, 'config-us', '.:config/**'),
+      OUTAGE_SECONDS * 1000,
+    );
+    const returned = outageStart + OUTAGE_SECONDS * 1000;
+    const throttledAfterReturn = servers
+      .flatMap((s) => s.lines)
+      .filter((l) => l.message === 'mint throttled' && Date.parse(String(l.timestamp)) >= returned).length;
+
     progress('bundle size and cold-start load time');
     const bundles = measureBundles();
 
@@ -326,6 +344,7 @@ async function main(): Promise<void> {
       steady_upstream_calls: steadyUpstream,
       steady_refresh_holders: holders,
       steady_waiting_requests: waiting,
+      outage: { ...outage, budget_refusals_after_return: throttledAfterReturn },
       ...bundles,
       authorize,
       callers,

@@ -226,7 +226,8 @@ export async function measureConsumption(
       countCommands(dynamodb, 'DynamoDB', calls);
       countCommands(kms, 'KMS', calls);
       countCommands(secretsManager, 'SecretsManager', calls);
-      const identityCloud = new IdentityCloudClient();
+      // On the virtual clock too, so its deadline is the request's however far behind real time it runs.
+      const identityCloud = new IdentityCloudClient({ now });
       identityClouds.push(identityCloud);
       // As deployed: Powertools Logger at INFO and Powertools Metrics (EMF), their lines captured.
       const metricsWereDisabled = process.env.POWERTOOLS_METRICS_DISABLED;

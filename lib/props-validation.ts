@@ -27,6 +27,7 @@ export function settingsOf(props: TokenVendingServiceProps) {
     minMintIntervalSeconds: props.minMintInterval?.toSeconds({ integral: false }),
     mintsPerMinute: props.mintsPerMinute,
     mintsPerCallerPerMinute: props.mintsPerCallerPerMinute,
+    probeIntervalMs: props.probeInterval?.toMilliseconds(),
   } satisfies VendingSettings;
 }
 

@@ -9,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { ConfiguredClient, ServiceConfig } from '../lambdas/vend-token/config';
 import { budgetKey } from '../lambdas/vend-token/mint-budget';
+import { circuitKey } from '../lambdas/vend-token/upstream-circuit';
 import { ROTATION_KEY_PREFIX } from '../src/shared/hashing';
 import { bundledCode, ROTATION_ENTRY } from './handler-bundle';
 import { secretResourceArn } from './service-config';
@@ -44,7 +45,8 @@ export interface RotationProps {
  *   secrets, nothing else of Secrets Manager;
  * - `GetSecretValue` on the secrets of the `via` clients, to mint their reset tokens;
  * - `GetItem`, `UpdateItem` on its own items of the table only (`dynamodb:LeadingKeys`: its reset
- *   tokens and leases under `rotation:`, and the via clients' mint budgets), and (by the token key's own
+ *   tokens and leases under `rotation:`, and the via clients' mint budgets and upstream circuits, which
+ *   it shares with the vend function), and (by the token key's own
  *   policy) data keys with its own encryption context only: it opens no vended token;
  * - its own log group.
  *
@@ -129,7 +131,9 @@ export class SecretRotation extends Construct {
           'ForAllValues:StringLike': {
             'dynamodb:LeadingKeys': [
               `${ROTATION_KEY_PREFIX}*`,
-              ...[...new Set(rotated.map((client) => client.rotation?.via ?? ''))].sort().map(budgetKey),
+              ...[...new Set(rotated.map((client) => client.rotation?.via ?? ''))]
+                .sort()
+                .flatMap((via) => [budgetKey(via), circuitKey(via)]),
             ],
           },
         },

@@ -223,6 +223,16 @@ export interface TokenVendingServiceProps {
   readonly mintsPerCallerPerMinute?: number;
 
   /**
+   * While a configuration client's calls to Identity Cloud fail (network, 5xx, 429), at most one probe
+   * per this interval reaches Identity Cloud for that client, across all containers; other requests that
+   * need a new token get 503 with `Retry-After` at once, and still-valid tokens are served. The first
+   * probe that succeeds ends it. From 100 ms to 60 s.
+   *
+   * @default Duration.seconds(2)
+   */
+  readonly probeInterval?: Duration;
+
+  /**
    * Topic that receives the alarms' ALARM and OK notifications. Give this or `alarmTopicArn`, not both.
    *
    * @default - the topic of `alarmTopicArn`; without either, alarms without actions (visible on the

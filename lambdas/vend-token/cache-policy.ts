@@ -41,6 +41,8 @@ export interface PolicySettings {
    * @default 5
    */
   readonly upkeepAllowancePerMinute?: number;
+  /** While a client's upstream circuit is open, at most one probe reaches Identity Cloud this often, ms. */
+  readonly probeIntervalMs: number;
 }
 
 export const DEFAULT_POLICY: PolicySettings = {
@@ -48,6 +50,7 @@ export const DEFAULT_POLICY: PolicySettings = {
   mintsPerMinute: 30,
   mintsPerCallerPerMinute: 5,
   upkeepAllowancePerMinute: 5,
+  probeIntervalMs: 2_000,
 };
 
 /** The window the mint budget counts over, ms. */
@@ -220,6 +223,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
     mintsPerMinute: overrides.mintsPerMinute ?? DEFAULT_POLICY.mintsPerMinute,
     mintsPerCallerPerMinute: overrides.mintsPerCallerPerMinute ?? DEFAULT_POLICY.mintsPerCallerPerMinute,
     upkeepAllowancePerMinute: overrides.upkeepAllowancePerMinute ?? DEFAULT_POLICY.upkeepAllowancePerMinute,
+    probeIntervalMs: overrides.probeIntervalMs ?? DEFAULT_POLICY.probeIntervalMs,
     ...(overrides.refreshMarginSeconds === undefined
       ? {}
       : { refreshMarginSeconds: overrides.refreshMarginSeconds }),
@@ -236,6 +240,7 @@ export function policyWith(overrides: Partial<PolicySettings> = {}): PolicySetti
   whole('mintsPerCallerPerMinute', 1, 10_000);
   whole('upkeepAllowancePerMinute', 0, 10_000);
   whole('refreshMarginSeconds', 1, 3_599);
+  whole('probeIntervalMs', 100, 60_000);
   if (policy.mintsPerCallerPerMinute > policy.mintsPerMinute) {
     problems.push('mintsPerCallerPerMinute must not be above mintsPerMinute');
   }

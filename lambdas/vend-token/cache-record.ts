@@ -51,8 +51,21 @@ export interface Mint {
 }
 
 /**
+ * A client's upstream circuit while it is open (see `upstream-circuit.ts`): Identity Cloud failed, and
+ * until a mint succeeds, one probe at a time is let through. Times are epoch milliseconds.
+ */
+export interface Circuit {
+  /** When the failure that opened it was seen. */
+  readonly openedAt: number;
+  /** No probe starts before this: a probe interval after the last failure, or a probe's own end. */
+  readonly probeAt: number;
+  /** The container probing now, if one is. */
+  readonly prober?: string;
+}
+
+/**
  * The record of one key. A token key (`<client>#<sha256>`) uses `token` and `lease`; a client's budget key
- * (`<client>#mints`) uses `mints`. `T` is the token's form in the store: opened ({@link CachedToken}) above
+ * (`<client>#mints`) uses `mints`; its circuit key (`<client>#circuit`) uses `circuit`. `T` is the token's form in the store: opened ({@link CachedToken}) above
  * the sealing wrapper, sealed below it.
  */
 export interface CacheRecord<T extends TokenFacts = CachedToken> {
@@ -62,6 +75,7 @@ export interface CacheRecord<T extends TokenFacts = CachedToken> {
   readonly token?: T;
   readonly lease?: Lease;
   readonly mints?: readonly Mint[];
+  readonly circuit?: Circuit;
 }
 
 /** What a write sets: every part of a record but its key and version. An absent part is removed. */
@@ -92,12 +106,17 @@ const KEEP_AFTER_LAST_USE_SECONDS = 3_600;
 
 /**
  * Until when a record is worth keeping (epoch seconds): the table's TTL attribute. With only a token it
- * is `expires_at` (docs/contract.md); a lease or a counted mint keeps the record an hour past them, so DynamoDB's
- * TTL deletion never removes a live lease or a budget still being counted.
+ * is `expires_at` (docs/contract.md); a lease, an open circuit or a counted mint keeps the record an hour
+ * past them, so DynamoDB's TTL deletion never removes a live lease, an open circuit or a budget still
+ * being counted.
  */
 export function keepUntil(content: RecordContent<TokenFacts>): number {
   let until = content.token?.expiresAt ?? 0;
-  const lastUse = Math.max(content.lease?.until ?? 0, ...(content.mints ?? []).map((mint) => mint.at));
+  const lastUse = Math.max(
+    content.lease?.until ?? 0,
+    content.circuit?.probeAt ?? 0,
+    ...(content.mints ?? []).map((mint) => mint.at),
+  );
   if (lastUse > 0) {
     until = Math.max(until, Math.ceil(lastUse / 1000) + KEEP_AFTER_LAST_USE_SECONDS);
   }
@@ -116,5 +135,6 @@ export function storedRecord<T extends TokenFacts>(
     ...(content.token === undefined ? {} : { token: content.token }),
     ...(content.lease === undefined ? {} : { lease: content.lease }),
     ...(content.mints === undefined || content.mints.length === 0 ? {} : { mints: content.mints }),
+    ...(content.circuit === undefined ? {} : { circuit: content.circuit }),
   });
 }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CredentialsError } from '../../src/shared/errors';
 import type { ClientCredentials } from './identity-cloud';
+import { dependencyUnavailable, isDependencyOutage, requestSignal } from './request-deadline';
 
 /** Where configuration-client secrets come from. */
 export interface SecretSource {
@@ -37,7 +38,12 @@ export function parseClientCredentials(secretId: string, secretString: string): 
   return { clientId, clientSecret };
 }
 
-/** Reads secrets from AWS Secrets Manager (`AWSCURRENT`). The SDK client is loaded on first use. */
+/**
+ * Reads secrets from AWS Secrets Manager (`AWSCURRENT`). The SDK client is loaded on first use. Each
+ * read ends by the request's deadline (`request-deadline.ts`); Secrets Manager not answering in time,
+ * unreachable, throttling or failing on its side is a 503 `temporarily_unavailable` (an outage), while a
+ * refusal (no such secret, access denied) or a malformed secret is a `CredentialsError` (a defect).
+ */
 export class SecretsManagerSource implements SecretSource {
   private client: Promise<SecretsManagerClient> | undefined;
 
@@ -53,6 +59,7 @@ export class SecretsManagerSource implements SecretSource {
     try {
       const answer = await client.send(
         new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }),
+        requestSignal(),
       );
       if (typeof answer.SecretString !== 'string') {
         throw new CredentialsError(`secret ${secretId} has no SecretString`);
@@ -60,6 +67,7 @@ export class SecretsManagerSource implements SecretSource {
       return answer.SecretString;
     } catch (error) {
       if (error instanceof CredentialsError) throw error;
+      if (isDependencyOutage(error)) throw dependencyUnavailable('Secrets Manager', error);
       const name = (error as { name?: string }).name ?? 'Error';
       throw new CredentialsError(`secret ${secretId} could not be read (${name})`, { cause: error });
     }
@@ -75,10 +83,12 @@ export class SecretsManagerSource implements SecretSource {
     try {
       const answer = await client.send(
         new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSPENDING' }),
+        requestSignal(),
       );
       return typeof answer.SecretString === 'string' ? answer.SecretString : undefined;
     } catch (error) {
       if (error instanceof ResourceNotFoundException) return undefined;
+      if (isDependencyOutage(error)) throw dependencyUnavailable('Secrets Manager', error);
       const name = (error as { name?: string }).name ?? 'Error';
       throw new CredentialsError(`the pending version of secret ${secretId} could not be read (${name})`, {
         cause: error,

@@ -404,13 +404,15 @@ export class IdentityCloudClient {
     scope: string,
     /** Epoch ms the caller must be answered by; the policy's own deadline applies too. */
     callerDeadline = Number.POSITIVE_INFINITY,
+    /** Attempts in all, at most the policy's (a probe of an open circuit makes one). */
+    maxAttempts = this.policy.maxAttempts,
   ): Promise<TokenResponse> {
     const outgoing = {
       url: endpoint,
       authorization: basicAuthorization(credentials),
       form: new URLSearchParams({ grant_type: 'client_credentials', scope }),
     };
-    return this.withRetries(outgoing, callerDeadline, processTokenResponse);
+    return this.withRetries(outgoing, callerDeadline, processTokenResponse, maxAttempts);
   }
 
   /**
@@ -493,11 +495,13 @@ export class IdentityCloudClient {
     outgoing: IdentityCloudRequest,
     callerDeadline: number,
     processAnswer: (answer: RawAnswer, nowMs: number) => T,
+    maxAttempts = this.policy.maxAttempts,
   ): Promise<T> {
+    const attempts = Math.min(maxAttempts, this.policy.maxAttempts);
     const dispatcher = await this.getDispatcher();
     const deadline = Math.min(this.now() + this.policy.deadlineMs, callerDeadline);
     let lastFailure: RetryableFailure | undefined;
-    for (let attempt = 1; attempt <= this.policy.maxAttempts; attempt++) {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
       const remaining = deadline - this.now();
       if (remaining <= 0) break;
       try {
@@ -506,7 +510,7 @@ export class IdentityCloudClient {
       } catch (error) {
         lastFailure = this.retryable(error);
       }
-      if (attempt === this.policy.maxAttempts) break;
+      if (attempt === attempts) break;
       const cap = Math.min(this.policy.maxBackoffMs, this.policy.baseBackoffMs * 2 ** (attempt - 1));
       const asked = lastFailure.retryAfterSeconds;
       const wait = asked !== undefined ? asked * 1000 : this.random() * cap;
@@ -515,9 +519,11 @@ export class IdentityCloudClient {
     }
     const failure = lastFailure?.outcome;
     const retryAfter = clampRetryAfter(lastFailure?.retryAfterSeconds ?? 1);
+    // No attempt at all: the deadline was spent before Identity Cloud was asked — nothing was sent, and
+    // nothing is known of Identity Cloud.
     throw new UpstreamUnavailableError(
-      failure?.message ?? 'Identity Cloud did not answer in time',
-      failure?.reason ?? 'timeout',
+      failure?.message ?? 'the request deadline passed before Identity Cloud was asked',
+      failure?.reason ?? 'deadline',
       retryAfter,
       { cause: failure },
     );

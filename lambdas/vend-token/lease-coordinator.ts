@@ -66,6 +66,16 @@ export interface ObtainRequest {
   readonly deadline: number;
   /** A token of this key known outside the store (the container's memory), served if a refresh fails. */
   readonly known?: CachedToken;
+  /**
+   * Called once before this request first waits for another holder's token; what it throws ends the
+   * request (the flow refuses to wait for a mint that cannot come while Identity Cloud is failing).
+   */
+  readonly beforeWaiting?: () => Promise<void>;
+  /**
+   * Called before this request takes a free lease to fetch; what it throws ends the request, unless a
+   * still-valid token is at hand (it is served instead, with the error as `refreshError`).
+   */
+  readonly beforeFetching?: () => void;
 }
 
 /** Dependencies of a {@link LeaseCoordinator}. */
@@ -131,6 +141,7 @@ export class LeaseCoordinator {
             Math.max(1, Math.ceil((lease.until - now) / 1000)),
           );
         }
+        if (!waited) await request.beforeWaiting?.();
         await this.sleep(pause);
         waited = true;
         pause = Math.min(pause * 2, this.timing.pollMaxMs);
@@ -138,6 +149,12 @@ export class LeaseCoordinator {
       }
 
       // The lease is free (or its holder is gone): this request fetches, if it may and has time to.
+      try {
+        request.beforeFetching?.();
+      } catch (error) {
+        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
+        throw error;
+      }
       if (deadline - now < this.timing.fetchReserveMs) {
         throw new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1);
       }

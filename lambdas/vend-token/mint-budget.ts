@@ -6,10 +6,11 @@
  * the upkeep of its keys beyond a small free allowance, so no spender can spend the budget of the others
  * however many keys it keeps alive. A sliding window, so the bound holds for any 60 s.
  */
-import { MintThrottledError } from '../../src/shared/errors';
+import { MintThrottledError, StoreUnavailableError } from '../../src/shared/errors';
+import { sha256Hex } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
 import { type Charge, decideBudget, type PolicySettings } from './cache-policy';
-import type { RecordStore } from './cache-record';
+import type { Mint, RecordStore } from './cache-record';
 
 /** The key of a client's budget record. Client names never contain `#`, so it cannot meet a token key. */
 export function budgetKey(client: string): string {
@@ -37,9 +38,10 @@ export class MintBudget {
   /**
    * Count one mint of `client`, as `charge` says (see `Charge`), or charged to nobody for the scheduled
    * pre-warm. Throws {@link MintThrottledError}, naming the spender, when the client's budget, or that
-   * spender's share of it, is spent for the current minute.
+   * spender's share of it, is spent for the current minute. Answers the mint counted, to
+   * {@link refund} if no token comes of it.
    */
-  async charge(client: string, charge: Charge | undefined): Promise<void> {
+  async charge(client: string, charge: Charge | undefined): Promise<Mint> {
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       const record = await this.store.read(budgetKey(client));
       const decision = decideBudget(record.mints ?? [], charge, this.now(), this.policy);
@@ -52,9 +54,29 @@ export class MintBudget {
           decision.spender,
         );
       }
-      if (await this.store.replace(record, { mints: decision.mints })) return;
+      if (await this.store.replace(record, { mints: decision.mints })) return decision.mints.at(-1) as Mint;
       await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));
     }
     throw new MintThrottledError(`too many mints of client ${client} at once; try again`, 'client_budget', 1);
+  }
+
+  /**
+   * Take back `mint` of `client`: the upstream request it paid for minted nothing (Identity Cloud was
+   * unreachable, failed or throttled, or the secret could not be read), so an outage does not spend the
+   * budget. Best effort: on a store failure the mint stays counted, as it was.
+   */
+  async refund(client: string, mint: Mint): Promise<void> {
+    try {
+      for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+        const record = await this.store.read(budgetKey(client));
+        const mints = record.mints ?? [];
+        const index = mints.findIndex((counted) => counted.at === mint.at && counted.by === mint.by);
+        if (index < 0) return;
+        if (await this.store.replace(record, { mints: mints.toSpliced(index, 1) })) return;
+        await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));
+      }
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
   }
 }

@@ -25,6 +25,8 @@ export interface MintRequest {
   readonly canonical: string;
   /** Epoch ms: every step (secret read, upstream attempts, the retry after a rotation) ends by then. */
   readonly deadline: number;
+  /** Attempts of each upstream request, when fewer than the token client's policy (a probe makes one). */
+  readonly attempts?: number;
 }
 
 /** Outcomes the minter reports; it neither logs nor counts by itself. */
@@ -76,7 +78,10 @@ export class Minter {
       answer = await this.requestToken(request);
     } catch (error) {
       if (error instanceof UpstreamRejectedError) this.report('rejected', request, error.reason);
-      if (error instanceof UpstreamUnavailableError) this.report('unavailable', request, error.reason);
+      // Secrets Manager out is not an upstream call: Identity Cloud was not asked.
+      if (error instanceof UpstreamUnavailableError && error.reason !== 'dependency') {
+        this.report('unavailable', request, error.reason);
+      }
       throw error;
     }
     this.checkGrantedScope(request, answer.grantedScope);
@@ -146,15 +151,23 @@ export class Minter {
       await this.beforeDeadline(credentials, request.deadline),
       request.canonical,
       request.deadline,
+      request.attempts,
     );
   }
 
-  /** `work`, or a 503 `timeout` when the deadline passes first. */
+  /** `work` (a read of the secret), or a 503 when the deadline passes first. */
   private async beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new UpstreamUnavailableError('the request deadline passed', 'timeout', 1)),
+        () =>
+          reject(
+            new UpstreamUnavailableError(
+              'the secret could not be read before the request deadline',
+              'dependency',
+              1,
+            ),
+          ),
         Math.max(0, deadline - this.now()),
       );
     });

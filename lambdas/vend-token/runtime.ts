@@ -100,6 +100,13 @@ export function createRuntime(parts: RuntimeParts): HandlerRuntime {
       },
       refreshFailed: (client, error) =>
         log.warn('refresh failed; serving the still-valid token', { client, error: describeError(error) }),
+      circuitOpened: (client, error) =>
+        log.warn('upstream circuit open: one probe per interval until Identity Cloud answers', {
+          client,
+          reason: error.reason,
+        }),
+      circuitClosed: (client) =>
+        log.info('upstream circuit closed: Identity Cloud answers again', { client }),
       mintThrottled: ({ client, caller, spender, reason, retryAfterSeconds }) => {
         metrics.count('MintThrottled');
         if (spender) metrics.countBy?.('MintThrottled', 'spender', spender);

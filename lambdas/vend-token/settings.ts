@@ -29,6 +29,7 @@ export const SETTINGS_ENVIRONMENT = {
   minMintIntervalSeconds: 'TVS_MIN_MINT_INTERVAL_SECONDS',
   mintsPerMinute: 'TVS_MINTS_PER_MINUTE',
   mintsPerCallerPerMinute: 'TVS_MINTS_PER_CALLER_PER_MINUTE',
+  probeIntervalMs: 'TVS_PROBE_INTERVAL_MS',
 } as const satisfies Partial<Record<keyof VendingSettings, string>>;
 
 type DeployedSetting = keyof typeof SETTINGS_ENVIRONMENT;
@@ -44,6 +45,7 @@ export function checkSettings(settings: VendingSettings = {}): CheckedSettings {
     minMintIntervalSeconds,
     mintsPerMinute,
     mintsPerCallerPerMinute,
+    probeIntervalMs,
     ...timingOverrides
   } = settings;
   const problems: string[] = [];
@@ -58,7 +60,13 @@ export function checkSettings(settings: VendingSettings = {}): CheckedSettings {
   };
   const timing = attempt(() => timingFor(functionTimeoutSeconds, timingOverrides));
   const policy = attempt(() =>
-    policyWith({ refreshMarginSeconds, minMintIntervalSeconds, mintsPerMinute, mintsPerCallerPerMinute }),
+    policyWith({
+      refreshMarginSeconds,
+      minMintIntervalSeconds,
+      mintsPerMinute,
+      mintsPerCallerPerMinute,
+      probeIntervalMs,
+    }),
   );
   if (timing === undefined || policy === undefined) throw new ConfigError(problems);
   return { timing, policy };

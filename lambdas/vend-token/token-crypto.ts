@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { KMSClient } from '@aws-sdk/client-kms';
 import { SealedTokenError } from '../../src/shared/errors';
 import { SERVICE_NAME } from '../../src/shared/service-name';
+import { requestSignal } from './request-deadline';
 
 /** A data key: the plaintext for AES-256-GCM, and its encrypted form stored beside the ciphertext. */
 export interface DataKey {
@@ -37,7 +38,10 @@ export function resetTokenEncryptionContext(tableName: string): EncryptionContex
   return { service: `${SERVICE_NAME}/rotation`, table: tableName };
 }
 
-/** Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context. */
+/**
+ * Data keys from AWS KMS `GenerateDataKey` / `Decrypt`, always with the given encryption context; each
+ * call ends by the request's deadline (`request-deadline.ts`).
+ */
 export class KmsDataKeyProvider implements DataKeyProvider {
   private client: Promise<KMSClient> | undefined;
 
@@ -62,6 +66,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
         KeySpec: 'AES_256',
         EncryptionContext: { ...this.context },
       }),
+      requestSignal(),
     );
     if (!answer.Plaintext || !answer.CiphertextBlob)
       throw new Error('KMS GenerateDataKey answered without a key');
@@ -85,6 +90,7 @@ export class KmsDataKeyProvider implements DataKeyProvider {
           CiphertextBlob: encrypted,
           EncryptionContext: { ...this.context },
         }),
+        requestSignal(),
       );
       plaintext = answer.Plaintext;
     } catch (error) {

@@ -3,17 +3,22 @@
  * warm container's memory, then one refresh per key in this container, then the lease protocol over the
  * shared table (or, while the table fails, over a store in this container's memory), minting through the
  * budget. The rules live elsewhere: what may be served and minted in `cache-policy.ts`, the one-fetcher
- * protocol in `lease-coordinator.ts`, the budget in `mint-budget.ts`, minting in `minter.ts`.
+ * protocol in `lease-coordinator.ts`, the budget in `mint-budget.ts`, the upstream circuit in
+ * `upstream-circuit.ts`, minting in `minter.ts`. Every request runs inside one deadline
+ * (`request-deadline.ts`) that bounds each call it makes to DynamoDB, KMS and Secrets Manager.
  */
 import { randomUUID } from 'node:crypto';
 import {
   AccessDeniedError,
+  CircuitOpenError,
   InvalidRequestError,
   MintThrottledError,
   StoreUnavailableError,
+  UpstreamRejectedError,
   UpstreamUnavailableError,
 } from '../../src/shared/errors';
 import { cacheKeyFor } from '../../src/shared/hashing';
+import { clampRetryAfter } from '../../src/shared/retry-after';
 import { canonicalScope, parseScopes, type Scope } from '../../src/shared/scopes';
 import { type Clock, sleep } from '../../src/shared/time';
 import {
@@ -26,7 +31,7 @@ import {
   type PolicySettings,
   servable,
 } from './cache-policy';
-import type { CachedToken, RecordStore } from './cache-record';
+import type { CachedToken, Mint, RecordStore } from './cache-record';
 import type { ConfiguredClient, ServiceConfig } from './config';
 import type { TokenRequest } from './http';
 import { type FetchToken, LeaseCoordinator, type Obtained, type TokenSource } from './lease-coordinator';
@@ -34,9 +39,11 @@ import { MemoryTokenCache } from './memory-cache';
 import { MintBudget } from './mint-budget';
 import type { Minter } from './minter';
 import { callerPrincipal } from './principals';
+import { withRequestDeadline } from './request-deadline';
 import { checkSettings, type VendingSettings } from './settings';
 import { MemoryRecordStore } from './stores/memory-store';
 import type { Timing } from './timing';
+import { type Admission, isUpstreamOutage, UpstreamCircuit } from './upstream-circuit';
 
 export type { TokenSource };
 
@@ -69,6 +76,10 @@ export interface VendingObserver {
     readonly reason: string;
     readonly retryAfterSeconds: number;
   }): void;
+  /** Identity Cloud failed for `client`: its circuit is open (one probe per probe interval). */
+  circuitOpened?(client: string, error: UpstreamUnavailableError): void;
+  /** A probe succeeded: the circuit of `client` is closed, every mint goes upstream again. */
+  circuitClosed?(client: string): void;
 }
 
 /** Dependencies of a {@link VendingService}; each but the first three has a default. */
@@ -109,10 +120,11 @@ interface Want {
   readonly chargedTo?: string;
 }
 
-/** The protocol and the budget over one store: the shared table, or this container's memory. */
+/** The protocols and the budget over one store: the shared table, or this container's memory. */
 interface Lane {
   readonly coordinator: LeaseCoordinator;
   readonly budget: MintBudget;
+  readonly circuit: UpstreamCircuit;
 }
 
 /** How many records the per-container fallback store keeps while the table fails. */
@@ -135,6 +147,12 @@ export class VendingService {
   private readonly store: RecordStore;
   /** Token lifetime per client (its token policy's), learned from every token seen. */
   private readonly lifetimes = new Map<string, number>();
+  /**
+   * Clients whose circuit this container saw open, and until when no probe may start: until then a
+   * request serves a still-valid token at once, or answers 503 without taking a lease or waiting for a
+   * refresh in flight here — one read of the table, to serve a token another container may have.
+   */
+  private readonly openCircuits = new Map<string, number>();
   private storeSkippedUntil = 0;
   private readonly keyPrefix: string;
 
@@ -147,16 +165,24 @@ export class VendingService {
     this.memory = options.memory ?? new MemoryTokenCache();
     this.observer = options.observer ?? {};
     this.now = options.now ?? Date.now;
+    const holder = options.holderId ?? randomUUID();
     const lane = (store: RecordStore): Lane => ({
       coordinator: new LeaseCoordinator({
         store,
-        holder: options.holderId ?? randomUUID(),
+        holder,
         timing: this.timing,
         policy: this.policy,
         now: this.now,
         sleep: options.sleep ?? sleep,
       }),
       budget: new MintBudget(store, this.policy, this.now),
+      circuit: new UpstreamCircuit({
+        store,
+        holder,
+        timing: this.timing,
+        policy: this.policy,
+        now: this.now,
+      }),
     });
     this.shared = lane(options.store);
     this.local = lane(new MemoryRecordStore({ maxRecords: LOCAL_RECORDS, now: this.now }));
@@ -176,7 +202,7 @@ export class VendingService {
     }
     const spender =
       this.config.spenderFor(callerArn, request.client) ?? callerPrincipal(callerArn) ?? callerArn;
-    return this.obtain(
+    return this.obtainInTime(
       this.want(client, scopes, {
         minTtl: request.minTtl,
         reject: request.reject,
@@ -198,7 +224,7 @@ export class VendingService {
     if (client === undefined || !this.config.withinAllowedScopes(clientName, scopes)) {
       throw new AccessDeniedError('pre-warm entry is outside its client allowedScopes');
     }
-    return this.obtain(this.want(client, scopes, { minTtl: 0, lookAhead: lookAheadSeconds }));
+    return this.obtainInTime(this.want(client, scopes, { minTtl: 0, lookAhead: lookAheadSeconds }));
   }
 
   private want(
@@ -223,6 +249,11 @@ export class VendingService {
     };
   }
 
+  /** {@link obtain}, every call to a dependency bounded by the request's deadline. */
+  private obtainInTime(want: Want): Promise<VendResult> {
+    return withRequestDeadline(want.deadline - this.now(), () => this.obtain(want));
+  }
+
   private async obtain(want: Want): Promise<VendResult> {
     let remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
     // Memory serves a token only while the table confirmed it recently: a purge removes it there.
@@ -235,10 +266,14 @@ export class VendingService {
     const lifetime = this.lifetimes.get(want.client.name);
     const refusal = lifetime === undefined ? undefined : minTtlRefusal(lifetime, want.need, this.policy);
     if (refusal) throw new InvalidRequestError(refusal);
-    // Someone in this container is already refreshing: the still-valid token is served meanwhile.
-    if (servable(remembered, want.need, this.now()) && this.inFlight.has(want.key)) {
+    // Someone in this container is already refreshing, or Identity Cloud is failing for this client:
+    // the still-valid token is served meanwhile.
+    const circuitOpen = this.knownOpen(want.client.name);
+    if (servable(remembered, want.need, this.now()) && (circuitOpen || this.inFlight.has(want.key))) {
       return this.result(want, remembered, 'memory', false);
     }
+    // A refresh in flight here while Identity Cloud is failing is a probe, or fails: not worth waiting for.
+    if (circuitOpen && this.inFlight.has(want.key)) throw this.circuitRefusal(want.client.name);
     try {
       // Requests of one key share one refresh in this container. One whose needs the shared outcome does
       // not meet (a larger min_ttl, a rejected token) runs the next refresh itself.
@@ -314,15 +349,15 @@ export class VendingService {
   private async refreshIn(lane: Lane, want: Want, remembered: CachedToken | undefined): Promise<Obtained> {
     const fetch: FetchToken = async (current) => {
       const charge = this.chargeFor(want, current);
-      await lane.budget.charge(want.client.name, charge);
-      const minted = await this.minter.mint({
-        client: want.client.name,
-        tokenEndpoint: want.client.tokenEndpoint,
-        secretId: want.client.secretId,
-        scopes: want.scopes,
-        canonical: want.need.scope,
-        deadline: want.deadline,
-      });
+      const admission = await this.admit(lane, want);
+      let charged: Mint;
+      try {
+        charged = await lane.budget.charge(want.client.name, charge);
+      } catch (error) {
+        if (admission === 'probe') await lane.circuit.abandon(want.client.name);
+        throw error;
+      }
+      const minted = await this.mint(lane, want, admission, charged);
       const madeBy = charge?.spender ?? current?.madeBy;
       return madeBy === undefined ? minted : { ...minted, madeBy };
     };
@@ -333,6 +368,10 @@ export class VendingService {
         need: want.need,
         deadline: want.deadline,
         ...(remembered ? { known: remembered } : {}),
+        beforeWaiting: () => this.refuseWhileOpen(lane, want.client.name),
+        beforeFetching: () => {
+          if (this.knownOpen(want.client.name)) throw this.circuitRefusal(want.client.name);
+        },
       },
       fetch,
     );
@@ -360,6 +399,93 @@ export class VendingService {
     }
     // A key made before keys named their maker, or kept by the pre-warm: its upkeep is the requester's.
     return { spender: current.madeBy ?? want.chargedTo, upkeep: true };
+  }
+
+  /** Whether this request may ask Identity Cloud (and as the one probe), or the 503 of an open circuit. */
+  private async admit(lane: Lane, want: Want): Promise<Admission> {
+    try {
+      const admission = await lane.circuit.admit(want.client.name, want.deadline);
+      if (admission === 'closed') this.openCircuits.delete(want.client.name);
+      return admission;
+    } catch (error) {
+      this.learnOpen(want.client.name, error);
+      throw error;
+    }
+  }
+
+  private async refuseWhileOpen(lane: Lane, client: string): Promise<void> {
+    try {
+      await lane.circuit.refuseWhileOpen(client);
+    } catch (error) {
+      this.learnOpen(client, error);
+      throw error;
+    }
+  }
+
+  /**
+   * Mint as admitted. A request that reached nobody or met a failing Identity Cloud minted nothing: its
+   * charge is refunded, so an outage does not spend the budget. Identity Cloud failing opens the
+   * circuit (or, after a probe, sets the next one); any answer from it, a refusal included, closes it.
+   */
+  private async mint(lane: Lane, want: Want, admission: Admission, charged: Mint): Promise<CachedToken> {
+    const client = want.client.name;
+    try {
+      const token = await this.minter.mint({
+        client,
+        tokenEndpoint: want.client.tokenEndpoint,
+        secretId: want.client.secretId,
+        scopes: want.scopes,
+        canonical: want.need.scope,
+        deadline: want.deadline,
+        ...(admission === 'probe' ? { attempts: 1 } : {}),
+      });
+      await this.closeAfter(lane, client, admission);
+      return token;
+    } catch (error) {
+      if (error instanceof UpstreamUnavailableError) await lane.budget.refund(client, charged);
+      if (isUpstreamOutage(error)) {
+        const pauseMs = await lane.circuit.failed(client, admission, error);
+        this.openCircuits.set(client, this.now() + pauseMs);
+        if (admission === 'closed') this.observer.circuitOpened?.(client, error);
+        // The caller may come back when the next probe may start, not before.
+        throw new UpstreamUnavailableError(error.message, error.reason, clampRetryAfter(pauseMs / 1000), {
+          cause: error.cause,
+        });
+      }
+      if (error instanceof UpstreamRejectedError) {
+        await this.closeAfter(lane, client, admission);
+      } else if (admission === 'probe') {
+        await lane.circuit.abandon(client);
+      }
+      throw error;
+    }
+  }
+
+  /** Identity Cloud answered: after a probe, the circuit closes for every container. */
+  private async closeAfter(lane: Lane, client: string, admission: Admission): Promise<void> {
+    this.openCircuits.delete(client);
+    if (admission !== 'probe') return;
+    await lane.circuit.succeeded(client);
+    this.observer.circuitClosed?.(client);
+  }
+
+  private learnOpen(client: string, error: unknown): void {
+    if (error instanceof CircuitOpenError) this.openCircuits.set(client, error.probeAt);
+  }
+
+  /** Whether this container saw the circuit of `client` open, and no probe may have started since. */
+  private knownOpen(client: string): boolean {
+    return (this.openCircuits.get(client) ?? 0) > this.now();
+  }
+
+  /** The 503 of a circuit this container knows is open, without reading the table. */
+  private circuitRefusal(client: string): CircuitOpenError {
+    const probeAt = this.openCircuits.get(client) ?? this.now();
+    return new CircuitOpenError(
+      `Identity Cloud is failing for client ${client}; try again`,
+      Math.max(1, Math.ceil((probeAt - this.now()) / 1000)),
+      probeAt,
+    );
   }
 
   /** What the request that ran a refresh reports of it (requests that shared it report nothing). */

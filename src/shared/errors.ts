@@ -105,12 +105,15 @@ export class UpstreamRejectedError extends ServiceError {
 export type UnavailableReason =
   | 'network'
   | 'timeout'
+  | 'deadline'
   | 'http_5xx'
   | 'http_429'
   | 'lease_wait'
   | 'mint_interval'
   | 'client_budget'
-  | 'caller_budget';
+  | 'caller_budget'
+  | 'circuit_open'
+  | 'dependency';
 
 /**
  * 503 `temporarily_unavailable`: no valid token can be served now — Identity Cloud is unreachable or
@@ -146,6 +149,22 @@ export class MintThrottledError extends UpstreamUnavailableError {
     readonly spender?: string,
   ) {
     super(message, reason, retryAfterSeconds);
+  }
+}
+
+/**
+ * 503: Identity Cloud is failing for this client, and its upstream circuit is open: the mint is not
+ * tried; `probeAt` (epoch ms) is when the next probe may start, or a probe interval from now while one
+ * runs.
+ */
+export class CircuitOpenError extends UpstreamUnavailableError {
+  override readonly name = 'CircuitOpenError';
+  constructor(
+    message: string,
+    retryAfterSeconds: number,
+    readonly probeAt: number,
+  ) {
+    super(message, 'circuit_open', retryAfterSeconds);
   }
 }
 

@@ -64,15 +64,17 @@ export async function startBehaviourHarness(): Promise<BehaviourHarness> {
       callers: { [ORDERS.accessKeyId]: { secretAccessKey: ORDERS.secretAccessKey, arn: ORDERS.arn } },
     },
   };
-  const server: LocalServer = await startLocalServer({
-    config,
-    configDir: dir.path,
-    port: 0,
-    env: {},
-    log: quiet,
-    settings: UNBOUNDED_MINTS,
-  });
-  const target = new URL(server.url);
+  const startServer = () =>
+    startLocalServer({
+      config,
+      configDir: dir.path,
+      port: 0,
+      env: {},
+      log: quiet,
+      settings: UNBOUNDED_MINTS,
+    });
+  let server: LocalServer = await startServer();
+  let target = new URL(server.url);
 
   let held: (() => void)[] = [];
   let holding = false;
@@ -80,9 +82,14 @@ export async function startBehaviourHarness(): Promise<BehaviourHarness> {
   let answered = 0;
   const bodies: string[] = [];
   const control: Record<string, (body: Record<string, unknown>) => unknown> = {
-    'POST /_harness/reset': () => {
+    'POST /_harness/reset': async () => {
       vi.setSystemTime(vi.getRealSystemTime());
       sim.setPersistentFault(undefined);
+      // A new service too: an upstream circuit an earlier scenario opened (at a clock this reset moved
+      // back) would otherwise refuse this scenario's mints.
+      await server.close();
+      server = await startServer();
+      target = new URL(server.url);
       holding = false;
       for (const release of held.splice(0)) release();
       arrived = 0;
@@ -114,7 +121,7 @@ export async function startBehaviourHarness(): Promise<BehaviourHarness> {
     if (handle) {
       res
         .writeHead(200, { 'content-type': 'application/json' })
-        .end(JSON.stringify(handle(body ? (JSON.parse(body) as Record<string, unknown>) : {})));
+        .end(JSON.stringify(await handle(body ? (JSON.parse(body) as Record<string, unknown>) : {})));
       return;
     }
     const counted = req.url === '/v1/token';

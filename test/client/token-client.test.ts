@@ -141,7 +141,8 @@ describe('createTokenClient', () => {
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(TokenServiceError);
-    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 1 });
+    // Retry-After: when the client's upstream circuit, opened by this failure, may next probe (2 s).
+    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });
     expect(waits).toEqual([]);
   });
 
@@ -151,8 +152,10 @@ describe('createTokenClient', () => {
 
     const error = await client.getToken({ client: 'down-us', scope: '*:webhooks/**' }).catch((e) => e);
 
-    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 1 });
-    expect(waits).toEqual([1000, 1000]);
+    // The first failure opens the client's upstream circuit: every answer says to come back when the
+    // next probe may start, 2 s on.
+    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });
+    expect(waits).toEqual([2000, 2000]);
   });
 
   it('acts on a Retry-After of at most an hour, whatever the answer says (the rule the service writes by)', async () => {

@@ -254,7 +254,8 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       .getToken({ client: 'down-us', scope: '*:webhooks/**' })
       .catch((e: unknown) => e);
 
-    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 1 });
+    // Retry-After: when the client's upstream circuit, opened by this failure, may next probe (2 s).
+    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });
   });
 
   it('500 server_error, with nothing about the cause in the body, when the secret is missing', async () => {
@@ -293,13 +294,14 @@ describe('the client against tvs serve', () => {
         return new Promise((resolve) => setTimeout(resolve, ms));
       },
     });
-    // Three upstream failures exhaust the service's own attempts for one request: it answers 503.
+    // Three upstream failures exhaust the service's own attempts for one request: it answers 503, with
+    // Retry-After the probe interval of the client's upstream circuit (2 s), which that failure opened.
     sim.injectFaults(...Array.from({ length: 3 }, () => ({ kind: 'status' as const, status: 503 })));
 
     const token = await client.getToken({ client: 'config-us', scope: '.:config/tokenPolicies/**' });
 
     expect(sim.issuedTokens).toContain(token.accessToken);
-    expect(waits).toEqual([1000]);
+    expect(waits).toEqual([2000]);
   });
 
   it('sends reject for a token Identity Cloud refused and gets a new one', async () => {

@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resetLeaseName } from '../../lambdas/rotate-secret/rotation';
 import { budgetKey } from '../../lambdas/vend-token/mint-budget';
 import { resetTokenEncryptionContext, tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import { circuitKey } from '../../lambdas/vend-token/upstream-circuit';
 import type { ServiceConfigDocument } from '../../lib/service-config';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import { TokenVendingStack } from '../../lib/token-vending-stack';
@@ -236,13 +237,18 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
       }
     });
 
-    it('may read and lease only its own items of the table (its reset tokens and leases, the via budgets), nothing more there', async () => {
+    it('may read and lease only its own items of the table (its reset tokens and leases, the via budgets and circuits), nothing more there', async () => {
       const table = access.arn(ids.table);
       const on = (pk: string) => ({ context: { 'dynamodb:LeadingKeys': [pk] } });
       const own = `${ROTATION_KEY_PREFIX}config-us#${'0'.repeat(64)}`;
       const vended = cacheKeyFor('webhooks-us', '*:webhooks/**');
 
-      for (const pk of [own, resetLeaseName('webhooks-us'), budgetKey('config-us')]) {
+      for (const pk of [
+        own,
+        resetLeaseName('webhooks-us'),
+        budgetKey('config-us'),
+        circuitKey('config-us'),
+      ]) {
         expect(
           await rotationRole().canEach(['dynamodb:GetItem', 'dynamodb:UpdateItem'], table, on(pk)),
           pk,
@@ -252,7 +258,12 @@ describe('IAM evaluation of the stack with the example configuration (it admits 
         });
       }
       // A vended token's item, or a budget of a client it does not mint through: not even readable.
-      for (const pk of [vended, cacheKeyFor('config-us', '*:config/**'), budgetKey('webhooks-us')]) {
+      for (const pk of [
+        vended,
+        cacheKeyFor('config-us', '*:config/**'),
+        budgetKey('webhooks-us'),
+        circuitKey('webhooks-us'),
+      ]) {
         expect(
           await rotationRole().canEach(['dynamodb:GetItem', 'dynamodb:UpdateItem'], table, on(pk)),
           pk,

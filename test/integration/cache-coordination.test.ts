@@ -22,9 +22,8 @@ afterAll(async () => {
   await harness?.close();
 });
 
-beforeEach(() => {
-  harness.sim.setPersistentFault(undefined);
-  harness.sim.resetCounters();
+beforeEach(async () => {
+  await harness.upstreamHealthy();
 });
 
 /** A fresh scope per test, so each starts with a cold cache key. */

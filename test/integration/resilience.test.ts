@@ -22,16 +22,16 @@ import { freePort } from '../support/moto';
 let harness: Harness;
 
 beforeAll(async () => {
-  harness = await Harness.start();
+  // A probe interval of 1 s: an upstream Retry-After below it is then passed on as its clamp of 1 s.
+  harness = await Harness.start({ settings: { probeIntervalMs: 1_000 } });
 });
 
 afterAll(async () => {
   await harness?.close();
 });
 
-beforeEach(() => {
-  harness.sim.setPersistentFault(undefined);
-  harness.sim.resetCounters();
+beforeEach(async () => {
+  await harness.upstreamHealthy();
 });
 
 function freshScope(): string {

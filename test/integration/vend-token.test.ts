@@ -37,9 +37,8 @@ afterAll(async () => {
   await harness?.close();
 });
 
-beforeEach(() => {
-  harness.sim.setPersistentFault(undefined);
-  harness.sim.resetCounters();
+beforeEach(async () => {
+  await harness.upstreamHealthy();
 });
 
 const WEBHOOKS_READ = { client: 'webhooks-us', scope: '.:webhooks/**' };

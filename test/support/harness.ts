@@ -13,6 +13,7 @@ import { createRotationHandler, createRotationRuntime } from '../../lambdas/rota
 import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
 import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
 import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
+import { SecretsManagerSource } from '../../lambdas/vend-token/credentials';
 import type { FunctionUrlEvent } from '../../lambdas/vend-token/events';
 import {
   IdentityCloudClient,
@@ -25,6 +26,7 @@ import {
   resetTokenEncryptionContext,
   tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
+import { circuitKey } from '../../lambdas/vend-token/upstream-circuit';
 import { ensureTokenTable } from '../../src/local/aws-resources';
 import { toApiGatewayEvent, toFunctionUrlEvent } from '../../src/local/lambda-events';
 import type { EndpointKind } from '../../src/shared/endpoint-kinds';
@@ -261,6 +263,10 @@ export class Harness {
       dynamodb?: DynamoDBClient;
       /** Another KMS key id (one that does not exist, for fault tests). */
       keyId?: string;
+      /** A KMS client of its own (a slow or failing one, for fault tests). */
+      kms?: KMSClient;
+      /** A Secrets Manager client of its own (a slow or failing one, for fault tests). */
+      secretsManager?: SecretsManagerClient;
     } = {},
   ): HandlerRuntime & { handle: (event: unknown) => Promise<APIGatewayProxyResult> } {
     const identityCloud = this.identityCloudClient();
@@ -268,9 +274,14 @@ export class Harness {
     const runtime = createRuntime({
       config: this.config,
       tableName: this.tableName,
-      dataKeys: new KmsDataKeyProvider(options.keyId ?? this.keyId, tokenEncryptionContext(this.tableName)),
+      dataKeys: new KmsDataKeyProvider(
+        options.keyId ?? this.keyId,
+        tokenEncryptionContext(this.tableName),
+        options.kms,
+      ),
       identityCloud,
       ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
+      ...(options.secretsManager ? { secrets: new SecretsManagerSource(options.secretsManager) } : {}),
       ...(options.now ? { now: options.now } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
       settings,
@@ -358,6 +369,16 @@ export class Harness {
       select,
     );
     return value === undefined ? undefined : JSON.parse(value);
+  }
+
+  /**
+   * Identity Cloud healthy, as at the start of a test: no persistent fault, its counters at zero, and no
+   * client's upstream circuit left open by an earlier test (it would refuse mints until a probe).
+   */
+  async upstreamHealthy(): Promise<void> {
+    this.sim.setPersistentFault(undefined);
+    this.sim.resetCounters();
+    for (const client of Object.keys(this.config.document.clients)) await this.deleteItem(circuitKey(client));
   }
 
   /** The raw item for a cache key, as a reader of the table alone sees it. */

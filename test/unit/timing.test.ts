@@ -83,6 +83,7 @@ describe('settings in the environment', () => {
       minMintIntervalSeconds: 60,
       mintsPerMinute: 100,
       mintsPerCallerPerMinute: 20,
+      probeIntervalMs: 500,
     };
     const environment = settingsEnvironment(settings);
     expect(Object.keys(environment).sort()).toEqual(Object.values(SETTINGS_ENVIRONMENT).sort());

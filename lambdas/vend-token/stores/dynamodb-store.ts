@@ -8,6 +8,7 @@ import {
 import { StoreUnavailableError } from '../../../src/shared/errors';
 import {
   type CacheRecord,
+  type Circuit,
   keepUntil,
   type Lease,
   type Mint,
@@ -15,6 +16,7 @@ import {
   type RecordStore,
   storedRecord,
 } from '../cache-record';
+import { requestSignal } from '../request-deadline';
 import type { SealedCachedToken } from './sealing-store';
 
 type Item = Record<string, AttributeValue>;
@@ -26,6 +28,7 @@ const ATTRIBUTES = {
   token: ['tok', 'dk', 'seal', 'scope', 'issued_at', 'expires_at', 'fingerprint', 'made_by'],
   lease: ['lease_holder', 'lease_until'],
   mints: ['mints'],
+  circuit: ['circuit_opened_at', 'circuit_probe_at', 'circuit_prober'],
 } as const;
 
 function decodeToken(item: Item): SealedCachedToken | undefined {
@@ -77,6 +80,24 @@ function decodeMints(item: Item): Mint[] | undefined {
   );
 }
 
+function decodeCircuit(item: Item): Circuit | undefined {
+  const { circuit_opened_at: openedAt, circuit_probe_at: probeAt, circuit_prober: prober } = item;
+  if (!openedAt?.N || !probeAt?.N) return undefined;
+  return {
+    openedAt: Number(openedAt.N),
+    probeAt: Number(probeAt.N),
+    ...(prober?.S ? { prober: prober.S } : {}),
+  };
+}
+
+function encodeCircuit(circuit: Circuit): Item {
+  return {
+    circuit_opened_at: { N: String(circuit.openedAt) },
+    circuit_probe_at: { N: String(circuit.probeAt) },
+    ...(circuit.prober ? { circuit_prober: { S: circuit.prober } } : {}),
+  };
+}
+
 /** The record an item holds. An item written before records had versions reads as version 0. */
 export function decodeItem(key: string, item: Item | undefined): CacheRecord<SealedCachedToken> {
   if (!item) return { key, version: 0 };
@@ -84,6 +105,7 @@ export function decodeItem(key: string, item: Item | undefined): CacheRecord<Sea
     token: decodeToken(item),
     lease: decodeLease(item),
     mints: decodeMints(item),
+    circuit: decodeCircuit(item),
   });
 }
 
@@ -109,6 +131,7 @@ export function encodeContent(content: RecordContent<SealedCachedToken>, version
           },
         }
       : {}),
+    ...(content.circuit ? encodeCircuit(content.circuit) : {}),
   };
 }
 
@@ -118,13 +141,15 @@ const ALL_ATTRIBUTES: readonly string[] = [
   ...ATTRIBUTES.token,
   ...ATTRIBUTES.lease,
   ...ATTRIBUTES.mints,
+  ...ATTRIBUTES.circuit,
 ];
 
 /**
  * The records in a DynamoDB table (partition key `pk`, TTL attribute `ttl`): I/O only. A read is a
  * consistent `GetItem`; a replace is one `UpdateItem` that sets every attribute of the new record and
  * removes the rest, on the condition that `ver` is still the version read. Sealed tokens pass through as
- * bytes: opening them is the sealing wrapper's business.
+ * bytes: opening them is the sealing wrapper's business. Every call ends by the request's deadline
+ * (`request-deadline.ts`); one that does not is a `StoreUnavailableError` like any other failure.
  */
 export class DynamoDbRecordStore implements RecordStore<SealedCachedToken> {
   constructor(
@@ -136,6 +161,7 @@ export class DynamoDbRecordStore implements RecordStore<SealedCachedToken> {
     const answer = await this.call('GetItem', () =>
       this.client.send(
         new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: key } }, ConsistentRead: true }),
+        requestSignal(),
       ),
     );
     return decodeItem(key, answer.Item);
@@ -175,6 +201,7 @@ export class DynamoDbRecordStore implements RecordStore<SealedCachedToken> {
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
           }),
+          requestSignal(),
         ),
       );
     } catch (error) {

@@ -46,6 +46,7 @@ export class SealingStore implements RecordStore<CachedToken> {
       token: record.token && (await this.open(key, record.token)),
       lease: record.lease,
       mints: record.mints,
+      circuit: record.circuit,
     });
   }
 
@@ -56,7 +57,7 @@ export class SealingStore implements RecordStore<CachedToken> {
     const token = next.token && (await this.seal(current.key, next.token));
     const stored = await this.inner.replace(
       { key: current.key, version: current.version },
-      { token, lease: next.lease, mints: next.mints },
+      { token, lease: next.lease, mints: next.mints, circuit: next.circuit },
     );
     return stored && storedRecord(current.key, stored.version, next);
   }
