@@ -156,7 +156,14 @@ export class LeaseCoordinator {
         throw error;
       }
       if (deadline - now < this.timing.fetchReserveMs) {
-        throw new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1);
+        const error = new UpstreamUnavailableError(
+          'no time left to fetch this token; try again',
+          'lease_wait',
+          1,
+        );
+        // A store that answered late spent the time: the still-valid token at hand is served all the same.
+        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
+        throw error;
       }
       const wait = secondsUntilKeyMayMint(current, need, now, this.policy);
       if (wait > 0) {

@@ -1,0 +1,112 @@
+/**
+ * The flow where its parts meet: the memory re-check, the store-failure degrade, the request deadline and
+ * the upstream circuit, over in-memory stores and a clock the test moves. A table that answers late is
+ * modelled as a read that takes the request's whole deadline and then fails, as the SDK's abort does.
+ */
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY } from '../../lambdas/vend-token/cache-policy';
+import type {
+  CachedToken,
+  CacheRecord,
+  RecordContent,
+  RecordStore,
+} from '../../lambdas/vend-token/cache-record';
+import { parseServiceConfig } from '../../lambdas/vend-token/config';
+import type { MintRequest } from '../../lambdas/vend-token/minter';
+import { MemoryRecordStore } from '../../lambdas/vend-token/stores/memory-store';
+import { timingFor } from '../../lambdas/vend-token/timing';
+import { VendingService } from '../../lambdas/vend-token/vending-service';
+import { StoreUnavailableError, UpstreamUnavailableError } from '../../src/shared/errors';
+import { fingerprintOf } from '../../src/shared/hashing';
+
+const CLIENT = 'webhooks-us';
+const SCOPE = '*:webhooks/**';
+const CALLER = 'arn:aws:sts::111111111111:assumed-role/orders-service/i-1';
+const LIFETIME = 60;
+const timing = timingFor(10);
+
+function world() {
+  let clock = 1_800_000_000_000;
+  let table: 'healthy' | 'slow' = 'healthy';
+  let up = true;
+  let mints = 0;
+  const inner = new MemoryRecordStore({ now: () => clock });
+  /** The table: healthy, or so slow that every call ends at the request's deadline, failed. */
+  const store: RecordStore = {
+    read: async (key: string) => {
+      if (table === 'slow') {
+        clock += timing.requestDeadlineMs;
+        throw new StoreUnavailableError('DynamoDB GetItem failed (AbortError)');
+      }
+      return inner.read(key);
+    },
+    replace: async (current: CacheRecord, next: RecordContent) => {
+      if (table === 'slow') {
+        clock += timing.requestDeadlineMs;
+        throw new StoreUnavailableError('DynamoDB UpdateItem failed (AbortError)');
+      }
+      return inner.replace(current, next);
+    },
+  };
+  const config = parseServiceConfig({
+    clients: {
+      [CLIENT]: {
+        tokenEndpoint: 'https://v1.api.us.janrain.com/00000000-0000-0000-0000-000000000000/login/token',
+        secretId: 'tvs/webhooks-us',
+        allowedScopes: [SCOPE],
+      },
+    },
+    grants: [{ principal: 'arn:aws:iam::111111111111:role/orders-service', client: CLIENT, scopes: [SCOPE] }],
+  });
+  const minter = {
+    mint: async (request: MintRequest): Promise<CachedToken> => {
+      mints += 1;
+      if (!up) throw new UpstreamUnavailableError('simulated 503', 'http_5xx', 1);
+      const issuedAt = Math.floor(clock / 1000);
+      const accessToken = `token-${mints}`;
+      return {
+        accessToken,
+        scope: request.canonical,
+        issuedAt,
+        expiresAt: issuedAt + LIFETIME,
+        fingerprint: fingerprintOf(accessToken),
+      };
+    },
+  };
+  const service = new VendingService({
+    config,
+    store,
+    minter,
+    settings: { ...DEFAULT_POLICY },
+    now: () => clock,
+    sleep: async () => {},
+  });
+  return {
+    service,
+    mints: () => mints,
+    advance: (ms: number) => {
+      clock += ms;
+    },
+    setTable: (state: 'healthy' | 'slow') => {
+      table = state;
+    },
+    setUp: (value: boolean) => {
+      up = value;
+    },
+    ask: () => service.vend(CALLER, { client: CLIENT, scope: SCOPE, minTtl: 0 }),
+  };
+}
+
+describe('a container holding a still-valid token', () => {
+  it('serves it when the table answers only at the deadline, inside the refresh margin', async () => {
+    const w = world();
+    const first = await w.ask();
+    // Inside the refresh margin (15 s of a 60 s token), past the memory's 5 s confirmation.
+    w.advance(46_000);
+    w.setTable('slow');
+
+    const answer = await w.ask();
+
+    expect(answer.token.accessToken).toBe(first.token.accessToken);
+  });
+});
