@@ -7,7 +7,6 @@
  * however many keys it keeps alive. A sliding window, so the bound holds for any 60 s.
  */
 import { MintThrottledError, StoreUnavailableError } from '../../src/shared/errors';
-import { sha256Hex } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
 import { type Charge, decideBudget, type PolicySettings } from './cache-policy';
 import type { Mint, RecordStore } from './cache-record';
