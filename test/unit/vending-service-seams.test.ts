@@ -12,6 +12,7 @@ import type {
   RecordStore,
 } from '../../lambdas/vend-token/cache-record';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
+import { budgetKey, MintBudget } from '../../lambdas/vend-token/mint-budget';
 import type { MintRequest } from '../../lambdas/vend-token/minter';
 import { MemoryRecordStore } from '../../lambdas/vend-token/stores/memory-store';
 import { timingFor } from '../../lambdas/vend-token/timing';
@@ -108,5 +109,20 @@ describe('a container holding a still-valid token', () => {
     const answer = await w.ask();
 
     expect(answer.token.accessToken).toBe(first.token.accessToken);
+  });
+});
+
+describe('refunding a mint', () => {
+  it('takes back the mint it was given, an upkeep one beside a counted one of the same spender and millisecond', async () => {
+    const at = 1_800_000_000_000;
+    const store = new MemoryRecordStore({ now: () => at });
+    const budget = new MintBudget(store, DEFAULT_POLICY, () => at);
+    const counted = await budget.charge(CLIENT, { spender: 'role/a', upkeep: false });
+    const upkeep = await budget.charge(CLIENT, { spender: 'role/a', upkeep: true });
+    expect(upkeep).toEqual({ at, by: 'role/a', upkeep: true });
+
+    await budget.refund(CLIENT, upkeep);
+
+    expect((await store.read(budgetKey(CLIENT))).mints).toEqual([counted]);
   });
 });
