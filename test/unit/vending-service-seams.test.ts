@@ -28,13 +28,15 @@ const timing = timingFor(10);
 
 function world() {
   let clock = 1_800_000_000_000;
-  let table: 'healthy' | 'slow' = 'healthy';
-  let up = true;
+  let table: 'healthy' | 'slow' | 'failing' = 'healthy';
+  let outage: UpstreamUnavailableError | undefined;
   let mints = 0;
   const inner = new MemoryRecordStore({ now: () => clock });
   /** The table: healthy, or so slow that every call ends at the request's deadline, failed. */
   const store: RecordStore = {
     read: async (key: string) => {
+      if (table === 'failing')
+        throw new StoreUnavailableError('DynamoDB GetItem failed (ThrottlingException)');
       if (table === 'slow') {
         clock += timing.requestDeadlineMs;
         throw new StoreUnavailableError('DynamoDB GetItem failed (AbortError)');
@@ -42,6 +44,8 @@ function world() {
       return inner.read(key);
     },
     replace: async (current: CacheRecord, next: RecordContent) => {
+      if (table === 'failing')
+        throw new StoreUnavailableError('DynamoDB UpdateItem failed (ThrottlingException)');
       if (table === 'slow') {
         clock += timing.requestDeadlineMs;
         throw new StoreUnavailableError('DynamoDB UpdateItem failed (AbortError)');
@@ -62,7 +66,7 @@ function world() {
   const minter = {
     mint: async (request: MintRequest): Promise<CachedToken> => {
       mints += 1;
-      if (!up) throw new UpstreamUnavailableError('simulated 503', 'http_5xx', 1);
+      if (outage) throw outage;
       const issuedAt = Math.floor(clock / 1000);
       const accessToken = `token-${mints}`;
       return {
@@ -88,13 +92,14 @@ function world() {
     advance: (ms: number) => {
       clock += ms;
     },
-    setTable: (state: 'healthy' | 'slow') => {
+    setTable: (state: 'healthy' | 'slow' | 'failing') => {
       table = state;
     },
-    setUp: (value: boolean) => {
-      up = value;
+    /** Identity Cloud answers every mint with `error`, or (undefined) tokens again. */
+    failUpstream: (error: UpstreamUnavailableError | undefined) => {
+      outage = error;
     },
-    ask: () => service.vend(CALLER, { client: CLIENT, scope: SCOPE, minTtl: 0 }),
+    ask: (scope = SCOPE) => service.vend(CALLER, { client: CLIENT, scope, minTtl: 0 }),
   };
 }
 
@@ -109,6 +114,41 @@ describe('a container holding a still-valid token', () => {
     const answer = await w.ask();
 
     expect(answer.token.accessToken).toBe(first.token.accessToken);
+  });
+});
+
+describe('the memory re-check', () => {
+  it('serves the remembered token while the table fails, past its 5 s confirmation', async () => {
+    const w = world();
+    const first = await w.ask();
+    w.advance(6_000);
+    w.setTable('failing');
+
+    const answers = [await w.ask(), await w.ask()];
+
+    expect(answers.map((answer) => [answer.token.accessToken, answer.source])).toEqual([
+      [first.token.accessToken, 'memory'],
+      [first.token.accessToken, 'memory'],
+    ]);
+    expect(w.mints()).toBe(1);
+  });
+
+  it('confirms and serves a remembered token while the circuit is open, fresh or inside its margin', async () => {
+    const w = world();
+    const first = await w.ask();
+    // Another key's mint meets Identity Cloud failing, asking for a minute's pause: the circuit opens.
+    w.failUpstream(new UpstreamUnavailableError('simulated 429', 'http_429', 60));
+    await expect(w.ask('*:webhooks/other/**')).rejects.toMatchObject({ status: 503 });
+    const mints = w.mints();
+
+    w.advance(6_000);
+    const fresh = await w.ask();
+    w.advance(40_000);
+    const dueForRefresh = await w.ask();
+
+    expect(fresh.token.accessToken).toBe(first.token.accessToken);
+    expect(dueForRefresh.token.accessToken).toBe(first.token.accessToken);
+    expect(w.mints()).toBe(mints);
   });
 });
 
