@@ -36,7 +36,7 @@ import {
 } from './cache-policy';
 import type { CachedToken, CacheRecord, RecordStore } from './cache-record';
 import { withSettlingDeadline } from './request-deadline';
-import { leaseEnd, settlingMs, type Timing } from './timing';
+import { leaseEnd, settlingEnd, type Timing } from './timing';
 
 /** Where a served token came from. */
 export type TokenSource = 'memory' | 'table' | 'upstream';
@@ -196,7 +196,7 @@ export class LeaseCoordinator {
     try {
       token = await fetch(current?.token);
     } catch (error) {
-      await this.settle(() => this.release(taken));
+      await this.settle(request, () => this.release(taken));
       const usable = current !== undefined && servable(current.token, request.need, this.now());
       if (usable && !(error instanceof AccessDeniedError)) return { ...current, refreshError: error };
       throw error;
@@ -204,12 +204,12 @@ export class LeaseCoordinator {
     let storeError: StoreUnavailableError | undefined;
     try {
       // A fetch may end at the request's deadline: the token it minted is stored all the same.
-      await this.settle(() => this.store.replace(taken, { token, mints: taken.mints }));
+      await this.settle(request, () => this.store.replace(taken, { token, mints: taken.mints }));
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       storeError = error;
       // Storing may fail where releasing does not (sealing needs KMS, a lease does not): let others try.
-      await this.settle(() => this.release(taken));
+      await this.settle(request, () => this.release(taken));
     }
     // The new token serves others; this request learns only now what its lifetime can promise.
     const refusal = minTtlRefusal(lifetimeOf(token), request.need, this.policy);
@@ -220,9 +220,9 @@ export class LeaseCoordinator {
     return { token, source: 'upstream', waited, ...(storeError ? { storeError } : {}) };
   }
 
-  /** Run the writes after a fetch within their own short deadline (`withSettlingDeadline`). */
-  private settle<T>(work: () => Promise<T>): Promise<T> {
-    return withSettlingDeadline(settlingMs(this.timing), work);
+  /** Run the writes after a fetch by the request's settling end (`withSettlingDeadline`). */
+  private settle<T>(request: ObtainRequest, work: () => Promise<T>): Promise<T> {
+    return withSettlingDeadline(settlingEnd(this.timing, request.deadline) - this.now(), work);
   }
 
   /** Drop this holder's lease early; if the store fails or someone else wrote, the lease simply expires. */

@@ -115,12 +115,15 @@ export function timingProblems(timing: Timing): string[] {
 }
 
 /**
- * How long the writes that settle a request (`withSettlingDeadline` in `request-deadline.ts`) may take
- * past its deadline, ms: half the time between the request deadline and the function timeout, at most 1 s,
- * so the function still answers before Lambda stops it.
+ * Until when the writes that settle a request whose deadline is `requestDeadline` (epoch ms) may run
+ * (`withSettlingDeadline` in `request-deadline.ts`): past the deadline by half the time between the
+ * request deadline and the function timeout, at most 1 s, so the function still answers before Lambda
+ * stops it.
  */
-export function settlingMs(timing: Timing): number {
-  return Math.min(1_000, Math.floor((timing.functionTimeoutMs - timing.requestDeadlineMs) / 2));
+export function settlingEnd(timing: Timing, requestDeadline: number): number {
+  return (
+    requestDeadline + Math.min(1_000, Math.floor((timing.functionTimeoutMs - timing.requestDeadlineMs) / 2))
+  );
 }
 
 /** The end of a lease taken by a request whose deadline is `requestDeadline` (epoch ms, the holder's clock). */
