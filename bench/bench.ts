@@ -12,7 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
@@ -37,7 +37,6 @@ import { costOf, judgeGoals, PRICES } from './cost';
 import { measureOutage } from './outage';
 import { type ServeProcess, startServe, stop } from './serve-process';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
 const WARMUP_SECONDS = 5;
 const PROCESSES = 4;

@@ -35,7 +35,8 @@ import {
   servable,
 } from './cache-policy';
 import type { CachedToken, CacheRecord, RecordStore } from './cache-record';
-import { leaseEnd, type Timing } from './timing';
+import { withSettlingDeadline } from './request-deadline';
+import { leaseEnd, settlingEnd, type Timing } from './timing';
 
 /** Where a served token came from. */
 export type TokenSource = 'memory' | 'table' | 'upstream';
@@ -156,7 +157,14 @@ export class LeaseCoordinator {
         throw error;
       }
       if (deadline - now < this.timing.fetchReserveMs) {
-        throw new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1);
+        const error = new UpstreamUnavailableError(
+          'no time left to fetch this token; try again',
+          'lease_wait',
+          1,
+        );
+        // A store that answered late spent the time: the still-valid token at hand is served all the same.
+        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
+        throw error;
       }
       const wait = secondsUntilKeyMayMint(current, need, now, this.policy);
       if (wait > 0) {
@@ -188,19 +196,20 @@ export class LeaseCoordinator {
     try {
       token = await fetch(current?.token);
     } catch (error) {
-      await this.release(taken);
+      await this.settle(request, () => this.release(taken));
       const usable = current !== undefined && servable(current.token, request.need, this.now());
       if (usable && !(error instanceof AccessDeniedError)) return { ...current, refreshError: error };
       throw error;
     }
     let storeError: StoreUnavailableError | undefined;
     try {
-      await this.store.replace(taken, { token, mints: taken.mints });
+      // A fetch may end at the request's deadline: the token it minted is stored all the same.
+      await this.settle(request, () => this.store.replace(taken, { token, mints: taken.mints }));
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
       storeError = error;
       // Storing may fail where releasing does not (sealing needs KMS, a lease does not): let others try.
-      await this.release(taken);
+      await this.settle(request, () => this.release(taken));
     }
     // The new token serves others; this request learns only now what its lifetime can promise.
     const refusal = minTtlRefusal(lifetimeOf(token), request.need, this.policy);
@@ -209,6 +218,11 @@ export class LeaseCoordinator {
       throw new UpstreamUnavailableError('the new token would not last min_ttl; try again', 'timeout', 1);
     }
     return { token, source: 'upstream', waited, ...(storeError ? { storeError } : {}) };
+  }
+
+  /** Run the writes after a fetch by the request's settling end (`withSettlingDeadline`). */
+  private settle<T>(request: ObtainRequest, work: () => Promise<T>): Promise<T> {
+    return withSettlingDeadline(settlingEnd(this.timing, request.deadline) - this.now(), work);
   }
 
   /** Drop this holder's lease early; if the store fails or someone else wrote, the lease simply expires. */

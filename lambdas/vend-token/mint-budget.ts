@@ -7,7 +7,6 @@
  * however many keys it keeps alive. A sliding window, so the bound holds for any 60 s.
  */
 import { MintThrottledError, StoreUnavailableError } from '../../src/shared/errors';
-import { sha256Hex } from '../../src/shared/hashing';
 import { type Clock, sleep } from '../../src/shared/time';
 import { type Charge, decideBudget, type PolicySettings } from './cache-policy';
 import type { Mint, RecordStore } from './cache-record';
@@ -70,7 +69,9 @@ export class MintBudget {
       for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
         const record = await this.store.read(budgetKey(client));
         const mints = record.mints ?? [];
-        const index = mints.findIndex((counted) => counted.at === mint.at && counted.by === mint.by);
+        const index = mints.findIndex(
+          (counted) => counted.at === mint.at && counted.by === mint.by && counted.upkeep === mint.upkeep,
+        );
         if (index < 0) return;
         if (await this.store.replace(record, { mints: mints.toSpliced(index, 1) })) return;
         await this.pause(this.random() * Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt));

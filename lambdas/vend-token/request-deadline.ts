@@ -21,6 +21,19 @@ export function withRequestDeadline<T>(budgetMs: number, work: () => Promise<T>)
 }
 
 /**
+ * Run `work` — the writes that settle what a request did: storing the token it minted, releasing its
+ * lease, refunding a mint that minted nothing, the upstream circuit's record — with a deadline of its own,
+ * `budgetMs` from now (what is left until `settlingEnd` in `timing.ts`), in place of the request's. An
+ * upstream call may run until the request's deadline; the writes after it must still land, or a hanging
+ * Identity Cloud would never open the circuit, an outage would spend the mint budget and a lease would
+ * hold the key's other requests off. Outside a request, `work` runs as it is.
+ */
+export function withSettlingDeadline<T>(budgetMs: number, work: () => Promise<T>): Promise<T> {
+  if (current.getStore() === undefined) return work();
+  return current.run(AbortSignal.timeout(Math.max(0, budgetMs)), work);
+}
+
+/**
  * The abort signal of the running request's deadline, as SDK `send` options (`{ abortSignal }`), or no
  * options outside a request (the rotation's own steps, tests of a store alone).
  */

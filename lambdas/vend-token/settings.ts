@@ -45,6 +45,7 @@ export function checkSettings(settings: VendingSettings = {}): CheckedSettings {
     minMintIntervalSeconds,
     mintsPerMinute,
     mintsPerCallerPerMinute,
+    upkeepAllowancePerMinute,
     probeIntervalMs,
     ...timingOverrides
   } = settings;
@@ -65,6 +66,7 @@ export function checkSettings(settings: VendingSettings = {}): CheckedSettings {
       minMintIntervalSeconds,
       mintsPerMinute,
       mintsPerCallerPerMinute,
+      upkeepAllowancePerMinute,
       probeIntervalMs,
     }),
   );

@@ -114,6 +114,18 @@ export function timingProblems(timing: Timing): string[] {
   return problems;
 }
 
+/**
+ * Until when the writes that settle a request whose deadline is `requestDeadline` (epoch ms) may run
+ * (`withSettlingDeadline` in `request-deadline.ts`): past the deadline by half the time between the
+ * request deadline and the function timeout, at most 1 s, so the function still answers before Lambda
+ * stops it.
+ */
+export function settlingEnd(timing: Timing, requestDeadline: number): number {
+  return (
+    requestDeadline + Math.min(1_000, Math.floor((timing.functionTimeoutMs - timing.requestDeadlineMs) / 2))
+  );
+}
+
 /** The end of a lease taken by a request whose deadline is `requestDeadline` (epoch ms, the holder's clock). */
 export function leaseEnd(timing: Timing, requestDeadline: number): number {
   return requestDeadline + timing.leaseSlackMs;

@@ -39,10 +39,10 @@ import { MemoryTokenCache } from './memory-cache';
 import { MintBudget } from './mint-budget';
 import type { Minter } from './minter';
 import { callerPrincipal } from './principals';
-import { withRequestDeadline } from './request-deadline';
+import { withRequestDeadline, withSettlingDeadline } from './request-deadline';
 import { checkSettings, type VendingSettings } from './settings';
 import { MemoryRecordStore } from './stores/memory-store';
-import type { Timing } from './timing';
+import { settlingEnd, type Timing } from './timing';
 import { type Admission, isUpstreamOutage, UpstreamCircuit } from './upstream-circuit';
 
 export type { TokenSource };
@@ -354,7 +354,7 @@ export class VendingService {
       try {
         charged = await lane.budget.charge(want.client.name, charge);
       } catch (error) {
-        if (admission === 'probe') await lane.circuit.abandon(want.client.name);
+        if (admission === 'probe') await this.settle(want, () => lane.circuit.abandon(want.client.name));
         throw error;
       }
       const minted = await this.mint(lane, want, admission, charged);
@@ -439,12 +439,14 @@ export class VendingService {
         deadline: want.deadline,
         ...(admission === 'probe' ? { attempts: 1 } : {}),
       });
-      await this.closeAfter(lane, client, admission);
+      await this.settle(want, () => this.closeAfter(lane, client, admission));
       return token;
     } catch (error) {
-      if (error instanceof UpstreamUnavailableError) await lane.budget.refund(client, charged);
+      // The attempt may have ended at the request's deadline: what it leaves in the table still lands.
+      if (error instanceof UpstreamUnavailableError)
+        await this.settle(want, () => lane.budget.refund(client, charged));
       if (isUpstreamOutage(error)) {
-        const pauseMs = await lane.circuit.failed(client, admission, error);
+        const pauseMs = await this.settle(want, () => lane.circuit.failed(client, admission, error));
         this.openCircuits.set(client, this.now() + pauseMs);
         if (admission === 'closed') this.observer.circuitOpened?.(client, error);
         // The caller may come back when the next probe may start, not before.
@@ -453,12 +455,17 @@ export class VendingService {
         });
       }
       if (error instanceof UpstreamRejectedError) {
-        await this.closeAfter(lane, client, admission);
+        await this.settle(want, () => this.closeAfter(lane, client, admission));
       } else if (admission === 'probe') {
-        await lane.circuit.abandon(client);
+        await this.settle(want, () => lane.circuit.abandon(client));
       }
       throw error;
     }
+  }
+
+  /** Run the writes that settle a mint by the request's settling end (`withSettlingDeadline`). */
+  private settle<T>(want: Want, work: () => Promise<T>): Promise<T> {
+    return withSettlingDeadline(settlingEnd(this.timing, want.deadline) - this.now(), work);
   }
 
   /** Identity Cloud answered: after a probe, the circuit closes for every container. */

@@ -14,6 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseConfigJson } from '../../lambdas/vend-token/config';
+import { unadmittedGrantProblem, unadmittedGrants } from '../shared/admission';
 import {
   DEFAULT_ENDPOINT_KIND,
   ENDPOINT_KINDS,
@@ -131,6 +132,20 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
     endpoint: endpoint as EndpointKind,
     ...(Array.isArray(allowedAccounts) ? { allowedAccounts: new Set(allowedAccounts as string[]) } : {}),
   };
+}
+
+/**
+ * The grants the local front door would never admit (`local.allowedAccounts`), one problem each, as
+ * synth refuses them: such a grant could never be used behind the real front door. `tvs serve` refuses to
+ * start with any; `tvs validate` reports them.
+ */
+export function unadmittedGrantProblems(
+  grants: readonly { readonly principal: string }[],
+  local: LocalSection,
+): string[] {
+  const admitted = local.allowedAccounts;
+  if (admitted === undefined) return [];
+  return unadmittedGrants(grants, admitted).map((grant) => unadmittedGrantProblem(grant, admitted));
 }
 
 /**

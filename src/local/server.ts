@@ -29,14 +29,19 @@ import {
   LocalDataKeyProvider,
   tokenEncryptionContext,
 } from '../../lambdas/vend-token/token-crypto';
-import { principalAccount, unadmittedGrantProblem, unadmittedGrants } from '../shared/admission';
+import { principalAccount } from '../shared/admission';
 import { type EndpointKind, SIGNING_SERVICE } from '../shared/endpoint-kinds';
 import { LocalConfigError } from '../shared/errors';
 import { routeMethod } from '../shared/routes';
 import { SERVICE_NAME } from '../shared/service-name';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources';
 import { toApiGatewayEvent, toFunctionUrlEvent } from './lambda-events';
-import { type LocalSection, loadConfigFile, parseLocalSection } from './local-config';
+import {
+  type LocalSection,
+  loadConfigFile,
+  parseLocalSection,
+  unadmittedGrantProblems,
+} from './local-config';
 import { SecretsFileSource } from './secrets-file';
 import { type SignatureRefusal, verifySigV4 } from './sigv4-verifier';
 
@@ -347,16 +352,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const config = parseServiceConfig(loaded.document);
   const local = parseLocalSection(loaded.document, loaded.baseDir, source);
   const admitted = local.allowedAccounts;
-  if (admitted) {
-    // As synth refuses it: such a grant could never be used behind the real front door.
-    const unadmitted = unadmittedGrants(config.document.grants, admitted);
-    if (unadmitted.length > 0) {
-      throw new LocalConfigError(
-        source,
-        unadmitted.map((grant) => unadmittedGrantProblem(grant, admitted)),
-      );
-    }
-  }
+  const unadmitted = unadmittedGrantProblems(config.document.grants, local);
+  if (unadmitted.length > 0) throw new LocalConfigError(source, unadmitted);
   const log = options.log ?? (await defaultLog());
 
   const closers = new Closers();

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parseServiceConfigText } from '../../lambdas/vend-token/config';
 import { ConfigError, LocalConfigError } from '../shared/errors';
 import { JsonSyntaxError, parseJsonText } from '../shared/json-text';
-import { parseLocalSection } from './local-config';
+import { parseLocalSection, unadmittedGrantProblems } from './local-config';
 
 /** One problem: where (a document path, or `line:column` of invalid JSON) and what. */
 export interface ConfigProblem {
@@ -62,9 +62,11 @@ export async function validateConfigFile(file: string): Promise<ValidationReport
   }
   const problems: ConfigProblem[] = [];
   let summary: { clients: number; grants: number; rotated: number } | undefined;
+  let grants: readonly { readonly principal: string }[] | undefined;
   try {
     // The text, not the parsed document: the parser's checks of the text itself apply too.
     const config = parseServiceConfigText(text);
+    grants = config.document.grants;
     const clients = Object.values(config.document.clients);
     summary = {
       clients: clients.length,
@@ -78,7 +80,9 @@ export async function validateConfigFile(file: string): Promise<ValidationReport
   const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
   if (hasLocal) {
     try {
-      parseLocalSection(document, dirname(resolve(file)), file);
+      const local = parseLocalSection(document, dirname(resolve(file)), file);
+      // As `tvs serve` refuses to start with them.
+      if (grants) problems.push(...unadmittedGrantProblems(grants, local).map(splitProblem));
     } catch (error) {
       if (!(error instanceof LocalConfigError)) throw error;
       problems.push(...error.problems.map(splitProblem));

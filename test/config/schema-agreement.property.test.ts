@@ -10,7 +10,8 @@ import AjvModule from 'ajv';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseServiceConfig } from '../../lambdas/vend-token/config';
-import { ConfigError } from '../../src/shared/errors';
+import { parseLocalSection } from '../../src/local/local-config';
+import { ConfigError, LocalConfigError } from '../../src/shared/errors';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const schema = JSON.parse(readFileSync(join(ROOT, 'config', 'tvs.config.schema.json'), 'utf8'));
@@ -23,6 +24,17 @@ function parserAccepts(document: unknown): boolean {
     return true;
   } catch (error) {
     if (error instanceof ConfigError) return false;
+    throw error;
+  }
+}
+
+/** Whether the local server (`tvs serve`) accepts the document's `local` section. */
+function localServerAccepts(document: unknown): boolean {
+  try {
+    parseLocalSection(document, ROOT);
+    return true;
+  } catch (error) {
+    if (error instanceof LocalConfigError) return false;
     throw error;
   }
 }
@@ -315,6 +327,29 @@ describe('config/tvs.config.schema.json', () => {
         if (!validate(edited)) expect(parserAccepts(edited)).toBe(false);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('agrees with the local server on the local section, allowedAccounts included', () => {
+    const base = {
+      clients: { a: { tokenEndpoint: ENDPOINTS[0], secretId: 'a', allowedScopes: ['*:webhooks/**'] } },
+      grants: [],
+    };
+    const caller = { AKIDLOCAL0000001: { secretAccessKey: 'local-secret', arn: PRINCIPALS[0] } };
+    const accounts = fc.oneof(
+      fc.array(fc.stringMatching(/^[0-9]{12}$/), { minLength: 1, maxLength: 3 }),
+      fc.constantFrom<Json>([], ['12345678901'], ['1234567890123'], [123456789012], 'abc', ['x'.repeat(12)]),
+    );
+    fc.assert(
+      fc.property(accounts, fc.boolean(), (allowedAccounts, withRegion) => {
+        const doc = {
+          ...base,
+          local: { callers: caller, allowedAccounts, ...(withRegion ? { region: 'eu-west-1' } : {}) },
+        };
+        expect(parserAccepts(doc)).toBe(true);
+        expect(validate(doc), JSON.stringify(validate.errors)).toBe(localServerAccepts(doc));
+      }),
+      { numRuns: 200 },
     );
   });
 

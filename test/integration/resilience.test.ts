@@ -7,7 +7,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { budgetKey } from '../../lambdas/vend-token/mint-budget';
 import { tokenEncryptionContext } from '../../lambdas/vend-token/token-crypto';
+import { circuitKey } from '../../lambdas/vend-token/upstream-circuit';
 import { cacheKeyFor, sha256Hex } from '../../src/shared/hashing';
 import {
   bodyOf,
@@ -146,6 +148,21 @@ describe('a refresh that fails for any reason', () => {
     expect(response.headers?.['Retry-After']).toMatch(/^\d+$/);
     // The token client's own deadline is 3 s here: the request's 1 s deadline is what ended it.
     expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('still opens the circuit, refunds the mint and releases the lease when Identity Cloud took the whole deadline', async () => {
+    harness.sim.setPersistentFault({ kind: 'slow-headers', delayMs: 5_000 });
+    await harness.deleteItem(budgetKey('webhooks-us'));
+    const container = harness.container({ settings: { requestDeadlineMs: 1_000, fetchReserveMs: 500 } });
+    const scope = freshScope();
+
+    const response = await container.handle(request(scope));
+
+    expect(response.statusCode).toBe(503);
+    const circuit = await harness.rawItem(circuitKey('webhooks-us'));
+    expect(Number(circuit?.circuit_probe_at?.N)).toBeGreaterThan(Date.now());
+    expect((await harness.rawItem(budgetKey('webhooks-us')))?.mints?.L ?? []).toEqual([]);
+    expect((await harness.rawItem(cacheKeyFor('webhooks-us', scope)))?.lease_holder).toBeUndefined();
   });
 });
 

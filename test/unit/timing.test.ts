@@ -73,6 +73,16 @@ describe('checkSettings', () => {
       'policy: mintsPerCallerPerMinute must not be above mintsPerMinute',
     ]);
   });
+
+  it('applies and checks every policy setting it is given, the upkeep allowance included', () => {
+    expect(checkSettings({ upkeepAllowancePerMinute: 0, probeIntervalMs: 500 }).policy).toMatchObject({
+      upkeepAllowancePerMinute: 0,
+      probeIntervalMs: 500,
+    });
+    expect(problemsOf(() => checkSettings({ upkeepAllowancePerMinute: -1 }))).toEqual([
+      'policy: upkeepAllowancePerMinute must be a whole number from 0 to 10000, not -1',
+    ]);
+  });
 });
 
 describe('settings in the environment', () => {
