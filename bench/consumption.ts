@@ -208,11 +208,16 @@ export async function measureConsumption(
           },
         ]),
       ),
-      grants: clients.map((client) => ({
-        principal: 'arn:aws:iam::111111111111:role/service-*',
-        client: client.name,
-        scopes: ['*:webhooks/**'],
-      })),
+      // A grant per service and client, as a deployment grants its callers: a wildcard grant would make
+      // all 200 callers one spender, whose share of each client's budget keeps only about 7 keys of 60 s
+      // tokens alive (docs/decisions.md, "Who pays for keeping a key alive").
+      grants: clients.flatMap((client) =>
+        Array.from({ length: mix.callers }, (_, caller) => ({
+          principal: `arn:aws:iam::111111111111:role/service-${caller}`,
+          client: client.name,
+          scopes: ['*:webhooks/**'],
+        })),
+      ),
     });
 
     // Four containers on one virtual clock, each with its own counted SDK clients.
