@@ -9,8 +9,7 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { APIGatewayProxyResult } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ServiceConfigDocument } from '../../lib/service-config';
 import { TokenVendingService } from '../../lib/token-vending-service';
 import type { EndpointKind } from '../../src/shared/endpoint-kinds';
@@ -22,8 +21,8 @@ import {
   TemplateAccess,
 } from '../infra/iam-evaluation';
 import { cdkJsonContext, logicalId } from '../infra/support';
-import { type DeployedBundle, loadDeployedBundle } from '../support/deployed-bundle';
-import { bodyOf, Harness, ORDERS_CALLER, tokenEvent } from '../support/harness';
+import { useDeployedBundle } from '../support/deployed-bundle';
+import { bodyOf, ORDERS_CALLER, tokenEvent } from '../support/harness';
 
 /** The harness's callers live in this account; the service is deployed to it, as the review found it. */
 const ACCOUNT = '111111111111';
@@ -33,26 +32,13 @@ const OUTSIDER = 'arn:aws:sts::999999999999:assumed-role/admin/bob';
 const VICTIM = `arn:aws:sts::${ACCOUNT}:assumed-role/credential-rotation/job-7`;
 const STOLEN = { client: 'config-us', scope: '*:config/**' };
 
-let harness: Harness;
-let bundle: DeployedBundle | undefined;
-let handler: (event: unknown) => Promise<APIGatewayProxyResult>;
-
-beforeAll(async () => {
-  harness = await Harness.start();
-  bundle = await loadDeployedBundle(harness);
-  handler = bundle.handler;
-}, 120_000);
-
-afterAll(async () => {
-  bundle?.remove();
-  await harness?.close();
-});
+const deployed = useDeployedBundle();
 
 /** What reached the function, and what it answered. */
 type Outcome = { reached: false; decision: string } | { reached: true; status: number; token?: string };
 
 async function run(event: unknown): Promise<Outcome> {
-  const response = await handler(event);
+  const response = await deployed.handler(event);
   const body = bodyOf(response);
   return {
     reached: true,
@@ -73,7 +59,7 @@ describe.each(['rest-api', 'function-url'] as const)(
       const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
       const stack = new Stack(app, 'Tvs', { env: { account: ACCOUNT, region: 'us-east-1' } });
       const service = new TokenVendingService(stack, 'Service', {
-        config: JSON.parse(JSON.stringify(harness.config)) as ServiceConfigDocument,
+        config: JSON.parse(JSON.stringify(deployed.harness.config)) as ServiceConfigDocument,
         endpoint: kind,
         allowedAccounts: [ACCOUNT],
       });
@@ -138,12 +124,12 @@ describe.each(['rest-api', 'function-url'] as const)(
       const outcome = await invokeDirectly(principals([]).administrator, forged());
 
       expect(outcome).toMatchObject({ reached: true, status: 200 });
-      expect(harness.sim.issuedTokens).toContain((outcome as { token: string }).token);
+      expect(deployed.harness.sim.issuedTokens).toContain((outcome as { token: string }).token);
     });
 
     it('reaches the function from no principal with the guard attached: only the front door does, with the caller’s own identity', async () => {
       const everyone = principals([guard]);
-      const issuedBefore = harness.sim.issuedTokens.length;
+      const issuedBefore = deployed.harness.sim.issuedTokens.length;
 
       const direct = await Promise.all(
         Object.values(everyone).map((principal) => invokeDirectly(principal, forged())),
@@ -165,7 +151,7 @@ describe.each(['rest-api', 'function-url'] as const)(
       expect(viaFrontDoor.administrator).toEqual({ reached: true, status: 403 });
       expect(viaFrontDoor.granted).toEqual({ reached: true, status: 403 });
       expect(viaFrontDoor.outsider.reached).toBe(false);
-      expect(harness.sim.issuedTokens.length).toBe(issuedBefore);
+      expect(deployed.harness.sim.issuedTokens.length).toBe(issuedBefore);
     });
 
     it('without the guard, reaches the function from every principal of the account whose policy allows the invoke', async () => {

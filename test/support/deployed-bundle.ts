@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import { afterAll, beforeAll } from 'vitest';
 import { bundleHandler } from '../../lib/handler-bundle';
-import type { Harness } from './harness';
+import { Harness } from './harness';
 
 /** A loaded bundle: its handler, and `remove()` for the folder and the environment it set. */
 export interface DeployedBundle {
@@ -36,4 +37,29 @@ export async function loadDeployedBundle(harness: Harness): Promise<DeployedBund
       rmSync(outdir, { recursive: true, force: true });
     },
   };
+}
+
+/** What a test file of the deployed bundle uses: the harness, and the bundle's handler. */
+export interface DeployedBundleFixture {
+  readonly harness: Harness;
+  readonly handler: DeployedBundle['handler'];
+}
+
+/**
+ * Start a harness and load the deployed bundle against it once for the calling test file (its
+ * `beforeAll`), and remove both after it; the fields are set when the file's tests run.
+ */
+export function useDeployedBundle(): DeployedBundleFixture {
+  const fixture = {} as { harness: Harness; handler: DeployedBundle['handler'] };
+  let bundle: DeployedBundle | undefined;
+  beforeAll(async () => {
+    fixture.harness = await Harness.start();
+    bundle = await loadDeployedBundle(fixture.harness);
+    fixture.handler = bundle.handler;
+  }, 120_000);
+  afterAll(async () => {
+    bundle?.remove();
+    await fixture.harness?.close();
+  });
+  return fixture;
 }
