@@ -10,9 +10,9 @@
  */
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseServiceConfig, type ServiceConfig } from '../lambdas/vend-token/config';
-import { callerPrincipal } from '../lambdas/vend-token/principals';
-import { parseScopes, type Scope } from '../src/shared/scopes';
+import { parseScopes, type Scope } from '@tvs/client/contract';
+import { parseServiceConfig, type ServiceConfig } from '@tvs/core/config/service-config';
+import { callerPrincipal } from '@tvs/core/policy/principals';
 
 /** The medians, in microseconds per call, and what they were measured over. */
 export interface AuthorizationFigures {

@@ -6,9 +6,9 @@
  * end. Bundled by the parent and run with plain Node, so 16 of them start in a second.
  */
 import { performance } from 'node:perf_hooks';
+import { createTokenClient } from '@tvs/client';
+import { fingerprintOf } from '@tvs/client/contract';
 import { ClientCredentials } from 'simple-oauth2';
-import { createTokenClient } from '../src/client/index';
-import { fingerprintOf } from '../src/shared/hashing';
 
 /** What the parent passes in `TVS_BENCH_WORKER` (JSON); the times come in a message once every worker is up. */
 export interface WorkerPlan {

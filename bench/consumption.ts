@@ -20,17 +20,17 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { parseServiceConfig } from '@tvs/core/config/service-config';
+import { createHandler } from '@tvs/core/entry/vend-handler';
+import { createRuntime, powertoolsMetrics } from '@tvs/core/entry/vend-runtime';
+import { SERVICE_NAME } from '@tvs/core/policy/service-name';
+import { KmsDataKeyProvider, tokenEncryptionContext } from '@tvs/core/stores/token-crypto';
+import { SecretsManagerSource } from '@tvs/core/upstream/credentials';
+import { IdentityCloudClient } from '@tvs/core/upstream/identity-cloud';
+import { ensureTokenTable } from '@tvs/local/aws-resources';
+import { toApiGatewayEvent } from '@tvs/local/lambda-events';
+import { startIdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { createHandler } from '../lambdas/vend-token/app';
-import { parseServiceConfig } from '../lambdas/vend-token/config';
-import { SecretsManagerSource } from '../lambdas/vend-token/credentials';
-import { IdentityCloudClient } from '../lambdas/vend-token/identity-cloud';
-import { createRuntime, powertoolsMetrics } from '../lambdas/vend-token/runtime';
-import { KmsDataKeyProvider, tokenEncryptionContext } from '../lambdas/vend-token/token-crypto';
-import { ensureTokenTable } from '../src/local/aws-resources';
-import { toApiGatewayEvent } from '../src/local/lambda-events';
-import { SERVICE_NAME } from '../src/shared/service-name';
-import { startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
 import { seededRandom } from '../test/support/seeded-random';
 
 /** The traffic every scenario runs. */

@@ -4,8 +4,8 @@
  * request 503, then the simulator is healthy again. Workers ask every 60 ms whatever `Retry-After`
  * says, so the figures are the service's, not a client's retry policy.
  */
-import { sleep } from '../src/shared/time';
-import type { IdentityCloudSimulator } from '../src/simulator/identity-cloud';
+import { sleep } from '@tvs/client/contract';
+import type { IdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 
 /** What {@link measureOutage} counts. Times are ms. */
 export interface OutageFigures {

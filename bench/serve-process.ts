@@ -1,8 +1,9 @@
 /** `tvs serve` as a child process of the bench, and how it is stopped. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../test/support/moto';
+import { TVS_FROM_SOURCE } from '../test/support/processes';
 
 const ROOT = resolve(import.meta.dirname, '..');
 
@@ -17,16 +18,7 @@ export async function startServe(configPath: string, env: NodeJS.ProcessEnv): Pr
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(ROOT, 'src/cli/tvs.ts'),
-      'serve',
-      '--config',
-      configPath,
-      '--port',
-      String(port),
-    ],
+    [...TVS_FROM_SOURCE, 'serve', '--config', configPath, '--port', String(port)],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const lines: Record<string, unknown>[] = [];

@@ -70,6 +70,8 @@ export function bundleHandler(outdir: string, options: HandlerBundleOptions = {}
     platform: 'node',
     target: 'node24',
     mainFields: ['module', 'main'],
+    // The repository's packages from their TypeScript sources, as the tests run them.
+    conditions: ['tvs-source'],
     // undici and parts of the SDK are CommonJS and call require() for Node built-ins.
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",

@@ -1,13 +1,12 @@
-import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
-import type { ServiceConfig } from '../lambdas/vend-token/config';
+import { ConfigError, parseScopes } from '@tvs/client/contract';
+import type { ServiceConfig } from '@tvs/core/config/service-config';
 import {
   checkSettings,
   DEFAULT_FUNCTION_TIMEOUT_SECONDS,
   type VendingSettings,
-} from '../lambdas/vend-token/settings';
-import { MIN_FUNCTION_TIMEOUT_SECONDS } from '../lambdas/vend-token/timing';
-import { ConfigError } from '../src/shared/errors';
-import { parseScopes } from '../src/shared/scopes';
+} from '@tvs/core/policy/settings';
+import { MIN_FUNCTION_TIMEOUT_SECONDS } from '@tvs/core/policy/timing';
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { endpointProblems } from './function-url-parts';
 import type { TokenVendingServiceProps } from './token-vending-service-props';
 

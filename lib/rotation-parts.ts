@@ -1,3 +1,7 @@
+import { ROTATION_KEY_PREFIX } from '@tvs/client/contract';
+import type { ConfiguredClient, ServiceConfig } from '@tvs/core/config/service-config';
+import { budgetKey } from '@tvs/core/protocol/mint-budget';
+import { circuitKey } from '@tvs/core/protocol/upstream-circuit';
 import { Annotations, Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -7,10 +11,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { ConfiguredClient, ServiceConfig } from '../lambdas/vend-token/config';
-import { budgetKey } from '../lambdas/vend-token/mint-budget';
-import { circuitKey } from '../lambdas/vend-token/upstream-circuit';
-import { ROTATION_KEY_PREFIX } from '../src/shared/hashing';
 import { bundledCode, ROTATION_ENTRY } from './handler-bundle';
 import { secretResourceArn } from './service-config';
 

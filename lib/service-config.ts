@@ -1,13 +1,13 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
-import type { IConstruct } from 'constructs';
+import { ConfigError } from '@tvs/client/contract';
 import {
   type ClientDocument,
   type GrantDocument,
   parseServiceConfig,
   type ServiceConfig,
   type ServiceConfigDocument,
-} from '../lambdas/vend-token/config';
-import { ConfigError } from '../src/shared/errors';
+} from '@tvs/core/config/service-config';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 
 /**
  * The JSON shapes of the service configuration document (docs/contract.md, "Configuration"): plain interfaces,

@@ -1,10 +1,10 @@
-import { Aws } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import {
   type EncryptionContext,
   resetTokenEncryptionContext,
   tokenEncryptionContext,
-} from '../lambdas/vend-token/token-crypto';
+} from '@tvs/core/stores/token-crypto';
+import { Aws } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 
 /**
  * What the account's administrators may do with the token key: manage it (describe, rotate, tag,

@@ -2,13 +2,14 @@
  * The properties of the `TokenVendingService` construct, apart from the construct so that the construct
  * and its validation (`props-validation.ts`) both import them and neither imports the other.
  */
+
+import type { EndpointKind } from '@tvs/client/contract';
 import type { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import type { EndpointKind } from '../src/shared/endpoint-kinds';
 import type { ServiceConfigDocument } from './service-config';
 
 /** Stage-wide throttling of the API (token bucket, per stage across all callers). */

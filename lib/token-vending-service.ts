@@ -1,3 +1,7 @@
+import { DEFAULT_ENDPOINT_KIND, type EndpointKind } from '@tvs/client/contract';
+import type { ServiceConfig } from '@tvs/core/config/service-config';
+import { SERVICE_NAME } from '@tvs/core/policy/service-name';
+import { settingsEnvironment } from '@tvs/core/policy/settings';
 import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -12,10 +16,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import type { ServiceConfig } from '../lambdas/vend-token/config';
-import { settingsEnvironment } from '../lambdas/vend-token/settings';
-import { DEFAULT_ENDPOINT_KIND, type EndpointKind } from '../src/shared/endpoint-kinds';
-import { SERVICE_NAME } from '../src/shared/service-name';
 import { addFunctionUrl, functionUrlMetrics } from './function-url-parts';
 import { bundledCode, CONFIG_FILE_NAME, HANDLER_ENTRY } from './handler-bundle';
 import { assertValidProps, settingsOf } from './props-validation';

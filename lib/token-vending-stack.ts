@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { ConfigError, type EndpointKind } from '@tvs/client/contract';
+import { JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
+import { parseConfigJson, type ServiceConfigDocument } from '@tvs/core/config/service-config';
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { parseConfigJson, type ServiceConfigDocument } from '../lambdas/vend-token/config';
-import type { EndpointKind } from '../src/shared/endpoint-kinds';
-import { ConfigError } from '../src/shared/errors';
-import { JsonSyntaxError, parseJsonText } from '../src/shared/json-text';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
 
 /** The configuration document used when the `config` context value is not given. */

@@ -13,15 +13,15 @@
  *   a warning for a grant naming a principal of the deploying account (whose administrators can also
  *   change the function, its configuration and its secrets).
  */
+
+import { type EndpointKind, ROUTES } from '@tvs/client/contract';
+import type { ServiceConfig } from '@tvs/core/config/service-config';
+import { principalAccount, unadmittedGrantProblem, unadmittedGrants } from '@tvs/core/policy/admission';
 import { Annotations, Aws, Stack, Token } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import type { ServiceConfig } from '../lambdas/vend-token/config';
-import { principalAccount, unadmittedGrantProblem, unadmittedGrants } from '../src/shared/admission';
-import type { EndpointKind } from '../src/shared/endpoint-kinds';
-import { ROUTES } from '../src/shared/routes';
 
 /** The front door of one service: the REST API, or the function (whose URL callers use). */
 export interface FrontDoor {

@@ -10,9 +10,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { quietSdkNodeWarning } from '../src/local/node-version';
-import { startLocalServer } from '../src/local/server';
-import { parseSimulatorConfig, startIdentityCloudSimulator } from '../src/simulator/identity-cloud';
+import { quietSdkNodeWarning } from '@tvs/local/node-version';
+import { startLocalServer } from '@tvs/local/server';
+import { parseSimulatorConfig, startIdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 
 const DEMO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'demo');
 const DEMO_SIMULATOR_ORIGIN = 'http://127.0.0.1:8788';

@@ -1,4 +1,4 @@
-import { createRotationHandler, createRotationRuntimeFromEnv } from './runtime';
+import { createRotationHandler, createRotationRuntimeFromEnv } from '@tvs/core/entry/rotation-runtime';
 
 /**
  * The rotation function: Secrets Manager invokes it with `{SecretId, ClientRequestToken, Step}` for each

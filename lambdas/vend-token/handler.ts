@@ -1,5 +1,5 @@
-import { createHandler } from './app';
-import { createRuntimeFromEnv } from './runtime';
+import { createHandler } from '@tvs/core/entry/vend-handler';
+import { createRuntimeFromEnv } from '@tvs/core/entry/vend-runtime';
 
 /**
  * Lambda entry point: `POST /v1/token`, `GET /v1/clients` (from the API Gateway REST proxy or a function

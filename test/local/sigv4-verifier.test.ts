@@ -4,8 +4,8 @@
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { type LocalCaller, type ReceivedRequest, verifySigV4 } from '@tvs/local/sigv4-verifier';
 import { describe, expect, it } from 'vitest';
-import { type LocalCaller, type ReceivedRequest, verifySigV4 } from '../../src/local/sigv4-verifier';
 
 const CALLER: LocalCaller = {
   accessKeyId: 'AKIDTVSUNITCALLER001',

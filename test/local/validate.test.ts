@@ -5,10 +5,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalConfigError } from '@tvs/client/contract';
+import { startLocalServer } from '@tvs/local/server';
+import { validateConfigFile } from '@tvs/local/validate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalServer } from '../../src/local/server';
-import { validateConfigFile } from '../../src/local/validate';
-import { LocalConfigError } from '../../src/shared/errors';
 
 let dir: string;
 beforeAll(async () => {

@@ -3,16 +3,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-
-import { request } from 'undici';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-
 import {
   DEFAULT_CUSTOMER_ID,
   type IdentityCloudSimulator,
   parseSimulatorConfig,
   startIdentityCloudSimulator,
-} from '../../src/simulator/identity-cloud';
+} from '@tvs/simulator/identity-cloud';
+import { request } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const SPECIAL_SECRET = 's3cr+t:with%20 space';
 
@@ -902,7 +900,16 @@ describe('configuration', () => {
       );
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', 'src/simulator/main.ts', '--port', '0', '--config', config],
+        [
+          '--conditions=tvs-source',
+          '--import',
+          'tsx',
+          'packages/simulator/src/main.ts',
+          '--port',
+          '0',
+          '--config',
+          config,
+        ],
         {
           stdio: ['ignore', 'pipe', 'pipe'],
         },

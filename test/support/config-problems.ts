@@ -1,4 +1,4 @@
-import { ConfigError } from '../../src/shared/errors';
+import { ConfigError } from '@tvs/client/contract';
 
 /** The problems of the `ConfigError` that `build` throws; fails when it throws nothing or another error. */
 export function problemsOf(build: () => unknown): readonly string[] {

@@ -6,35 +6,32 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { expect, inject } from 'vitest';
-import { ROTATION_STEPS, type StepRecord } from '../../lambdas/rotate-secret/rotation';
-import { createRotationHandler, createRotationRuntime } from '../../lambdas/rotate-secret/runtime';
-import { SecretsManagerVersions } from '../../lambdas/rotate-secret/secret-versions';
-import { createHandler, type HandlerRuntime, type RequestMetrics } from '../../lambdas/vend-token/app';
-import { parseServiceConfig, type ServiceConfig } from '../../lambdas/vend-token/config';
-import { SecretsManagerSource } from '../../lambdas/vend-token/credentials';
-import type { FunctionUrlEvent } from '../../lambdas/vend-token/events';
-import {
-  IdentityCloudClient,
-  type IdentityCloudClientOptions,
-} from '../../lambdas/vend-token/identity-cloud';
-import { createRuntime } from '../../lambdas/vend-token/runtime';
-import type { VendingSettings } from '../../lambdas/vend-token/settings';
+import type { EndpointKind } from '@tvs/client/contract';
+import { parseServiceConfig, type ServiceConfig } from '@tvs/core/config/service-config';
+import type { FunctionUrlEvent } from '@tvs/core/entry/events';
+import { createRotationHandler, createRotationRuntime } from '@tvs/core/entry/rotation-runtime';
+import { createHandler, type HandlerRuntime, type RequestMetrics } from '@tvs/core/entry/vend-handler';
+import { createRuntime } from '@tvs/core/entry/vend-runtime';
+import { ROTATION_STEPS, type StepRecord } from '@tvs/core/flow/rotation';
+import type { VendingSettings } from '@tvs/core/policy/settings';
+import { circuitKey } from '@tvs/core/protocol/upstream-circuit';
 import {
   KmsDataKeyProvider,
   resetTokenEncryptionContext,
   tokenEncryptionContext,
-} from '../../lambdas/vend-token/token-crypto';
-import { circuitKey } from '../../lambdas/vend-token/upstream-circuit';
-import { ensureTokenTable } from '../../src/local/aws-resources';
-import { toApiGatewayEvent, toFunctionUrlEvent } from '../../src/local/lambda-events';
-import type { EndpointKind } from '../../src/shared/endpoint-kinds';
+} from '@tvs/core/stores/token-crypto';
+import { SecretsManagerSource } from '@tvs/core/upstream/credentials';
+import { IdentityCloudClient, type IdentityCloudClientOptions } from '@tvs/core/upstream/identity-cloud';
+import { SecretsManagerVersions } from '@tvs/core/upstream/secret-versions';
+import { ensureTokenTable } from '@tvs/local/aws-resources';
+import { toApiGatewayEvent, toFunctionUrlEvent } from '@tvs/local/lambda-events';
 import {
   type IdentityCloudSimulator,
   type SimulatedClient,
   startIdentityCloudSimulator,
-} from '../../src/simulator/identity-cloud';
+} from '@tvs/simulator/identity-cloud';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { expect, inject } from 'vitest';
 import { UNBOUNDED_MINTS } from './mint-bounds';
 import { startRotation } from './secret-rotation';
 import { recordTraffic } from './traffic-log';

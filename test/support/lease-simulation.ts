@@ -9,18 +9,13 @@
  * - never an expired token served (every token served is servable by the serving container's clock);
  * - every request answered by its deadline (plus one store round trip), with an expected error if not 200.
  */
+
+import { fingerprintOf, InvalidRequestError, UpstreamUnavailableError } from '@tvs/client/contract';
+import { DEFAULT_POLICY, type Need, type PolicySettings } from '@tvs/core/policy/cache-policy';
+import { MAX_CLOCK_SKEW_MS, type Timing, timingFor } from '@tvs/core/policy/timing';
+import { LeaseCoordinator } from '@tvs/core/protocol/lease-coordinator';
+import type { CachedToken, CacheRecord, RecordContent, RecordStore } from '@tvs/core/record/cache-record';
 import fc from 'fast-check';
-import { DEFAULT_POLICY, type Need, type PolicySettings } from '../../lambdas/vend-token/cache-policy';
-import type {
-  CachedToken,
-  CacheRecord,
-  RecordContent,
-  RecordStore,
-} from '../../lambdas/vend-token/cache-record';
-import { LeaseCoordinator } from '../../lambdas/vend-token/lease-coordinator';
-import { MAX_CLOCK_SKEW_MS, type Timing, timingFor } from '../../lambdas/vend-token/timing';
-import { InvalidRequestError, UpstreamUnavailableError } from '../../src/shared/errors';
-import { fingerprintOf } from '../../src/shared/hashing';
 import { seededRandom } from './seeded-random';
 import type { VirtualTime } from './virtual-time';
 

@@ -1,11 +1,11 @@
-import type { VendingSettings } from '../../lambdas/vend-token/settings';
-import { SETTINGS_ENVIRONMENT } from '../../lambdas/vend-token/settings';
+import type { VendingSettings } from '@tvs/core/policy/settings';
+import { SETTINGS_ENVIRONMENT } from '@tvs/core/policy/settings';
 
 /**
  * The bounds of upstream use, lifted, for functional tests: they mint a fresh key per test with one caller
  * and report tokens right after they were minted, which the production bounds (5 new keys per caller a
  * minute, 30 s between forced mints of a key) would refuse. The bounds themselves are tested with the
- * production defaults in `test/integration/bounded-upstream.test.ts`.
+ * production defaults in `test/core/flow/vending-service.bounded-upstream.int.test.ts`.
  */
 export const UNBOUNDED_MINTS = {
   minMintIntervalSeconds: 0,

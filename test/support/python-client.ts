@@ -5,7 +5,7 @@
  */
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, spawnChild, tempDir } from '../e2e/support';
+import { ROOT, spawnChild, tempDir } from './processes';
 
 /** A virtual environment with the client installed. */
 export interface PythonClientEnv {

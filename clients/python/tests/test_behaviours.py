@@ -1,6 +1,6 @@
-"""The client behaviours of test/client/behaviours.json, run against the Python client.
+"""The client behaviours of test/support/behaviours.json, run against the Python client.
 
-Run by test/client/python-client.test.ts (part of ``npm test``), which starts the harness — the service's
+Run by test/clients/python/python-client.int.test.ts (part of ``npm test``), which starts the harness — the service's
 real handler and the Identity Cloud simulator behind a proxy that counts and holds requests, with a
 clock of its own — and gives its address in ``TVS_HARNESS_URL``. This client follows the harness's clock
 with an offset of its own.
@@ -21,7 +21,7 @@ from tvs_client import TokenClient, TokenServiceError, fingerprint_of
 HARNESS = os.environ.get("TVS_HARNESS_URL", "")
 BEHAVIOURS = os.environ.get("TVS_BEHAVIOURS", "")
 if not HARNESS or not BEHAVIOURS:
-    raise RuntimeError("run these through test/client/python-client.test.ts (npm test): it starts the harness")
+    raise RuntimeError("run these through test/clients/python/python-client.int.test.ts (npm test): it starts the harness")
 
 with open(BEHAVIOURS, encoding="utf-8") as file:
     SCENARIOS = json.load(file)["scenarios"]

@@ -1,0 +1,416 @@
+/**
+ * `tvs`: the Token Vending Service from a shell (docs/cli.md is the reference).
+ *
+ * - `tvs token` prints a token for scheduled jobs: `Authorization: Bearer $(tvs token …)`.
+ * - `tvs clients` prints what the caller may ask for.
+ * - The service's own commands — `serve`, `dev`, `rotate`, `purge`, `validate` — come with the service's
+ *   repository (`@tvs/local`): where it is installed they are loaded from there; a caller team that
+ *   installs only this package is told where to find them.
+ *
+ * Exit codes: 0 success; 1 the service (or the table, or the file) refused, or could not be reached;
+ * 2 usage. Only a token ever goes to stdout for `tvs token`, and never to stderr. With `--json`, results
+ * and errors are JSON: results on stdout, errors on stderr as `{"error","error_description",…}`.
+ */
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import { isSigningService, SIGNING_SERVICES, type SigningService } from '../contract/endpoint-kinds.js';
+import { UsageError } from '../contract/errors.js';
+import {
+  type CredentialsSource,
+  defaultCredentials,
+  defaultRegion,
+  processClientsAnswer,
+  processTokenAnswer,
+  retryUnavailable,
+  type ServiceTarget,
+  sendSigned,
+  TokenServiceError,
+  unreachable,
+} from '../index.js';
+import type { Command, CommandIo, Options, Values } from './command.js';
+import { text } from './command.js';
+
+export type { Command, CommandIo } from './command.js';
+
+/** The package's version, as `tvs --version` prints it. */
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
+
+const SIGNING = '[--region REGION] [--service execute-api|lambda]';
+
+const COMMON_HELP = `
+  --endpoint defaults to $TVS_ENDPOINT; it is an http:// or https:// URL. The region defaults to the one
+  in an execute-api or lambda-url host name, then $AWS_REGION, then us-east-1. --service (the SigV4
+  service name) defaults to $TVS_SIGNING_SERVICE, then lambda for a *.lambda-url.<region>.on.aws host,
+  else execute-api. Requests are signed with the default AWS credential chain.`;
+
+const EXIT_CODES = `
+Exit codes: 0 ok, 1 refused or could not be reached (the reason on stderr), 2 usage.`;
+
+function parse(args: string[], command: Command): { values: Values; operands: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: command.positionals ?? false,
+      strict: true,
+    });
+    return { values: values as Values, operands: positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/**
+ * Keys in the environment win over `AWS_PROFILE`, as in the AWS CLI (the SDK's chain skips them when a
+ * profile is set), so `AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… tvs token …` always signs with those
+ * keys. Otherwise: the default AWS credential chain.
+ */
+function credentialsFrom(env: NodeJS.ProcessEnv): CredentialsSource {
+  const {
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_SESSION_TOKEN: sessionToken,
+  } = env;
+  if (accessKeyId && secretAccessKey)
+    return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  return defaultCredentials();
+}
+
+/** The service endpoint: an http(s) URL, else a usage error (an `ftp://` endpoint cannot work). */
+function endpointUrl(values: Values, env: NodeJS.ProcessEnv): URL {
+  const endpoint = text(values, 'endpoint') ?? env.TVS_ENDPOINT;
+  if (!endpoint) throw new UsageError('--endpoint is required (or set TVS_ENDPOINT)');
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new UsageError(`--endpoint is not a URL: ${JSON.stringify(endpoint)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new UsageError(`--endpoint must be an http:// or https:// URL, not ${url.protocol}//…`);
+  }
+  return url;
+}
+
+function target(values: Values, env: NodeJS.ProcessEnv): ServiceTarget {
+  endpointUrl(values, env);
+  const endpoint = (text(values, 'endpoint') ?? env.TVS_ENDPOINT) as string;
+  const service = signingService(text(values, 'service') ?? (env.TVS_SIGNING_SERVICE || undefined));
+  return {
+    endpoint,
+    region: text(values, 'region') ?? defaultRegion(endpoint, env),
+    ...(service ? { service } : {}),
+    credentials: credentialsFrom(env),
+  };
+}
+
+/** An explicit signing service (`--service` or `$TVS_SIGNING_SERVICE`), checked; none: from the host. */
+function signingService(given: string | undefined): SigningService | undefined {
+  if (given === undefined) return undefined;
+  if (!isSigningService(given)) {
+    throw new UsageError(
+      `--service must be one of ${SIGNING_SERVICES.join(', ')}, not ${JSON.stringify(given)}`,
+    );
+  }
+  return given;
+}
+
+const retry = {
+  maxAttempts: 3,
+  maxRetryWaitMs: 5_000,
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Why a request never got an answer: the codes and messages along the error's causes. */
+function causeOf(error: unknown): string {
+  const parts: string[] = [];
+  for (let at: unknown = error, depth = 0; at instanceof Error && depth < 5; depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string' && !parts.includes(code)) parts.push(code);
+    if (at.message && !/^fetch failed$/.test(at.message) && !(at instanceof TokenServiceError)) {
+      if (!parts.some((part) => part.includes(at instanceof Error ? at.message : ''))) parts.push(at.message);
+    }
+    at = at.cause;
+  }
+  return parts.join(': ') || 'no answer';
+}
+
+/** Send to the service, turning "no answer at all" into an error that names the host and the cause. */
+async function ask<T>(service: ServiceTarget, send: () => Promise<T>): Promise<T> {
+  try {
+    return await retryUnavailable(retry, send);
+  } catch (error) {
+    const failure = unreachable(error);
+    if (failure.status !== 0 || failure.error === 'no_credentials') throw failure;
+    throw new UnreachableError(new URL(service.endpoint).host, failure, causeOf(failure.cause ?? error));
+  }
+}
+
+/** The service gave no answer: names the host and why. */
+class UnreachableError extends Error {
+  constructor(
+    readonly host: string,
+    readonly failure: TokenServiceError,
+    readonly reason: string,
+  ) {
+    super(
+      failure.error === 'timeout'
+        ? `the token service at ${host} did not answer in time`
+        : `the token service at ${host} could not be reached`,
+    );
+    this.name = 'UnreachableError';
+  }
+}
+
+async function tokenCommand(values: Values, io: CommandIo): Promise<number> {
+  const service = target(values, io.env);
+  const client = text(values, 'client');
+  const scope = text(values, 'scope');
+  if (!client) throw new UsageError('--client is required');
+  if (!scope) throw new UsageError('--scope is required');
+  const rawMinTtl = text(values, 'min-ttl');
+  let minTtl: number | undefined;
+  if (rawMinTtl !== undefined) {
+    minTtl = Number(rawMinTtl);
+    if (!/^\d+$/.test(rawMinTtl) || minTtl > 3000)
+      throw new UsageError('--min-ttl must be whole seconds from 0 to 3000');
+  }
+  const body = JSON.stringify({ client, scope, ...(minTtl !== undefined ? { min_ttl: minTtl } : {}) });
+  const { answer, token } = await ask(service, async () => {
+    const answer = await sendSigned(service, { method: 'POST', path: '/v1/token', body });
+    return { answer, token: processTokenAnswer(answer) };
+  });
+  io.stdout(values.json ? `${answer.text.trim()}\n` : `${token.access_token}\n`);
+  return 0;
+}
+
+async function clientsCommand(values: Values, io: CommandIo): Promise<number> {
+  const service = target(values, io.env);
+  const { answer, clients } = await ask(service, async () => {
+    const answer = await sendSigned(service, { method: 'GET', path: '/v1/clients' });
+    return { answer, clients: processClientsAnswer(answer).clients };
+  });
+  if (values.json) {
+    io.stdout(`${answer.text.trim()}\n`);
+  } else if (clients.length === 0) {
+    io.stderr('tvs: this caller has no grants\n');
+  } else {
+    const width = Math.max(...clients.map((entry) => entry.client.length));
+    for (const entry of clients) io.stdout(`${entry.client.padEnd(width)}  ${entry.scopes.join(' ')}\n`);
+  }
+  return 0;
+}
+
+const SIGNED_OPTIONS: Options = {
+  endpoint: { type: 'string' },
+  json: { type: 'boolean' },
+  region: { type: 'string' },
+  service: { type: 'string' },
+};
+
+const COMMANDS: Record<string, Command> = {
+  token: {
+    synopsis: `tvs token --endpoint URL --client NAME --scope SCOPE [--min-ttl SECONDS] [--json] ${SIGNING}`,
+    help: `Print a token (or, with --json, the service's whole answer). Quote scopes: '.:webhooks/**'.
+${COMMON_HELP}`,
+    options: {
+      ...SIGNED_OPTIONS,
+      client: { type: 'string' },
+      scope: { type: 'string' },
+      'min-ttl': { type: 'string' },
+    },
+    json: true,
+    run: tokenCommand,
+  },
+  clients: {
+    synopsis: `tvs clients --endpoint URL [--json] ${SIGNING}`,
+    help: `Print the clients and scopes this caller may ask for.
+${COMMON_HELP}`,
+    options: SIGNED_OPTIONS,
+    json: true,
+    run: clientsCommand,
+  },
+};
+
+/** The package that adds the service's own commands, where it is installed (the service's repository). */
+const SERVICE_COMMANDS_MODULE = '@tvs/local/commands';
+
+/** The service's own commands: not part of this package, loaded from the service's when it is installed. */
+export const SERVICE_COMMAND_NAMES: readonly string[] = Object.freeze([
+  'serve',
+  'dev',
+  'rotate',
+  'purge',
+  'validate',
+]);
+
+/**
+ * The service's own commands, or undefined when the service's package is not installed here. A module of
+ * it that is present but fails to load (a missing build, a missing dependency) is an error, not absence.
+ */
+async function serviceCommands(): Promise<Readonly<Record<string, Command>> | undefined> {
+  let module: { commands?: Readonly<Record<string, Command>> };
+  try {
+    // A specifier in a variable: this package neither depends on nor bundles the service's.
+    module = await import(SERVICE_COMMANDS_MODULE);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
+    if (
+      missing &&
+      String((error as Error).message).includes(`'${SERVICE_COMMANDS_MODULE.split('/commands')[0]}`)
+    )
+      return undefined;
+    if (missing && String((error as Error).message).includes('/local/dist/')) {
+      throw new UsageError(`the service's commands are not built: run \`npm run build\` in its repository`);
+    }
+    throw error;
+  }
+  return module.commands;
+}
+
+/** Every command this `tvs` has: the caller commands, and the service's own where they are installed. */
+async function allCommands(): Promise<Readonly<Record<string, Command>>> {
+  return { ...COMMANDS, ...((await serviceCommands()) ?? {}) };
+}
+
+function usage(commands: Readonly<Record<string, Command>>): string {
+  const missing = SERVICE_COMMAND_NAMES.filter((name) => !Object.hasOwn(commands, name));
+  const note = missing.length
+    ? `\nThe service's own commands (${missing.join(', ')}) come with the service's repository.\n`
+    : '';
+  return `usage: tvs <command> [options]
+
+${Object.values(commands)
+  .map((command) => `  ${command.synopsis}`)
+  .join('\n')}
+  tvs --version
+  tvs <command> --help
+${EXIT_CODES}${note}`;
+}
+
+/** The command called `name` in `commands`, if there is one (never an `Object.prototype` property). */
+function commandNamed(
+  commands: Readonly<Record<string, Command>>,
+  name: string | undefined,
+): Command | undefined {
+  return name !== undefined && Object.hasOwn(commands, name) ? commands[name] : undefined;
+}
+
+/** The command called `name`: a caller command at once, the service's only when asked for. */
+async function findCommand(name: string): Promise<Command | undefined> {
+  return commandNamed(COMMANDS, name) ?? commandNamed(await allCommands(), name);
+}
+
+function unknownCommand(name: string): UsageError {
+  if (SERVICE_COMMAND_NAMES.includes(name)) {
+    return new UsageError(
+      `${name} is one of the service's own commands; it comes with the service's repository, not with this package: run it there (npx tvs ${name} …)`,
+    );
+  }
+  return new UsageError(`unknown command ${JSON.stringify(name)}`);
+}
+
+function commandHelp(command: Command): string {
+  return `usage: ${command.synopsis}\n\n  ${command.help.trim()}\n${EXIT_CODES}\n`;
+}
+
+/** What goes to stderr for a failure: plain text, or with `--json` one JSON object. */
+function reportFailure(
+  error: unknown,
+  command: Command | undefined,
+  name: string | undefined,
+  json: boolean,
+  io: CommandIo,
+): number {
+  const write = (code: string, description: string, extra: Record<string, unknown>, plain: string) => {
+    io.stderr(
+      json ? `${JSON.stringify({ error: code, error_description: description, ...extra })}\n` : plain,
+    );
+  };
+  if (error instanceof UsageError) {
+    const usage = command ? command.synopsis : 'tvs <command> [options]';
+    const more = command ? `tvs ${name} --help` : 'tvs --help';
+    write(
+      'usage',
+      error.message,
+      { usage },
+      `tvs: ${error.message}\nusage: ${usage}\nRun '${more}' for more.\n`,
+    );
+    return 2;
+  }
+  if (error instanceof UnreachableError) {
+    write(
+      error.failure.error,
+      error.message,
+      { host: error.host, cause: error.reason },
+      `tvs: ${error.message}: ${error.reason}\n`,
+    );
+    return 1;
+  }
+  if (error instanceof TokenServiceError) {
+    const detail = error.status > 0 ? ` (${error.error}, HTTP ${error.status})` : '';
+    write(
+      error.error,
+      error.error_description,
+      {
+        ...(error.status > 0 ? { status: error.status } : {}),
+        ...(error.retryAfter ? { retry_after: error.retryAfter } : {}),
+      },
+      `tvs: ${error.error_description}${detail}\n`,
+    );
+    return 1;
+  }
+  // Configuration, table and rotation errors name each problem and never a secret's value.
+  const message = error instanceof Error ? error.message : String(error);
+  const problems = (error as { problems?: unknown }).problems;
+  write(
+    (error as { name?: string }).name ?? 'Error',
+    message,
+    Array.isArray(problems) ? { problems } : {},
+    `tvs ${name}: ${message}\n`,
+  );
+  return 1;
+}
+
+/** Run one `tvs` command line; resolves to the exit code. */
+export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
+  const [name, ...args] = argv;
+  let command: Command | undefined;
+  try {
+    if (name === undefined) {
+      io.stderr(usage(await allCommands()));
+      return 2;
+    }
+    if (name === '--version' || name === '-V' || name === 'version') {
+      io.stdout(`tvs ${VERSION}\n`);
+      return 0;
+    }
+    if (name === 'help' || name === '--help' || name === '-h') {
+      const about = args[0] === undefined ? undefined : await findCommand(args[0]);
+      io.stdout(about ? commandHelp(about) : usage(await allCommands()));
+      return 0;
+    }
+    command = await findCommand(name);
+    if (command === undefined) throw unknownCommand(name);
+    const { values, operands } = parse(args, command);
+    if (values.help) {
+      io.stdout(commandHelp(command));
+      return 0;
+    }
+    return await command.run(values, io, operands);
+  } catch (error) {
+    const json = Boolean(command?.json) && args.includes('--json');
+    return reportFailure(error, command, command ? name : undefined, json, io);
+  }
+}
+
+/** Run `tvs` as the process: arguments from `process.argv`, the exit code as the process's. */
+export async function main(): Promise<void> {
+  process.exitCode = await runTvs(process.argv.slice(2), {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env: process.env,
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * One SigV4-signed call to the Token Vending Service — signed for `execute-api` (the REST API) or `lambda`
+ * (a function URL) — and the mapping of its answer to a value or a {@link TokenServiceError}. Shared by the
+ * in-process client and the `tvs` command.
+ */
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { type SigningService, signingServiceFor } from './contract/endpoint-kinds.js';
+import { TokenServiceError } from './contract/errors.js';
+import { retryAfterSeconds } from './contract/retry-after.js';
+
+/** AWS credentials, as the SDK's credential providers return them. */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string;
+  readonly expiration?: Date;
+}
+
+/** Credentials, or a provider of them (refreshed by the provider, e.g. `fromNodeProviderChain()`). */
+export type CredentialsSource = AwsCredentials | (() => Promise<AwsCredentials>);
+
+/** Where and as whom to call the service. */
+export interface ServiceTarget {
+  /**
+   * The service's base URL: `https://abc123.execute-api.us-east-1.amazonaws.com/prod` (REST API),
+   * `https://abc123.lambda-url.us-east-1.on.aws` (function URL) or `http://127.0.0.1:8787` (`tvs serve`).
+   */
+  readonly endpoint: string;
+  /** The region to sign for (the API's region). */
+  readonly region: string;
+  /**
+   * The service name to sign for: `execute-api` for a REST API, `lambda` for a function URL.
+   * @default the one the endpoint's host name implies (`lambda` for `*.lambda-url.<region>.on.aws`), else `execute-api`
+   */
+  readonly service?: SigningService;
+  readonly credentials: CredentialsSource;
+  /** Give up on one HTTP exchange after this long, ms. @default 10_000 */
+  readonly timeoutMs?: number;
+}
+
+/** One request to the service. */
+export interface ServiceRequest {
+  readonly method: 'GET' | 'POST';
+  /** `/v1/token` or `/v1/clients`, appended to the endpoint's path. */
+  readonly path: string;
+  /** The body, sent as is (tests send malformed ones). */
+  readonly body?: string;
+  /** @default 'application/json' when there is a body */
+  readonly contentType?: string;
+}
+
+/** The service's answer, body read. */
+export interface ServiceAnswer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+}
+
+/** The answer of `POST /v1/token` (docs/contract.md). */
+export interface TokenAnswer {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+  readonly expires_at: string;
+  /** When the token was issued; absent from a service older than this client. */
+  readonly issued_at?: string;
+  readonly scope: string;
+  readonly client: string;
+}
+
+/** The answer of `GET /v1/clients`. */
+export interface ClientsAnswer {
+  readonly clients: readonly { readonly client: string; readonly scopes: readonly string[] }[];
+}
+
+function resolveCredentials(source: CredentialsSource): () => Promise<AwsCredentials> {
+  return typeof source === 'function' ? source : async () => source;
+}
+
+/** The URL of `path` under the endpoint, keeping the endpoint's own path (an API Gateway stage). */
+export function serviceUrl(endpoint: string, path: string): URL {
+  const base = new URL(endpoint);
+  if (base.protocol !== 'https:' && base.protocol !== 'http:') {
+    throw new TypeError(`endpoint must be an http(s) URL, not ${base.protocol}`);
+  }
+  base.pathname = `${base.pathname.replace(/\/+$/, '')}${path}`;
+  base.search = '';
+  base.hash = '';
+  return base;
+}
+
+/**
+ * Sign `request` with SigV4 for the target's service (see {@link ServiceTarget.service}) and send it.
+ * Network failures reject as the fetch error.
+ */
+export async function sendSigned(target: ServiceTarget, request: ServiceRequest): Promise<ServiceAnswer> {
+  const url = serviceUrl(target.endpoint, request.path);
+  const signer = new SignatureV4({
+    service: signingServiceFor(target.endpoint, target.service),
+    region: target.region,
+    credentials: resolveCredentials(target.credentials),
+    sha256: Sha256,
+    // The canonical request covers the body's hash either way; no x-amz-content-sha256 header is needed.
+    applyChecksum: false,
+  });
+  const headers: Record<string, string> = { host: url.host };
+  if (request.body !== undefined) headers['content-type'] = request.contentType ?? 'application/json';
+  const signed = await signer.sign({
+    method: request.method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: url.pathname,
+    query: {},
+    headers,
+    ...(request.body !== undefined ? { body: request.body } : {}),
+  });
+  // fetch sets Host from the URL itself (the same value that was signed).
+  const { host: _host, ...sendHeaders } = signed.headers;
+  const answer = await fetch(url, {
+    method: request.method,
+    headers: { ...sendHeaders, accept: 'application/json' },
+    ...(request.body !== undefined ? { body: request.body } : {}),
+    signal: AbortSignal.timeout(target.timeoutMs ?? 10_000),
+    redirect: 'error',
+  });
+  return { status: answer.status, headers: answer.headers, text: await answer.text() };
+}
+
+/** The error an answer other than 200 stands for. */
+export function errorOf(answer: ServiceAnswer): TokenServiceError {
+  const retryAfter = retryAfterSeconds(answer.headers.get('retry-after') ?? undefined, Date.now());
+  let body: unknown;
+  try {
+    body = JSON.parse(answer.text);
+  } catch {
+    body = undefined;
+  }
+  const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (typeof fields.error === 'string') {
+    const description =
+      typeof fields.error_description === 'string' ? fields.error_description : fields.error;
+    return new TokenServiceError(answer.status, fields.error, description, retryAfter);
+  }
+  // The front door's own refusal: `{"message"}` from API Gateway, `{"Message"}` from a function URL.
+  const gatewayType = answer.headers.get('x-amzn-errortype')?.split(':')[0];
+  const frontDoorMessage = fields.message ?? fields.Message;
+  const message = typeof frontDoorMessage === 'string' ? frontDoorMessage : `HTTP ${answer.status}`;
+  return new TokenServiceError(answer.status, gatewayType || `http_${answer.status}`, message, retryAfter);
+}
+
+function invalidAnswer(reason: string): TokenServiceError {
+  return new TokenServiceError(200, 'invalid_response', `the token service answered 200 but ${reason}`);
+}
+
+/** The JSON body of a 200 answer; any other status becomes its {@link TokenServiceError}. */
+function okJson(answer: ServiceAnswer): unknown {
+  if (answer.status !== 200) throw errorOf(answer);
+  try {
+    return JSON.parse(answer.text);
+  } catch {
+    throw invalidAnswer('not with JSON');
+  }
+}
+
+/** Validate a 200 answer of `POST /v1/token` field by field. */
+export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
+  const body = okJson(answer);
+  const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const { access_token, token_type, expires_in, expires_at, issued_at, scope, client } = fields;
+  if (typeof access_token !== 'string' || access_token === '') throw invalidAnswer('without an access_token');
+  if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') {
+    throw invalidAnswer('with a token_type other than Bearer');
+  }
+  if (typeof expires_in !== 'number' || !Number.isInteger(expires_in) || expires_in < 0) {
+    throw invalidAnswer('without a valid expires_in');
+  }
+  if (typeof expires_at !== 'string' || Number.isNaN(Date.parse(expires_at))) {
+    throw invalidAnswer('without a valid expires_at');
+  }
+  if (issued_at !== undefined && (typeof issued_at !== 'string' || Number.isNaN(Date.parse(issued_at)))) {
+    throw invalidAnswer('with an invalid issued_at');
+  }
+  if (typeof scope !== 'string' || typeof client !== 'string')
+    throw invalidAnswer('without scope and client');
+  return {
+    access_token,
+    token_type: 'Bearer',
+    expires_in,
+    expires_at,
+    ...(issued_at === undefined ? {} : { issued_at }),
+    scope,
+    client,
+  };
+}
+
+/** Validate a 200 answer of `GET /v1/clients`. */
+export function processClientsAnswer(answer: ServiceAnswer): ClientsAnswer {
+  const body = okJson(answer);
+  const clients = (body as { clients?: unknown } | null)?.clients;
+  const valid =
+    Array.isArray(clients) &&
+    clients.every(
+      (entry) =>
+        typeof entry?.client === 'string' &&
+        Array.isArray(entry.scopes) &&
+        entry.scopes.every((scope: unknown) => typeof scope === 'string'),
+    );
+  if (!valid) throw invalidAnswer('without a valid clients list');
+  return { clients: clients as ClientsAnswer['clients'] };
+}
