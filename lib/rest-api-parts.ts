@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ErrorCode } from '@tvs/client/contract';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -127,25 +128,39 @@ export function accessLogFormat(): apigw.AccessLogFormat {
 
 /**
  * Errors API Gateway answers itself (before the function runs) in the RFC 6749 §5.2 shape the function
- * uses, with the same no-store headers.
+ * uses, with the code of the failure beside `error` and the same no-store headers: a body the request
+ * model refuses is the function's own `TVS_ERR_INVALID_REQUEST`; a missing or bad signature, a caller IAM
+ * does not let in, an unknown route are `TVS_ERR_FRONT_DOOR`; throttling is `TVS_ERR_THROTTLED`.
  */
 export function addOAuthGatewayResponses(api: apigw.RestApi): void {
   const headers = { 'Cache-Control': "'no-store'", Pragma: "'no-cache'" };
-  const body = (error: string) => ({
-    'application/json': `{"error":"${error}","error_description":$context.error.messageString}`,
+  const body = (error: string, code: ErrorCode) => ({
+    'application/json': `{"error":"${error}","error_description":$context.error.messageString,"code":"${code}"}`,
   });
-  const responses: [string, apigw.ResponseType, string, string?][] = [
-    ['BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY, 'invalid_request', '400'],
-    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, 'access_denied', '403'],
-    ['MissingAuthenticationToken', apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, 'access_denied', '403'],
-    ['InvalidSignature', apigw.ResponseType.INVALID_SIGNATURE, 'access_denied', '403'],
-    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, 'access_denied', '403'],
-    ['Throttled', apigw.ResponseType.THROTTLED, 'temporarily_unavailable', '429'],
-    ['Default4xx', apigw.ResponseType.DEFAULT_4XX, 'invalid_request'],
-    ['Default5xx', apigw.ResponseType.DEFAULT_5XX, 'server_error'],
+  const responses: [string, apigw.ResponseType, string, ErrorCode, string?][] = [
+    [
+      'BadRequestBody',
+      apigw.ResponseType.BAD_REQUEST_BODY,
+      'invalid_request',
+      'TVS_ERR_INVALID_REQUEST',
+      '400',
+    ],
+    ['AccessDenied', apigw.ResponseType.ACCESS_DENIED, 'access_denied', 'TVS_ERR_FRONT_DOOR', '403'],
+    [
+      'MissingAuthenticationToken',
+      apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      'access_denied',
+      'TVS_ERR_FRONT_DOOR',
+      '403',
+    ],
+    ['InvalidSignature', apigw.ResponseType.INVALID_SIGNATURE, 'access_denied', 'TVS_ERR_FRONT_DOOR', '403'],
+    ['ExpiredToken', apigw.ResponseType.EXPIRED_TOKEN, 'access_denied', 'TVS_ERR_FRONT_DOOR', '403'],
+    ['Throttled', apigw.ResponseType.THROTTLED, 'temporarily_unavailable', 'TVS_ERR_THROTTLED', '429'],
+    ['Default4xx', apigw.ResponseType.DEFAULT_4XX, 'invalid_request', 'TVS_ERR_FRONT_DOOR'],
+    ['Default5xx', apigw.ResponseType.DEFAULT_5XX, 'server_error', 'TVS_ERR_INTERNAL'],
   ];
-  for (const [id, type, error, statusCode] of responses) {
-    api.addGatewayResponse(id, { type, statusCode, responseHeaders: headers, templates: body(error) });
+  for (const [id, type, error, code, statusCode] of responses) {
+    api.addGatewayResponse(id, { type, statusCode, responseHeaders: headers, templates: body(error, code) });
   }
 }
 

@@ -111,11 +111,15 @@ describe('createTokenClient', () => {
     // The caller got the held token without waiting; the refresh is on its way.
     expect(inside).toBe(first);
     await expect.poll(() => log.served('config-us') - before).toBe(1);
+    // The answer reaches the client a moment after the service logged serving it.
+    await expect.poll(async () => (await client.getToken(request)) !== first).toBe(true);
     const replaced = await client.getToken(request);
 
     expect(outside).toBe(first);
     expect(servedOutside).toBe(0);
     expect(replaced).not.toBe(first);
+    // One refresh in all: asking while it was on its way started no other.
+    expect(log.served('config-us') - before).toBe(1);
   });
 
   it('reject() drops the cached token and sends its fingerprint once; unknown tokens are ignored', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
+import { type ErrorCode, errorCodeInfo } from '@tvs/client/contract';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -133,14 +134,33 @@ describe('TokenVendingStack with the example configuration', () => {
       });
     });
 
-    it('answers its own 400 in the RFC 6749 error shape', () => {
+    it('answers its own 400 in the RFC 6749 error shape, with the code of the failure', () => {
       template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: 'BAD_REQUEST_BODY',
         StatusCode: '400',
         ResponseTemplates: {
-          'application/json': '{"error":"invalid_request","error_description":$context.error.messageString}',
+          'application/json':
+            '{"error":"invalid_request","error_description":$context.error.messageString,"code":"TVS_ERR_INVALID_REQUEST"}',
         },
       });
+    });
+
+    it('names a code of the contract, with its status and error, in each of its own answers', () => {
+      const responses = Object.values(template.findResources('AWS::ApiGateway::GatewayResponse'));
+      expect(responses.length).toBe(8);
+      for (const { Properties: response } of responses) {
+        const body = (response.ResponseTemplates as Record<string, string>)['application/json'] as string;
+        const { error, code } = JSON.parse(body.replace('$context.error.messageString', '"x"')) as {
+          error: string;
+          code: ErrorCode;
+        };
+        const info = errorCodeInfo(code);
+        expect(['service', 'front-door'], code).toContain(info.from);
+        if (info.error !== undefined) expect(error, code).toBe(info.error);
+        if (info.status !== undefined && response.StatusCode !== undefined) {
+          expect(response.StatusCode, code).toBe(String(info.status));
+        }
+      }
     });
   });
 

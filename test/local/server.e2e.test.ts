@@ -5,6 +5,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createTokenClient, sendSigned, TokenServiceError } from '@tvs/client';
+import type { ErrorCode } from '@tvs/client/contract';
 import type { IdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';
@@ -185,12 +186,19 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
     answer: Awaited<ReturnType<typeof post>>,
     status: number,
     error: string,
+    code: ErrorCode,
   ): Promise<Record<string, unknown>> => {
     const body = JSON.parse(answer.text) as Record<string, unknown>;
-    expect({ status: answer.status, keys: Object.keys(body).sort(), error: body.error }).toEqual({
+    expect({
+      status: answer.status,
+      keys: Object.keys(body).sort(),
+      error: body.error,
+      code: body.code,
+    }).toEqual({
       status,
-      keys: ['error', 'error_description'],
+      keys: ['code', 'error', 'error_description'],
       error,
+      code,
     });
     expect(answer.headers.get('cache-control')).toBe('no-store');
     return body;
@@ -198,14 +206,14 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
 
   it('400 invalid_request for an unknown field', async () => {
     const answer = await post(tokenBody({ client: 'webhooks-us', scope: '.:webhooks/**', extra: 1 }));
-    const body = await expectRfc6749(answer, 400, 'invalid_request');
+    const body = await expectRfc6749(answer, 400, 'invalid_request', 'TVS_ERR_INVALID_REQUEST');
     expect(body.error_description).toMatch(/unknown field/);
   });
 
   it('400 invalid_request for malformed JSON and for a body over 8 KiB', async () => {
-    await expectRfc6749(await post('{"client":'), 400, 'invalid_request');
+    await expectRfc6749(await post('{"client":'), 400, 'invalid_request', 'TVS_ERR_INVALID_REQUEST');
     const big = tokenBody({ client: 'webhooks-us', scope: '.:webhooks/**', reject: 'x'.repeat(9000) });
-    await expectRfc6749(await post(big), 400, 'invalid_request');
+    await expectRfc6749(await post(big), 400, 'invalid_request', 'TVS_ERR_INVALID_REQUEST');
   });
 
   it('400 invalid_scope for a scope that does not parse', async () => {
@@ -213,6 +221,7 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       await post(tokenBody({ client: 'webhooks-us', scope: 'webhooks' })),
       400,
       'invalid_scope',
+      'TVS_ERR_INVALID_SCOPE',
     );
   });
 
@@ -221,22 +230,25 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       await post(tokenBody({ client: 'webhooks-us', scope: '*:webhooks/**' })),
       403,
       'access_denied',
+      'TVS_ERR_ACCESS_DENIED',
     );
     await expectRfc6749(
       await post(tokenBody({ client: 'no-such-client', scope: '.:webhooks/**' })),
       403,
       'access_denied',
+      'TVS_ERR_ACCESS_DENIED',
     );
     await expectRfc6749(
       await post(tokenBody({ client: 'webhooks-us', scope: '.:webhooks/**' }), 'application/json', STRANGER),
       403,
       'access_denied',
+      'TVS_ERR_ACCESS_DENIED',
     );
   });
 
   it('415 invalid_request for a body that is not application/json', async () => {
     const answer = await post('client=webhooks-us', 'application/x-www-form-urlencoded');
-    await expectRfc6749(answer, 415, 'invalid_request');
+    await expectRfc6749(answer, 415, 'invalid_request', 'TVS_ERR_UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('502 server_error when Identity Cloud refuses the credentials', async () => {
@@ -244,6 +256,7 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       await post(tokenBody({ client: 'broken-us', scope: '*:webhooks/**' })),
       502,
       'server_error',
+      'TVS_ERR_UPSTREAM_INVALID_CLIENT',
     );
   });
 
@@ -255,7 +268,12 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       .catch((e: unknown) => e);
 
     // Retry-After: when the client's upstream circuit, opened by this failure, may next probe (2 s).
-    expect(error).toMatchObject({ status: 503, error: 'temporarily_unavailable', retryAfter: 2 });
+    expect(error).toMatchObject({
+      status: 503,
+      error: 'temporarily_unavailable',
+      code: 'TVS_ERR_UPSTREAM_UNREACHABLE',
+      retryAfter: 2,
+    });
   });
 
   it('500 server_error, with nothing about the cause in the body, when the secret is missing', async () => {
@@ -263,6 +281,7 @@ describe('tvs serve answers each error row of docs/contract.md', () => {
       await post(tokenBody({ client: 'missing-us', scope: '*:webhooks/**' })),
       500,
       'server_error',
+      'TVS_ERR_INTERNAL',
     );
     expect(body.error_description).toBe('internal error');
   });

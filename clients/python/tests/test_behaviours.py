@@ -99,6 +99,7 @@ class Runner:
                 wanted = expectation["error"]
                 assert error is not None, f"expected {wanted}, got a token"
                 assert error.status == wanted["status"] and error.error == wanted["error"], str(error)
+                assert error.code == wanted["code"], f"code {error.code}, expected {wanted['code']}"
                 if wanted.get("retry_after"):
                     assert error.retry_after and error.retry_after > 0
                 return

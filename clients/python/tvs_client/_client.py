@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Dict, List, Optional
 
-from ._errors import TokenServiceError
+from ._errors import (
+    FRONT_DOOR,
+    INVALID_ANSWER,
+    NO_CREDENTIALS,
+    TIMEOUT,
+    TOKEN_EXPIRING,
+    UNREACHABLE,
+    TokenServiceError,
+)
 
 #: The largest refresh margin, seconds (the service's rule: the smaller of this and a quarter of the lifetime).
 MAX_REFRESH_MARGIN_SECONDS = 300
@@ -207,7 +215,9 @@ class TokenClient:
         body = self._ok_json(self._send("GET", "/v1/clients", None))
         clients = body.get("clients") if isinstance(body, dict) else None
         if not isinstance(clients, list):
-            raise TokenServiceError(200, "invalid_response", "the token service answered 200 without a clients list")
+            raise TokenServiceError(
+                200, "invalid_response", "the token service answered 200 without a clients list", code=INVALID_ANSWER
+            )
         return clients
 
     def clear(self) -> None:
@@ -227,7 +237,11 @@ class TokenClient:
         if self._usable(entry, min_ttl):
             return entry
         raise TokenServiceError(
-            503, "temporarily_unavailable", "the token service answered with a token about to expire; try again", 1
+            503,
+            "temporarily_unavailable",
+            "the token service answered with a token about to expire; try again",
+            1,
+            code=TOKEN_EXPIRING,
         )
 
     def _forget(self, key: str) -> None:
@@ -349,7 +363,9 @@ class TokenClient:
 
             credentials = self._credentials = botocore.session.get_session().get_credentials()
         if credentials is None:
-            raise TokenServiceError(0, "no_credentials", "no AWS credentials found to sign the request with")
+            raise TokenServiceError(
+                0, "no_credentials", "no AWS credentials found to sign the request with", code=NO_CREDENTIALS
+            )
         return credentials.get_frozen_credentials()
 
     def _send(self, method: str, path: str, body: Optional[str]):
@@ -372,11 +388,14 @@ class TokenClient:
             with refused:
                 return refused.code, refused.headers, refused.read().decode("utf-8", "replace")
         except (socket.timeout, TimeoutError):
-            raise TokenServiceError(0, "timeout", "the token service did not answer in time") from None
+            raise TokenServiceError(0, "timeout", "the token service did not answer in time", code=TIMEOUT) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise TokenServiceError(
-                0, "unreachable", f"the token service could not be reached ({type(reason).__name__})"
+                0,
+                "unreachable",
+                f"the token service could not be reached ({type(reason).__name__})",
+                code=UNREACHABLE,
             ) from None
 
     @staticmethod
@@ -387,7 +406,9 @@ class TokenClient:
         try:
             return json.loads(text)
         except ValueError:
-            raise TokenServiceError(200, "invalid_response", "the token service answered 200 but not with JSON") from None
+            raise TokenServiceError(
+                200, "invalid_response", "the token service answered 200 but not with JSON", code=INVALID_ANSWER
+            ) from None
 
     @staticmethod
     def _error_of(status: int, headers, text: str) -> TokenServiceError:
@@ -399,8 +420,13 @@ class TokenClient:
         fields = body if isinstance(body, dict) else {}
         if isinstance(fields.get("error"), str):
             description = fields.get("error_description")
+            code = fields.get("code")
             return TokenServiceError(
-                status, fields["error"], description if isinstance(description, str) else fields["error"], retry_after
+                status,
+                fields["error"],
+                description if isinstance(description, str) else fields["error"],
+                retry_after,
+                code=code if isinstance(code, str) else None,
             )
         # The front door's own refusal: {"message"} from API Gateway, {"Message"} from a function URL.
         gateway_type = (headers.get("x-amzn-errortype") or "").split(":")[0]
@@ -410,6 +436,7 @@ class TokenClient:
             gateway_type or f"http_{status}",
             message if isinstance(message, str) else f"HTTP {status}",
             retry_after,
+            code=FRONT_DOOR,
         )
 
     @staticmethod
@@ -417,7 +444,9 @@ class TokenClient:
         """The 200 answer of ``POST /v1/token``, validated field by field."""
 
         def invalid(reason: str) -> TokenServiceError:
-            return TokenServiceError(200, "invalid_response", f"the token service answered 200 but {reason}")
+            return TokenServiceError(
+                200, "invalid_response", f"the token service answered 200 but {reason}", code=INVALID_ANSWER
+            )
 
         if not isinstance(body, dict):
             raise invalid("not with a JSON object")

@@ -16,7 +16,7 @@
  */
 
 import { describeEndpointHost, type SigningService } from './contract/endpoint-kinds.js';
-import { InvalidScopeError, TokenServiceError } from './contract/errors.js';
+import { type ErrorCode, InvalidScopeError, TokenServiceError } from './contract/errors.js';
 import { fingerprintOf } from './contract/hashing.js';
 import { refreshMarginSeconds } from './contract/refresh-margin.js';
 import { canonicalScopeText } from './contract/scopes.js';
@@ -209,32 +209,27 @@ export function defaultCredentials(): () => Promise<AwsCredentials> {
   };
 }
 
-/** Wrap a failure to reach the service (no answer at all) in a `TokenServiceError` with status 0. */
+/**
+ * Wrap a failure to reach the service (no answer at all) in a `TokenServiceError` with status 0:
+ * `TVS_ERR_TIMEOUT`, `TVS_ERR_NO_CREDENTIALS` or `TVS_ERR_UNREACHABLE`.
+ */
 export function unreachable(error: unknown): TokenServiceError {
   if (error instanceof TokenServiceError) return error;
   const name = (error as { name?: string })?.name;
   const code = (error as { cause?: { code?: string } })?.cause?.code;
-  if (name === 'TimeoutError') {
-    return new TokenServiceError(0, 'timeout', 'the token service did not answer in time', undefined, {
-      cause: error,
-    });
-  }
-  if (name === 'CredentialsProviderError') {
-    return new TokenServiceError(
-      0,
-      'no_credentials',
-      'no AWS credentials found to sign the request with',
-      undefined,
-      {
-        cause: error,
-      },
-    );
-  }
+  const [tvsCode, oauthLike, description]: [ErrorCode, string, string] =
+    name === 'TimeoutError'
+      ? ['TVS_ERR_TIMEOUT', 'timeout', 'the token service did not answer in time']
+      : name === 'CredentialsProviderError'
+        ? ['TVS_ERR_NO_CREDENTIALS', 'no_credentials', 'no AWS credentials found to sign the request with']
+        : [
+            'TVS_ERR_UNREACHABLE',
+            'unreachable',
+            `the token service could not be reached${code ? ` (${code})` : ''}`,
+          ];
   return new TokenServiceError(
-    0,
-    'unreachable',
-    `the token service could not be reached${code ? ` (${code})` : ''}`,
-    undefined,
+    tvsCode,
+    { status: 0, error: oauthLike, error_description: description },
     { cause: error },
   );
 }
@@ -249,8 +244,8 @@ export interface RetryPolicy {
 }
 
 /**
- * Run `call`, retrying while the service answers 503, each time after the `Retry-After` it gave (1 s when
- * absent), bounded by the policy. Anything else — and a failure to reach the service at all — is thrown
+ * Run `call`, retrying while the service's answer is retryable (a 503: `TokenServiceError.retryable`, by
+ * its code), each time after the `Retry-After` it gave (1 s when absent), bounded by the policy. Anything else — and a failure to reach the service at all — is thrown
  * at once as a `TokenServiceError`.
  */
 export async function retryUnavailable<T>(policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
@@ -259,7 +254,7 @@ export async function retryUnavailable<T>(policy: RetryPolicy, call: () => Promi
       return await call();
     } catch (error) {
       const failure = unreachable(error);
-      if (failure.status !== 503 || attempt >= policy.maxAttempts) throw failure;
+      if (!failure.retryable || attempt >= policy.maxAttempts) throw failure;
       await policy.sleep(Math.min((failure.retryAfter ?? 1) * 1000, policy.maxRetryWaitMs));
     }
   }
@@ -427,12 +422,12 @@ class ServiceTokenClient implements TokenClient {
   /** `entry` if it may be handed out for `minTtl`; else the service had only a token about to expire. */
   private usableOrThrow(entry: CacheEntry, minTtl: number): CacheEntry {
     if (this.usable(entry, minTtl)) return entry;
-    throw new TokenServiceError(
-      503,
-      'temporarily_unavailable',
-      'the token service answered with a token about to expire; try again',
-      1,
-    );
+    throw new TokenServiceError('TVS_ERR_TOKEN_EXPIRING', {
+      status: 503,
+      error: 'temporarily_unavailable',
+      error_description: 'the token service answered with a token about to expire; try again',
+      retryAfter: 1,
+    });
   }
 
   private forget(key: string): void {

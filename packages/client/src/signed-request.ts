@@ -6,7 +6,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { type SigningService, signingServiceFor } from './contract/endpoint-kinds.js';
-import { TokenServiceError } from './contract/errors.js';
+import { codeOfAnswer, TokenServiceError } from './contract/errors.js';
 import { retryAfterSeconds } from './contract/retry-after.js';
 
 /** AWS credentials, as the SDK's credential providers return them. */
@@ -141,17 +141,31 @@ export function errorOf(answer: ServiceAnswer): TokenServiceError {
   if (typeof fields.error === 'string') {
     const description =
       typeof fields.error_description === 'string' ? fields.error_description : fields.error;
-    return new TokenServiceError(answer.status, fields.error, description, retryAfter);
+    return new TokenServiceError(codeOfAnswer(answer.status, fields.error, fields.code), {
+      status: answer.status,
+      error: fields.error,
+      error_description: description,
+      retryAfter,
+    });
   }
   // The front door's own refusal: `{"message"}` from API Gateway, `{"Message"}` from a function URL.
   const gatewayType = answer.headers.get('x-amzn-errortype')?.split(':')[0];
   const frontDoorMessage = fields.message ?? fields.Message;
   const message = typeof frontDoorMessage === 'string' ? frontDoorMessage : `HTTP ${answer.status}`;
-  return new TokenServiceError(answer.status, gatewayType || `http_${answer.status}`, message, retryAfter);
+  return new TokenServiceError('TVS_ERR_FRONT_DOOR', {
+    status: answer.status,
+    error: gatewayType || `http_${answer.status}`,
+    error_description: message,
+    retryAfter,
+  });
 }
 
 function invalidAnswer(reason: string): TokenServiceError {
-  return new TokenServiceError(200, 'invalid_response', `the token service answered 200 but ${reason}`);
+  return new TokenServiceError('TVS_ERR_INVALID_ANSWER', {
+    status: 200,
+    error: 'invalid_response',
+    error_description: `the token service answered 200 but ${reason}`,
+  });
 }
 
 /** The JSON body of a 200 answer; any other status becomes its {@link TokenServiceError}. */

@@ -79,6 +79,7 @@ describe('usage errors', () => {
     expect(JSON.parse(run.stderr)).toEqual({
       error: 'usage',
       error_description: '--endpoint must be an http:// or https:// URL, not ftp://…',
+      code: 'TVS_ERR_USAGE',
       usage: expect.stringMatching(/^tvs token /),
     });
   });
@@ -105,6 +106,7 @@ describe('a service that cannot be reached', () => {
     expect(JSON.parse(json.stderr)).toEqual({
       error: 'unreachable',
       error_description: `the token service at 127.0.0.1:${port} could not be reached`,
+      code: 'TVS_ERR_UNREACHABLE',
       host: `127.0.0.1:${port}`,
       cause: `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:${port}`,
     });

@@ -1,4 +1,4 @@
-import { ENDPOINT_KINDS } from '@tvs/client/contract';
+import { ENDPOINT_KINDS, type ErrorCode, errorCodeInfo, SERVICE_ERROR_CODES } from '@tvs/client/contract';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiEvent, Harness, ORDERS_CALLER, ROTATION_CALLER, STRANGER_CALLER } from '../../support/harness';
@@ -175,8 +175,12 @@ describe('the handler under generated input', () => {
         expect(response.statusCode).toBeLessThan(500);
         const answer = JSON.parse(response.body) as Record<string, unknown>;
         if (response.statusCode >= 400) {
-          expect(Object.keys(answer).sort()).toEqual(['error', 'error_description']);
+          expect(Object.keys(answer).sort()).toEqual(['code', 'error', 'error_description']);
           expect(['invalid_request', 'invalid_scope', 'access_denied']).toContain(answer.error);
+          // The code names a failure of this status and error.
+          expect(SERVICE_ERROR_CODES).toContain(answer.code);
+          const named = errorCodeInfo(answer.code as ErrorCode);
+          expect([named.status, named.error]).toEqual([response.statusCode, answer.error]);
         } else if (input.route.path === '/v1/token') {
           const sent = JSON.parse(
             Buffer.from(body ?? '', input.base64 ? 'base64' : 'utf8').toString(),

@@ -1,4 +1,4 @@
-import { cacheKeyFor, ENDPOINT_KINDS, sha256Hex } from '@tvs/client/contract';
+import { cacheKeyFor, ENDPOINT_KINDS, type ErrorCode, sha256Hex } from '@tvs/client/contract';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   bodyOf,
@@ -235,62 +235,137 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
   });
 
   describe('error table of docs/contract.md', () => {
-    const cases: [string, Parameters<typeof apiEvent>[0], number, string][] = [
-      ['malformed JSON', { rawBody: '{"client":' }, 400, 'invalid_request'],
-      ['a JSON array', { rawBody: '[]' }, 400, 'invalid_request'],
-      ['a missing field', { body: { client: 'webhooks-us' } }, 400, 'invalid_request'],
-      ['a mistyped field', { body: { client: 'webhooks-us', scope: 7 } }, 400, 'invalid_request'],
-      ['a mistyped min_ttl', { body: { ...WEBHOOKS_READ, min_ttl: '60' } }, 400, 'invalid_request'],
-      ['min_ttl out of range', { body: { ...WEBHOOKS_READ, min_ttl: 3001 } }, 400, 'invalid_request'],
-      ['a malformed reject', { body: { ...WEBHOOKS_READ, reject: 'abc' } }, 400, 'invalid_request'],
-      ['an unknown field', { body: { ...WEBHOOKS_READ, audience: 'x' } }, 400, 'invalid_request'],
+    const cases: [string, Parameters<typeof apiEvent>[0], number, string, ErrorCode][] = [
+      ['malformed JSON', { rawBody: '{"client":' }, 400, 'invalid_request', 'TVS_ERR_INVALID_REQUEST'],
+      ['a JSON array', { rawBody: '[]' }, 400, 'invalid_request', 'TVS_ERR_INVALID_REQUEST'],
+      [
+        'a missing field',
+        { body: { client: 'webhooks-us' } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
+      [
+        'a mistyped field',
+        { body: { client: 'webhooks-us', scope: 7 } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
+      [
+        'a mistyped min_ttl',
+        { body: { ...WEBHOOKS_READ, min_ttl: '60' } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
+      [
+        'min_ttl out of range',
+        { body: { ...WEBHOOKS_READ, min_ttl: 3001 } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
+      [
+        'a malformed reject',
+        { body: { ...WEBHOOKS_READ, reject: 'abc' } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
+      [
+        'an unknown field',
+        { body: { ...WEBHOOKS_READ, audience: 'x' } },
+        400,
+        'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
+      ],
       [
         'a body over 8 KiB',
         { rawBody: JSON.stringify({ ...WEBHOOKS_READ, pad: 'x'.repeat(9000) }) },
         400,
         'invalid_request',
+        'TVS_ERR_INVALID_REQUEST',
       ],
       [
         'a scope that does not parse',
         { body: { client: 'webhooks-us', scope: 'x:webhooks/**' } },
         400,
         'invalid_scope',
+        'TVS_ERR_INVALID_SCOPE',
       ],
-      ['an empty scope', { body: { client: 'webhooks-us', scope: '' } }, 400, 'invalid_scope'],
+      [
+        'an empty scope',
+        { body: { client: 'webhooks-us', scope: '' } },
+        400,
+        'invalid_scope',
+        'TVS_ERR_INVALID_SCOPE',
+      ],
       [
         'a scope wider than the grant',
         { body: { client: 'webhooks-us', scope: '*:webhooks/**' } },
         403,
         'access_denied',
+        'TVS_ERR_ACCESS_DENIED',
       ],
       [
         'a client that does not exist',
         { body: { client: 'nope', scope: '.:webhooks/**' } },
         403,
         'access_denied',
+        'TVS_ERR_ACCESS_DENIED',
       ],
-      ['a caller with no grant', { body: WEBHOOKS_READ, caller: STRANGER_CALLER }, 403, 'access_denied'],
+      [
+        'a caller with no grant',
+        { body: WEBHOOKS_READ, caller: STRANGER_CALLER },
+        403,
+        'access_denied',
+        'TVS_ERR_ACCESS_DENIED',
+      ],
       [
         'no application/json',
         { body: WEBHOOKS_READ, headers: { 'Content-Type': 'text/plain' } },
         415,
         'invalid_request',
+        'TVS_ERR_UNSUPPORTED_MEDIA_TYPE',
       ],
-      ['no content type', { body: WEBHOOKS_READ, headers: {} }, 415, 'invalid_request'],
-      ['an unknown route', { path: '/v2/token', body: WEBHOOKS_READ }, 404, 'invalid_request'],
-      ['a wrong method', { method: 'GET', body: WEBHOOKS_READ }, 405, 'invalid_request'],
+      [
+        'no content type',
+        { body: WEBHOOKS_READ, headers: {} },
+        415,
+        'invalid_request',
+        'TVS_ERR_UNSUPPORTED_MEDIA_TYPE',
+      ],
+      [
+        'an unknown route',
+        { path: '/v2/token', body: WEBHOOKS_READ },
+        404,
+        'invalid_request',
+        'TVS_ERR_NOT_FOUND',
+      ],
+      [
+        'a wrong method',
+        { method: 'GET', body: WEBHOOKS_READ },
+        405,
+        'invalid_request',
+        'TVS_ERR_METHOD_NOT_ALLOWED',
+      ],
     ];
 
-    it.each(cases)('answers %s with %i %s in RFC 6749 shape', async (_name, event, status, error) => {
-      const response = await harness.container().handle(apiEvent(event));
-      expect(response.statusCode).toBe(status);
-      const body = bodyOf(response);
-      expect(Object.keys(body).sort()).toEqual(['error', 'error_description']);
-      expect(body.error).toBe(error);
-      expect(typeof body.error_description).toBe('string');
-      expect((body.error_description as string).length).toBeGreaterThan(5);
-      expect(harness.sim.tokenRequests).toBe(0);
-    });
+    it.each(cases)(
+      'answers %s in RFC 6749 shape, with the code of the failure',
+      async (_name, event, status, error, code) => {
+        const response = await harness.container().handle(apiEvent(event));
+        expect(response.statusCode).toBe(status);
+        const body = bodyOf(response);
+        expect(Object.keys(body).sort()).toEqual(['code', 'error', 'error_description']);
+        expect(body.error).toBe(error);
+        expect(body.code).toBe(code);
+        expect(typeof body.error_description).toBe('string');
+        expect((body.error_description as string).length).toBeGreaterThan(5);
+        expect(harness.sim.tokenRequests).toBe(0);
+      },
+    );
 
     it('answers 502 server_error when Identity Cloud refuses the credentials', async () => {
       harness.sim.setClientSecret(WEBHOOKS_CLIENT.clientId, 'a-secret-the-service-does-not-have');
@@ -303,6 +378,7 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
         expect(bodyOf(response)).toEqual({
           error: 'server_error',
           error_description: 'Identity Cloud refused the client credentials',
+          code: 'TVS_ERR_UPSTREAM_INVALID_CLIENT',
         });
         // One try and one re-read of the secret; it is unchanged and no rotation is pending, so the
         // refused secret is not sent again: never a loop.
@@ -377,9 +453,16 @@ describe.each(ENDPOINT_KINDS)('through the %s front door', (shape) => {
       try {
         const failed = await broken.container().handle(tokenEvent(WEBHOOKS_READ));
         expect(failed.statusCode).toBe(500);
-        expect(bodyOf(failed)).toEqual({ error: 'server_error', error_description: 'internal error' });
+        expect(bodyOf(failed)).toEqual({
+          error: 'server_error',
+          error_description: 'internal error',
+          code: 'TVS_ERR_INTERNAL',
+        });
         const line = broken.capture.lines.find((l) => l.message === 'request failed');
-        expect(line?.detail).toMatch(/CredentialsError: secret tvs\/does-not-exist could not be read/);
+        expect(line?.code).toBe('TVS_ERR_INTERNAL');
+        expect(line?.detail).toMatch(
+          /CredentialsError \(TVS_ERR_CREDENTIALS\): secret tvs\/does-not-exist could not be read/,
+        );
       } finally {
         await broken.close();
       }

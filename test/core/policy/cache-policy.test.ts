@@ -1,4 +1,4 @@
-import { ConfigError } from '@tvs/client/contract';
+import { ConfigError, MinTtlUnattainableError } from '@tvs/client/contract';
 import {
   BUDGET_WINDOW_MS,
   type Charge,
@@ -72,8 +72,17 @@ describe('servable and fresh', () => {
 describe('minTtlRefusal', () => {
   it('refuses a min_ttl above lifetime minus the refresh margin, and names the bound', () => {
     expect(minTtlRefusal(3_600, { ...NEED, minTtl: 3_300 }, DEFAULT_POLICY)).toBeUndefined();
-    expect(minTtlRefusal(3_600, { ...NEED, minTtl: 3_301 }, DEFAULT_POLICY)).toMatch(/3300 s/);
-    expect(minTtlRefusal(1_200, { ...NEED, minTtl: 1_500 }, DEFAULT_POLICY)).toMatch(/lifetime 1200 s/);
+    const refusal = minTtlRefusal(3_600, { ...NEED, minTtl: 3_301 }, DEFAULT_POLICY);
+    expect(refusal).toBeInstanceOf(MinTtlUnattainableError);
+    expect(refusal).toMatchObject({
+      status: 400,
+      error: 'invalid_request',
+      code: 'TVS_ERR_MIN_TTL_UNATTAINABLE',
+    });
+    expect(refusal?.message).toMatch(/3300 s/);
+    expect(minTtlRefusal(1_200, { ...NEED, minTtl: 1_500 }, DEFAULT_POLICY)?.message).toMatch(
+      /lifetime 1200 s/,
+    );
     expect(minTtlRefusal(60, { ...NEED, minTtl: 45 }, DEFAULT_POLICY)).toBeUndefined();
     expect(minTtlRefusal(60, { ...NEED, minTtl: 46 }, DEFAULT_POLICY)).toBeDefined();
   });

@@ -14,7 +14,7 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { isSigningService, SIGNING_SERVICES, type SigningService } from '../contract/endpoint-kinds.js';
-import { UsageError } from '../contract/errors.js';
+import { ServiceUnreachableError, TvsError, UsageError } from '../contract/errors.js';
 import {
   type CredentialsSource,
   defaultCredentials,
@@ -142,24 +142,12 @@ async function ask<T>(service: ServiceTarget, send: () => Promise<T>): Promise<T
     return await retryUnavailable(retry, send);
   } catch (error) {
     const failure = unreachable(error);
-    if (failure.status !== 0 || failure.error === 'no_credentials') throw failure;
-    throw new UnreachableError(new URL(service.endpoint).host, failure, causeOf(failure.cause ?? error));
-  }
-}
-
-/** The service gave no answer: names the host and why. */
-class UnreachableError extends Error {
-  constructor(
-    readonly host: string,
-    readonly failure: TokenServiceError,
-    readonly reason: string,
-  ) {
-    super(
-      failure.error === 'timeout'
-        ? `the token service at ${host} did not answer in time`
-        : `the token service at ${host} could not be reached`,
+    if (failure.code !== 'TVS_ERR_UNREACHABLE' && failure.code !== 'TVS_ERR_TIMEOUT') throw failure;
+    throw new ServiceUnreachableError(
+      new URL(service.endpoint).host,
+      failure,
+      causeOf(failure.cause ?? error),
     );
-    this.name = 'UnreachableError';
   }
 }
 
@@ -324,9 +312,13 @@ function reportFailure(
   json: boolean,
   io: CommandIo,
 ): number {
-  const write = (code: string, description: string, extra: Record<string, unknown>, plain: string) => {
+  // With --json: `{"error","error_description","code",…}`, the code of the failure beside `error`.
+  const write = (kind: string, description: string, extra: Record<string, unknown>, plain: string) => {
+    const code = error instanceof TvsError ? { code: error.code } : {};
     io.stderr(
-      json ? `${JSON.stringify({ error: code, error_description: description, ...extra })}\n` : plain,
+      json
+        ? `${JSON.stringify({ error: kind, error_description: description, ...code, ...extra })}\n`
+        : plain,
     );
   };
   if (error instanceof UsageError) {
@@ -340,12 +332,12 @@ function reportFailure(
     );
     return 2;
   }
-  if (error instanceof UnreachableError) {
+  if (error instanceof ServiceUnreachableError) {
     write(
       error.failure.error,
       error.message,
-      { host: error.host, cause: error.reason },
-      `tvs: ${error.message}: ${error.reason}\n`,
+      { host: error.host, cause: error.why },
+      `tvs: ${error.message}: ${error.why}\n`,
     );
     return 1;
   }

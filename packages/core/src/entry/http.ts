@@ -116,17 +116,26 @@ export function jsonResponse(
 }
 
 /**
- * Map an error to its RFC 6749 §5.2 answer. Only `ServiceError` messages, which are written for callers,
- * reach the body; anything else becomes a generic 500 (the caller logs the details).
+ * Map an error to its RFC 6749 §5.2 answer, with the failure's stable `code` beside `error`. Only
+ * `ServiceError` messages, which are written for callers, reach the body; anything else becomes a generic
+ * 500, `TVS_ERR_INTERNAL` (the caller logs the details).
  */
 export function errorResponse(error: unknown): APIGatewayProxyResult {
   if (!(error instanceof ServiceError)) {
-    return jsonResponse(500, { error: 'server_error', error_description: 'internal error' });
+    return jsonResponse(500, {
+      error: 'server_error',
+      error_description: 'internal error',
+      code: 'TVS_ERR_INTERNAL',
+    });
   }
   const extra: Record<string, string> = {};
   if (error instanceof UpstreamUnavailableError) {
     extra['Retry-After'] = String(clampRetryAfter(error.retryAfterSeconds));
   }
   if (error instanceof MethodNotAllowedError) extra.Allow = error.allow;
-  return jsonResponse(error.status, { error: error.code, error_description: error.message }, extra);
+  return jsonResponse(
+    error.status,
+    { error: error.error, error_description: error.message, code: error.code },
+    extra,
+  );
 }

@@ -149,7 +149,8 @@ export function createHandler(runtime: HandlerRuntime) {
       response = await route(request, line);
     } catch (error) {
       response = errorResponse(error);
-      line.error = error instanceof ServiceError ? error.code : 'server_error';
+      line.error = error instanceof ServiceError ? error.error : 'server_error';
+      line.code = error instanceof ServiceError ? error.code : 'TVS_ERR_INTERNAL';
       if (error instanceof UpstreamRejectedError) line.reason = error.reason;
       if (!(error instanceof ServiceError)) {
         metrics.count('Error');

@@ -15,7 +15,6 @@ import {
   cacheKeyFor,
   canonicalScope,
   clampRetryAfter,
-  InvalidRequestError,
   MintThrottledError,
   parseScopes,
   type Scope,
@@ -273,7 +272,7 @@ export class VendingService {
       return this.result(want, remembered, 'memory', false);
     const lifetime = this.lifetimes.get(want.client.name);
     const refusal = lifetime === undefined ? undefined : minTtlRefusal(lifetime, want.need, this.policy);
-    if (refusal) throw new InvalidRequestError(refusal);
+    if (refusal) throw refusal;
     // Someone in this container is already refreshing, or Identity Cloud is failing for this client:
     // the still-valid token is served meanwhile.
     const circuitOpen = this.knownOpen(want.client.name);

@@ -3,7 +3,7 @@
  * injected `nowMs`. They decide what may be served, what must be refreshed, and whether a mint may
  * happen now (docs/contract.md "Bounded upstream use"). No I/O, no clock of their own.
  */
-import { ConfigError, refreshMarginSeconds } from '@tvs/client/contract';
+import { ConfigError, MinTtlUnattainableError, refreshMarginSeconds } from '@tvs/client/contract';
 import type { CachedToken, Mint } from '../record/cache-record.js';
 
 /** What one request needs of a token. */
@@ -93,12 +93,19 @@ export function fresh(
 
 /**
  * Why `need` can never be met by tokens of `lifetime` seconds, or undefined: a `min_ttl` above
- * `lifetime − refresh margin` would force a mint on almost every request (400 `invalid_request`).
+ * `lifetime − refresh margin` would force a mint on almost every request (400 `invalid_request`,
+ * `TVS_ERR_MIN_TTL_UNATTAINABLE`).
  */
-export function minTtlRefusal(lifetime: number, need: Need, settings: PolicySettings): string | undefined {
+export function minTtlRefusal(
+  lifetime: number,
+  need: Need,
+  settings: PolicySettings,
+): MinTtlUnattainableError | undefined {
   const longest = Math.floor(lifetime - refreshMargin(lifetime, settings));
   if (need.minTtl <= longest) return undefined;
-  return `min_ttl ${need.minTtl} is above the ${longest} s a token of this client can promise (its lifetime ${lifetime} s minus the ${Math.ceil(refreshMargin(lifetime, settings))} s refresh margin)`;
+  return new MinTtlUnattainableError(
+    `min_ttl ${need.minTtl} is above the ${longest} s a token of this client can promise (its lifetime ${lifetime} s minus the ${Math.ceil(refreshMargin(lifetime, settings))} s refresh margin)`,
+  );
 }
 
 /**

@@ -20,7 +20,6 @@
 import {
   AccessDeniedError,
   type Clock,
-  InvalidRequestError,
   MintThrottledError,
   StoreUnavailableError,
   sleep,
@@ -111,7 +110,7 @@ export class LeaseCoordinator {
 
   /**
    * A token for `request`: the store's if it is fresh, else one fetched by exactly one request across all
-   * containers (this one, if it takes the lease). Throws `InvalidRequestError` for a `min_ttl` tokens of
+   * containers (this one, if it takes the lease). Throws `MinTtlUnattainableError` for a `min_ttl` tokens of
    * this key cannot promise, `MintThrottledError` when a forced refresh comes too soon after the last
    * mint, `UpstreamUnavailableError` (`lease_wait`) when another holder's token did not land in time, and
    * whatever `fetch` throws when no valid token can be served instead. Store failures propagate as
@@ -128,7 +127,7 @@ export class LeaseCoordinator {
       const current = stored ?? request.known;
       // A min_ttl tokens of this key cannot promise is refused whatever the age of the token at hand.
       const refusal = current && minTtlRefusal(lifetimeOf(current), need, this.policy);
-      if (refusal) throw new InvalidRequestError(refusal);
+      if (refusal) throw refusal;
       if (fresh(stored, need, now, this.policy)) return { token: stored, source: 'table', waited };
       const source: TokenSource = stored ? 'table' : 'memory';
 
@@ -214,7 +213,7 @@ export class LeaseCoordinator {
     }
     // The new token serves others; this request learns only now what its lifetime can promise.
     const refusal = minTtlRefusal(lifetimeOf(token), request.need, this.policy);
-    if (refusal) throw new InvalidRequestError(refusal);
+    if (refusal) throw refusal;
     if (!servable(token, request.need, this.now())) {
       throw new UpstreamUnavailableError('the new token would not last min_ttl; try again', 'timeout', 1);
     }

@@ -151,16 +151,6 @@ function parseJsonObject(body: string): Record<string, unknown> | undefined {
   }
 }
 
-/** A failure worth another attempt, with how long the server asked us to wait. */
-class RetryableFailure extends Error {
-  constructor(
-    readonly outcome: UpstreamUnavailableError,
-    readonly retryAfterSeconds: number | undefined,
-  ) {
-    super(outcome.message);
-  }
-}
-
 /**
  * Process the token endpoint's answer field by field (the shape of oauth4webapi's
  * `processGenericAccessTokenResponse`): a 200 must carry a non-empty `access_token`, a Bearer
@@ -170,16 +160,14 @@ class RetryableFailure extends Error {
 export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenResponse {
   const json = parseJsonObject(answer.body);
   if (answer.status === 429) {
-    throw new RetryableFailure(
-      new UpstreamUnavailableError('Identity Cloud is rate limiting token requests', 'http_429', 1),
-      retryAfterSeconds(answer.retryAfter, nowMs),
-    );
+    throw new UpstreamUnavailableError('Identity Cloud is rate limiting token requests', 'http_429', 1, {
+      askedRetryAfterSeconds: retryAfterSeconds(answer.retryAfter, nowMs),
+    });
   }
   if (answer.status >= 500) {
-    throw new RetryableFailure(
-      new UpstreamUnavailableError(`Identity Cloud answered HTTP ${answer.status}`, 'http_5xx', 1),
-      retryAfterSeconds(answer.retryAfter, nowMs),
-    );
+    throw new UpstreamUnavailableError(`Identity Cloud answered HTTP ${answer.status}`, 'http_5xx', 1, {
+      askedRetryAfterSeconds: retryAfterSeconds(answer.retryAfter, nowMs),
+    });
   }
   if (answer.status !== 200) {
     const error = typeof json?.error === 'string' ? json.error : undefined;
@@ -269,9 +257,13 @@ function processSecretResponse(answer: RawAnswer, nowMs: number, expected: 200 |
   const what = expected === 201 ? 'a secret reset' : 'a secret read';
   if (answer.status === 429 || answer.status >= 500) {
     const reason = answer.status === 429 ? 'http_429' : 'http_5xx';
-    throw new RetryableFailure(
-      new UpstreamUnavailableError(`Identity Cloud answered ${what} with HTTP ${answer.status}`, reason, 1),
-      retryAfterSeconds(answer.retryAfter, nowMs),
+    throw new UpstreamUnavailableError(
+      `Identity Cloud answered ${what} with HTTP ${answer.status}`,
+      reason,
+      1,
+      {
+        askedRetryAfterSeconds: retryAfterSeconds(answer.retryAfter, nowMs),
+      },
     );
   }
   if (answer.status === 401) {
@@ -466,8 +458,7 @@ export class IdentityCloudClient {
     } catch (error) {
       // Refused outright (401, 403, 404): nothing was reset. Anything else after sending: unknown.
       if (error instanceof UpstreamRejectedError && error.reason !== 'invalid_response') throw error;
-      const failure = error instanceof RetryableFailure ? error.outcome : (error as UpstreamRejectedError);
-      return { outcome: 'unknown', failure };
+      return { outcome: 'unknown', failure: error as UpstreamUnavailableError | UpstreamRejectedError };
     }
   }
 
@@ -504,7 +495,7 @@ export class IdentityCloudClient {
     const attempts = Math.min(maxAttempts, this.policy.maxAttempts);
     const dispatcher = await this.getDispatcher();
     const deadline = Math.min(this.now() + this.policy.deadlineMs, callerDeadline);
-    let lastFailure: RetryableFailure | undefined;
+    let lastFailure: UpstreamUnavailableError | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const remaining = deadline - this.now();
       if (remaining <= 0) break;
@@ -516,13 +507,13 @@ export class IdentityCloudClient {
       }
       if (attempt === attempts) break;
       const cap = Math.min(this.policy.maxBackoffMs, this.policy.baseBackoffMs * 2 ** (attempt - 1));
-      const asked = lastFailure.retryAfterSeconds;
+      const asked = lastFailure.askedRetryAfterSeconds;
       const wait = asked !== undefined ? asked * 1000 : this.random() * cap;
       if (this.now() + wait >= deadline) break;
       await this.sleep(wait);
     }
-    const failure = lastFailure?.outcome;
-    const retryAfter = clampRetryAfter(lastFailure?.retryAfterSeconds ?? 1);
+    const failure = lastFailure;
+    const retryAfter = clampRetryAfter(lastFailure?.askedRetryAfterSeconds ?? 1);
     // No attempt at all: the deadline was spent before Identity Cloud was asked — nothing was sent, and
     // nothing is known of Identity Cloud.
     throw new UpstreamUnavailableError(
@@ -533,25 +524,21 @@ export class IdentityCloudClient {
     );
   }
 
-  /** Classify a failure of one attempt: retryable, or rethrown as the final outcome. */
-  private retryable(error: unknown): RetryableFailure {
-    if (error instanceof RetryableFailure) return error;
+  /** Classify a failure of one attempt: retryable (5xx, 429, a timeout, a network error), or rethrown. */
+  private retryable(error: unknown): UpstreamUnavailableError {
+    if (error instanceof UpstreamUnavailableError) return error;
     if (error instanceof UpstreamRejectedError) throw error;
     const code = errorCode(error);
     const name = (error as { name?: unknown })?.name;
     if (name === 'TimeoutError' || name === 'AbortError' || code?.includes('TIMEOUT')) {
-      return new RetryableFailure(
-        new UpstreamUnavailableError('Identity Cloud did not answer in time', 'timeout', 1, { cause: error }),
-        undefined,
-      );
+      return new UpstreamUnavailableError('Identity Cloud did not answer in time', 'timeout', 1, {
+        cause: error,
+      });
     }
     if (code !== undefined && NETWORK_ERROR_CODES.has(code)) {
-      return new RetryableFailure(
-        new UpstreamUnavailableError(`Identity Cloud could not be reached (${code})`, 'network', 1, {
-          cause: error,
-        }),
-        undefined,
-      );
+      return new UpstreamUnavailableError(`Identity Cloud could not be reached (${code})`, 'network', 1, {
+        cause: error,
+      });
     }
     // An unknown failure of the HTTP stack (e.g. a malformed answer undici refuses): treat as unreachable
     // rather than crash, but do not retry blindly.
