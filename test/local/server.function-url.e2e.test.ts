@@ -7,7 +7,8 @@
 
 import { createTokenClient, sendSigned, TokenServiceError } from '@tvs/client';
 import { LocalConfigError } from '@tvs/client/contract';
-import { FUNCTION_URL_FORBIDDEN, startLocalServer } from '@tvs/local/server';
+import { FUNCTION_URL_FORBIDDEN } from '@tvs/local/front-door';
+import { startLocalServer } from '@tvs/local/server';
 import type { IdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNBOUNDED_MINTS_ENV } from '../support/mint-bounds';

@@ -4,7 +4,12 @@
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { type LocalCaller, type ReceivedRequest, verifySigV4 } from '@tvs/local/sigv4-verifier';
+import {
+  type LocalCaller,
+  type ReceivedRequest,
+  SigV4Verifier,
+  verifySigV4,
+} from '@tvs/local/sigv4-verifier';
 import { describe, expect, it } from 'vitest';
 
 const CALLER: LocalCaller = {
@@ -193,5 +198,138 @@ describe('verifySigV4', () => {
     expect(wrong).toMatchObject({ ok: false, errorType: 'UnrecognizedClientException' });
     expect(missing).toMatchObject({ ok: false, errorType: 'UnrecognizedClientException' });
     expect(unlisted).toEqual({ ok: true, caller: CALLER });
+  });
+});
+
+/** `request` with its Authorization header, or another header, rewritten. */
+function rewritten(
+  request: ReceivedRequest,
+  name: string,
+  change: (value: string) => string,
+): ReceivedRequest {
+  return { ...request, headers: { ...request.headers, [name]: change(String(request.headers[name] ?? '')) } };
+}
+
+describe('verifySigV4 refusals, word for word', () => {
+  const MISMATCH =
+    'The request signature we calculated does not match the signature you provided. Check your AWS Secret ' +
+    'Access Key and signing method. Consult the service documentation for details.';
+
+  it.each([
+    [
+      'a header with none of its parts, and no date',
+      (r: ReceivedRequest) =>
+        rewritten(
+          { ...r, headers: { ...r.headers, 'x-amz-date': undefined } },
+          'authorization',
+          () => 'AWS4-HMAC-SHA256 ',
+        ),
+      'IncompleteSignatureException',
+      "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. " +
+        "Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of " +
+        "either a 'X-Amz-Date' or a 'Date' header.",
+    ],
+    [
+      'a credential of six elements',
+      (r: ReceivedRequest) =>
+        rewritten(r, 'authorization', (a) => a.replace('/aws4_request', '/aws4_request/x')),
+      'IncompleteSignatureException',
+      'Credential should have 5 slash-delimited elements: access key id/date/region/service/aws4_request.',
+    ],
+    [
+      'a credential of three elements',
+      (r: ReceivedRequest) =>
+        rewritten(r, 'authorization', (a) => a.replace('/execute-api/aws4_request', '')),
+      'InvalidSignatureException',
+      "Credential should be scoped to correct service: 'execute-api'.",
+    ],
+    [
+      'another region',
+      (r: ReceivedRequest) => rewritten(r, 'authorization', (a) => a.replace('/us-east-1/', '/eu-west-1/')),
+      'InvalidSignatureException',
+      "Credential should be scoped to a valid region, not 'eu-west-1'.",
+    ],
+    [
+      'another terminator',
+      (r: ReceivedRequest) =>
+        rewritten(r, 'authorization', (a) => a.replace('/aws4_request', '/aws5_request')),
+      'InvalidSignatureException',
+      "Credential should be scoped with a valid terminator: 'aws4_request'.",
+    ],
+    [
+      'a date not in basic format',
+      (r: ReceivedRequest) => rewritten(r, 'x-amz-date', () => '2030-01-02T03:04:05Z'),
+      'IncompleteSignatureException',
+      "Date must be in ISO-8601 'basic format'. Got '2030-01-02T03:04:05Z'.",
+    ],
+    [
+      'a credential of another day',
+      (r: ReceivedRequest) => rewritten(r, 'authorization', (a) => a.replace('/20300102/', '/20300101/')),
+      'InvalidSignatureException',
+      MISMATCH,
+    ],
+    [
+      'a signed header it did not receive',
+      (r: ReceivedRequest) => ({ ...r, headers: { ...r.headers, 'content-type': undefined } }),
+      'InvalidSignatureException',
+      MISMATCH,
+    ],
+    [
+      'a signature that does not cover the Host header',
+      (r: ReceivedRequest) =>
+        rewritten(r, 'authorization', (a) =>
+          a.replace('SignedHeaders=', 'SignedHeaders=x;').replace(';host;', ';'),
+        ),
+      'IncompleteSignatureException',
+      "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+    ],
+  ])('refuses %s', async (_what, change, errorType, message) => {
+    const verdict = await verifySigV4(change(await signed()), options);
+
+    expect(verdict).toEqual({ ok: false, errorType, message });
+  });
+
+  it('names the times of a signature too old or too new', async () => {
+    const old = await verifySigV4(await signed({ signingDate: new Date(NOW - 301_000) }), options);
+    const ahead = await verifySigV4(await signed({ signingDate: new Date(NOW + 301_000) }), options);
+
+    expect(old).toEqual({
+      ok: false,
+      errorType: 'InvalidSignatureException',
+      message:
+        'Signature expired: 20300102T025904Z is now earlier than 20300102T025905Z (20300102T030405Z - 5 min.)',
+    });
+    expect(ahead).toEqual({
+      ok: false,
+      errorType: 'InvalidSignatureException',
+      message:
+        'Signature not yet current: 20300102T030906Z is still later than 20300102T030905Z (20300102T030405Z + 5 min.)',
+    });
+  });
+});
+
+describe('SigV4Verifier', () => {
+  it("is set up once, with API Gateway's service and clock skew unless told, and answers as verifySigV4 does", async () => {
+    const verifier = new SigV4Verifier(options);
+    const lambda = new SigV4Verifier({ ...options, service: 'lambda', maxClockSkewMs: 60_000 });
+    const good = await signed();
+    const wrongKey = await signed({ secretAccessKey: 'guessed-secret' });
+
+    expect([verifier.service, verifier.maxClockSkewMs, verifier.region]).toEqual([
+      'execute-api',
+      300_000,
+      'us-east-1',
+    ]);
+    expect([lambda.service, lambda.maxClockSkewMs]).toEqual(['lambda', 60_000]);
+    expect(await verifier.verify(good)).toEqual({ ok: true, caller: CALLER });
+    expect(await verifier.verify(good)).toEqual(await verifySigV4(good, options));
+    expect(await verifier.verify(wrongKey)).toEqual(await verifySigV4(wrongKey, options));
+    expect(
+      await lambda.verify(await signed({ service: 'lambda', signingDate: new Date(NOW - 61_000) })),
+    ).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^Signature expired: /),
+    });
+    expect(await lambda.verify(await signed({ service: 'lambda' }))).toEqual({ ok: true, caller: CALLER });
   });
 });

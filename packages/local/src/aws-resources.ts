@@ -47,40 +47,31 @@ async function waitForActiveTable(
   }
 }
 
-/**
- * Make sure the token table exists and is ACTIVE: partition key `pk` (string), on-demand, and — unless
- * `enableTtl` is false (dynalite has no TTL API) — the TTL attribute `ttl`.
- */
-export async function ensureTokenTable(
-  dynamodb: DynamoDBClient,
-  tableName: string,
-  options: { enableTtl?: boolean; timeoutMs?: number } = {},
-): Promise<void> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  let exists = true;
+/** Create the token table unless it exists; losing the race to another server's CreateTable is fine. */
+async function createTokenTableIfMissing(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
   try {
     await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
   } catch (error) {
     if (!(error instanceof ResourceNotFoundException)) throw error;
-    exists = false;
   }
-  if (!exists) {
-    try {
-      await dynamodb.send(
-        new CreateTableCommand({
-          TableName: tableName,
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
-    } catch (error) {
-      // Another server created it between our DescribeTable and CreateTable.
-      if (!(error instanceof ResourceInUseException)) throw error;
-    }
+  try {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } catch (error) {
+    // Another server created it between our DescribeTable and CreateTable.
+    if (!(error instanceof ResourceInUseException)) throw error;
   }
-  await waitForActiveTable(dynamodb, tableName, timeoutMs);
-  if (options.enableTtl === false) return;
+}
+
+/** Turn on TTL on the attribute `ttl` unless it is on or turning on. */
+async function enableTokenTtl(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
   const ttl = await dynamodb.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
   const status = ttl.TimeToLiveDescription?.TimeToLiveStatus;
   if (status === 'ENABLED' || status === 'ENABLING') return;
@@ -95,6 +86,20 @@ export async function ensureTokenTable(
     // Another server enabled it first: DynamoDB answers ValidationException "already enabled".
     if ((error as { name?: string }).name !== 'ValidationException') throw error;
   }
+}
+
+/**
+ * Make sure the token table exists and is ACTIVE: partition key `pk` (string), on-demand, and — unless
+ * `enableTtl` is false (dynalite has no TTL API) — the TTL attribute `ttl`.
+ */
+export async function ensureTokenTable(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  options: { enableTtl?: boolean; timeoutMs?: number } = {},
+): Promise<void> {
+  await createTokenTableIfMissing(dynamodb, tableName);
+  await waitForActiveTable(dynamodb, tableName, options.timeoutMs ?? 30_000);
+  if (options.enableTtl !== false) await enableTokenTtl(dynamodb, tableName);
 }
 
 async function keyIdOfAlias(kms: KMSClient, alias: string): Promise<string | undefined> {

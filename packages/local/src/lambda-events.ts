@@ -119,15 +119,14 @@ function clfTime(ms: number): string {
   return `${two(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`;
 }
 
-/**
- * The event a function URL with `AWS_IAM` auth hands the Lambda (payload format 2.0): header names
- * lower-cased and repeated values joined by commas, cookies apart in `cookies`, the caller in
- * `requestContext.authorizer.iam`, a body that is not text base64-encoded.
- */
-export function toFunctionUrlEvent(request: ReceivedHttpRequest): FunctionUrlEvent {
+/** Payload 2.0's headers: names lower-cased, a repeated header's values joined by commas, cookies apart. */
+function functionUrlHeaders(rawHeaders: readonly string[]): {
+  headers: Record<string, string>;
+  cookies: string[];
+} {
   const headers: Record<string, string> = {};
   const cookies: string[] = [];
-  for (const [rawName, value] of headerPairs(request.rawHeaders)) {
+  for (const [rawName, value] of headerPairs(rawHeaders)) {
     const name = rawName.toLowerCase();
     if (name === 'cookie') {
       cookies.push(
@@ -140,11 +139,26 @@ export function toFunctionUrlEvent(request: ReceivedHttpRequest): FunctionUrlEve
     }
     headers[name] = headers[name] === undefined ? value : `${headers[name]},${value}`;
   }
-  const queryStringParameters: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(request.query)) {
-    queryStringParameters[name] =
-      queryStringParameters[name] === undefined ? value : `${queryStringParameters[name]},${value}`;
+  return { headers, cookies };
+}
+
+/** Payload 2.0's query parameters: a repeated parameter's values joined by commas. */
+function functionUrlQuery(query: string): Record<string, string> {
+  const parameters: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(query)) {
+    parameters[name] = parameters[name] === undefined ? value : `${parameters[name]},${value}`;
   }
+  return parameters;
+}
+
+/**
+ * The event a function URL with `AWS_IAM` auth hands the Lambda (payload format 2.0): header names
+ * lower-cased and repeated values joined by commas, cookies apart in `cookies`, the caller in
+ * `requestContext.authorizer.iam`, a body that is not text base64-encoded.
+ */
+export function toFunctionUrlEvent(request: ReceivedHttpRequest): FunctionUrlEvent {
+  const { headers, cookies } = functionUrlHeaders(request.rawHeaders);
+  const queryStringParameters = functionUrlQuery(request.query);
   const accountId = accountOf(request.callerArn);
   const host = headers.host ?? 'tvs-local.lambda-url.us-east-1.on.aws';
   const text = TEXT_MEDIA_TYPE.test(headers['content-type'] ?? '');

@@ -52,34 +52,33 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/**
- * Validate the `local` section of a configuration document. `baseDir` is the folder relative paths
- * resolve against (the configuration file's). Every problem is reported, never a secret's value.
- */
-export function parseLocalSection(document: unknown, baseDir: string, source = 'document'): LocalSection {
-  const problems: string[] = [];
-  const local = isObject(document) ? document.local : undefined;
-  if (!isObject(local)) throw new LocalConfigError(source, ['local: must be an object with "callers"']);
+const LOCAL_FIELDS = ['secretsFile', 'region', 'callers', 'endpoint', 'allowedAccounts', 'note'];
+const CALLER_FIELDS = ['secretAccessKey', 'arn', 'sessionToken'];
+const DEFAULT_REGION = 'us-east-1';
 
-  for (const key of Object.keys(local)) {
-    if (!['secretsFile', 'region', 'callers', 'endpoint', 'allowedAccounts', 'note'].includes(key))
-      problems.push(`local.${key}: unknown field`);
-  }
-  const {
-    secretsFile,
-    region = 'us-east-1',
-    callers,
-    endpoint = DEFAULT_ENDPOINT_KIND,
-    allowedAccounts,
-  } = local;
-  if (
-    allowedAccounts !== undefined &&
-    !(
-      Array.isArray(allowedAccounts) &&
-      allowedAccounts.length > 0 &&
-      allowedAccounts.every((account) => typeof account === 'string' && /^\d{12}$/.test(account))
-    )
-  ) {
+function unknownFieldProblems(
+  object: Record<string, unknown>,
+  known: readonly string[],
+  at: string,
+): string[] {
+  return Object.keys(object)
+    .filter((key) => !known.includes(key))
+    .map((key) => `${at}.${key}: unknown field`);
+}
+
+function isAccountList(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length > 0 &&
+    value.every((account) => typeof account === 'string' && /^\d{12}$/.test(account))
+  );
+}
+
+/** The problems of the section's settings besides its callers, in the order they are reported. */
+function settingProblems(local: Record<string, unknown>): string[] {
+  const { secretsFile, region = DEFAULT_REGION, endpoint = DEFAULT_ENDPOINT_KIND, allowedAccounts } = local;
+  const problems: string[] = [];
+  if (allowedAccounts !== undefined && !isAccountList(allowedAccounts)) {
     problems.push('local.allowedAccounts: must be a non-empty array of 12-digit account ids');
   }
   if (!isEndpointKind(endpoint)) {
@@ -90,46 +89,74 @@ export function parseLocalSection(document: unknown, baseDir: string, source = '
   }
   if (typeof region !== 'string' || !REGION.test(region))
     problems.push('local.region: must be a region like us-east-1');
+  return problems;
+}
 
-  const callerMap = new Map<string, LocalCaller>();
-  if (!isObject(callers) || Object.keys(callers).length === 0) {
-    problems.push('local.callers: must map at least one access key id to {"secretAccessKey","arn"}');
-  } else {
-    for (const [accessKeyId, entry] of Object.entries(callers)) {
-      const at = `local.callers.${accessKeyId}`;
-      if (!ACCESS_KEY_ID.test(accessKeyId))
-        problems.push(`${at}: an access key id is 16–128 capital letters or digits`);
-      if (!isObject(entry)) {
-        problems.push(`${at}: must be an object`);
-        continue;
-      }
-      for (const key of Object.keys(entry)) {
-        if (!['secretAccessKey', 'arn', 'sessionToken'].includes(key))
-          problems.push(`${at}.${key}: unknown field`);
-      }
-      const { secretAccessKey, arn, sessionToken } = entry;
-      if (typeof secretAccessKey !== 'string' || secretAccessKey.length < 8) {
-        problems.push(`${at}.secretAccessKey: must be a string of at least 8 characters`);
-      }
-      if (typeof arn !== 'string' || !PRINCIPAL_ARN.test(arn)) {
-        problems.push(`${at}.arn: must be an IAM role/user or STS assumed-role ARN`);
-      }
-      if (sessionToken !== undefined && (typeof sessionToken !== 'string' || sessionToken === '')) {
-        problems.push(`${at}.sessionToken: must be a non-empty string`);
-      }
-      callerMap.set(accessKeyId, {
-        accessKeyId,
-        secretAccessKey: secretAccessKey as string,
-        arn: arn as string,
-        ...(typeof sessionToken === 'string' ? { sessionToken } : {}),
-      });
-    }
+/** The problems of one caller's entry, `at` its path in the document. */
+function callerEntryProblems(entry: Record<string, unknown>, at: string): string[] {
+  const problems = unknownFieldProblems(entry, CALLER_FIELDS, at);
+  const { secretAccessKey, arn, sessionToken } = entry;
+  if (typeof secretAccessKey !== 'string' || secretAccessKey.length < 8) {
+    problems.push(`${at}.secretAccessKey: must be a string of at least 8 characters`);
   }
+  if (typeof arn !== 'string' || !PRINCIPAL_ARN.test(arn)) {
+    problems.push(`${at}.arn: must be an IAM role/user or STS assumed-role ARN`);
+  }
+  if (sessionToken !== undefined && (typeof sessionToken !== 'string' || sessionToken === '')) {
+    problems.push(`${at}.sessionToken: must be a non-empty string`);
+  }
+  return problems;
+}
+
+/** `local.callers`: the callers by access key id, and every problem of the entries. */
+function readCallers(callers: unknown): { callers: Map<string, LocalCaller>; problems: string[] } {
+  const byAccessKey = new Map<string, LocalCaller>();
+  if (!isObject(callers) || Object.keys(callers).length === 0) {
+    return {
+      callers: byAccessKey,
+      problems: ['local.callers: must map at least one access key id to {"secretAccessKey","arn"}'],
+    };
+  }
+  const problems: string[] = [];
+  for (const [accessKeyId, entry] of Object.entries(callers)) {
+    const at = `local.callers.${accessKeyId}`;
+    if (!ACCESS_KEY_ID.test(accessKeyId))
+      problems.push(`${at}: an access key id is 16–128 capital letters or digits`);
+    if (!isObject(entry)) {
+      problems.push(`${at}: must be an object`);
+      continue;
+    }
+    problems.push(...callerEntryProblems(entry, at));
+    const { secretAccessKey, arn, sessionToken } = entry;
+    byAccessKey.set(accessKeyId, {
+      accessKeyId,
+      secretAccessKey: secretAccessKey as string,
+      arn: arn as string,
+      ...(typeof sessionToken === 'string' ? { sessionToken } : {}),
+    });
+  }
+  return { callers: byAccessKey, problems };
+}
+
+/**
+ * Validate the `local` section of a configuration document. `baseDir` is the folder relative paths
+ * resolve against (the configuration file's). Every problem is reported, never a secret's value.
+ */
+export function parseLocalSection(document: unknown, baseDir: string, source = 'document'): LocalSection {
+  const local = isObject(document) ? document.local : undefined;
+  if (!isObject(local)) throw new LocalConfigError(source, ['local: must be an object with "callers"']);
+  const callers = readCallers(local.callers);
+  const problems = [
+    ...unknownFieldProblems(local, LOCAL_FIELDS, 'local'),
+    ...settingProblems(local),
+    ...callers.problems,
+  ];
   if (problems.length > 0) throw new LocalConfigError(source, problems);
+  const { secretsFile, region = DEFAULT_REGION, endpoint = DEFAULT_ENDPOINT_KIND, allowedAccounts } = local;
   return {
     ...(typeof secretsFile === 'string' ? { secretsFile: resolve(baseDir, secretsFile) } : {}),
     region: region as string,
-    callers: callerMap,
+    callers: callers.callers,
     endpoint: endpoint as EndpointKind,
     ...(Array.isArray(allowedAccounts) ? { allowedAccounts: new Set(allowedAccounts as string[]) } : {}),
   };

@@ -1,7 +1,7 @@
 /**
  * `tvs serve`: the Lambda's handler behind a Node HTTP server, doing what the front door does in front of
- * it, so the service runs on a laptop or in a test exactly as it runs in AWS. Two front doors (docs/contract.md
- * "Endpoint kinds"):
+ * it, so the service runs on a laptop or in a test exactly as it runs in AWS. Two front doors
+ * (`front-door.ts`, docs/contract.md "Endpoint kinds"):
  * - `rest-api` (default): API Gateway's — SigV4 for `execute-api`, only the two routes, the REST proxy event.
  * - `function-url`: a function URL's — SigV4 for `lambda`, every path passed on, the payload 2.0 event.
  *
@@ -13,14 +13,18 @@
  *   one cache as Lambda containers do. Secrets from `local.secretsFile`, or Secrets Manager without one.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type EndpointKind, LocalConfigError, routeMethod, SIGNING_SERVICE } from '@tvs/client/contract';
+import { type EndpointKind, LocalConfigError } from '@tvs/client/contract';
 import { parseServiceConfig } from '@tvs/core/config/service-config';
-import { createHandler, type RequestLog, type RequestMetrics } from '@tvs/core/entry/vend-handler';
+import {
+  createHandler,
+  type HandlerRuntime,
+  type RequestLog,
+  type RequestMetrics,
+} from '@tvs/core/entry/vend-handler';
 import { createRuntime } from '@tvs/core/entry/vend-runtime';
-import { principalAccount } from '@tvs/core/policy/admission';
 import { SERVICE_NAME } from '@tvs/core/policy/service-name';
 import { settingsFromEnv, type VendingSettings } from '@tvs/core/policy/settings';
 import {
@@ -33,7 +37,7 @@ import { type SecretSource, SecretsManagerSource } from '@tvs/core/upstream/cred
 import { IdentityCloudClient } from '@tvs/core/upstream/identity-cloud';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { ensureKmsKey, ensureTokenTable } from './aws-resources.js';
-import { toApiGatewayEvent, toFunctionUrlEvent } from './lambda-events.js';
+import { FrontDoor, type GatewayAnswer, INTERNAL_SERVER_ERROR, REQUEST_TOO_LONG } from './front-door.js';
 import {
   type LocalSection,
   loadConfigFile,
@@ -41,7 +45,6 @@ import {
   unadmittedGrantProblems,
 } from './local-config.js';
 import { SecretsFileSource } from './secrets-file.js';
-import { type SignatureRefusal, verifySigV4 } from './sigv4-verifier.js';
 
 /** Default port of `tvs serve`. */
 export const DEFAULT_PORT = 8787;
@@ -80,22 +83,6 @@ export interface LocalServerOptions {
   readonly settings?: VendingSettings;
   /** The front door to emulate. @default the configuration's `local.endpoint`, else `rest-api` */
   readonly endpointKind?: EndpointKind;
-}
-
-/** A running local server. */
-export interface LocalServer {
-  /** `http://HOST:PORT` */
-  readonly url: string;
-  readonly host: string;
-  readonly port: number;
-  readonly mode: 'embedded' | 'endpoint';
-  /** The front door it emulates; callers sign for its service (`SIGNING_SERVICE`). */
-  readonly endpointKind: EndpointKind;
-  readonly tableName: string;
-  /** In embedded mode, the in-process DynamoDB's URL (what `tvs purge` writes to). */
-  readonly dynamodbEndpoint?: string;
-  /** Stop taking connections, let requests in flight finish (up to 5 s), release everything. */
-  close(): Promise<void>;
 }
 
 /** Counters that count nothing: the local server prints no EMF. */
@@ -264,26 +251,12 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefin
   });
 }
 
-/**
- * The front door's own refusal: `{"message": …}` from API Gateway, `{"Message": …}` from a function URL,
- * with the error type in `x-amzn-ErrorType` either way.
- */
-function writeGatewayError(
-  res: ServerResponse,
-  kind: EndpointKind,
-  status: number,
-  errorType: string,
-  message: string,
-  requestId: string,
-): void {
-  const body = JSON.stringify(kind === 'function-url' ? { Message: message } : { message });
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    'x-amzn-RequestId': requestId,
-    'x-amzn-ErrorType': errorType,
-  });
-  res.end(body);
+/** The request target split as API Gateway splits it: the path as sent, and the raw query without `?`. */
+function splitTarget(target: string): { path: string; query: string } {
+  const queryAt = target.indexOf('?');
+  return queryAt < 0
+    ? { path: target, query: '' }
+    : { path: target.slice(0, queryAt), query: target.slice(queryAt + 1) };
 }
 
 function writeResult(
@@ -305,43 +278,8 @@ function writeResult(
   res.end(body);
 }
 
-/** What a function URL answers an unsigned request; other refusals keep the verifier's messages. */
-export const FUNCTION_URL_FORBIDDEN =
-  'Forbidden. For troubleshooting Function URL authorization issues, see: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html';
-
-function frontDoorRefusal(
-  kind: EndpointKind,
-  refusal: SignatureRefusal,
-): { errorType: string; message: string } {
-  if (kind === 'function-url' && refusal.errorType === 'MissingAuthenticationTokenException') {
-    return { errorType: 'AccessDeniedException', message: FUNCTION_URL_FORBIDDEN };
-  }
-  return refusal;
-}
-
-/** The 403 of a front door whose resource policy does not admit the caller's account. */
-function notAdmitted(
-  kind: EndpointKind,
-  callerArn: string,
-  method: string,
-  path: string,
-): { errorType: string; message: string } {
-  if (kind === 'function-url') {
-    return { errorType: 'AccessDeniedException', message: FUNCTION_URL_FORBIDDEN };
-  }
-  return {
-    errorType: 'AccessDeniedException',
-    message: `User: ${callerArn} is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:local:local:local/local/${method}${path} because no resource-based policy allows the execute-api:Invoke action`,
-  };
-}
-
-/**
- * Start the local server. Resolves once it listens; rejects on an invalid configuration
- * (`ConfigError`/`LocalConfigError`, naming each problem) or a port in use.
- */
-export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
-  const env = options.env ?? process.env;
-  const host = options.host ?? '127.0.0.1';
+/** The configuration's service document and `local` section, checked as `tvs serve` checks them. */
+async function readConfiguration(options: LocalServerOptions) {
   const loaded = options.configPath
     ? await loadConfigFile(options.configPath)
     : { document: options.config, baseDir: options.configDir ?? process.cwd() };
@@ -349,170 +287,221 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const source = options.configPath ?? 'document';
   const config = parseServiceConfig(loaded.document);
   const local = parseLocalSection(loaded.document, loaded.baseDir, source);
-  const admitted = local.allowedAccounts;
   const unadmitted = unadmittedGrantProblems(config.document.grants, local);
   if (unadmitted.length > 0) throw new LocalConfigError(source, unadmitted);
-  const log = options.log ?? (await defaultLog());
+  return { config, local };
+}
 
-  const closers = new Closers();
-  try {
-    const backend = await startBackend(local, env, closers, log);
-    const identityCloud = options.identityCloud ?? new IdentityCloudClient();
-    if (!options.identityCloud) closers.add(() => identityCloud.close());
-    const runtime = createRuntime({
-      config,
-      tableName: backend.tableName,
-      dataKeys: backend.dataKeys,
-      dynamodb: backend.dynamodb,
-      secrets: backend.secrets,
-      identityCloud,
-      log,
-      metrics: options.metrics ?? noMetrics,
-      settings: options.settings ?? settingsFromEnv(env),
-    });
-    const handler = createHandler(runtime);
-    const endpointKind = options.endpointKind ?? local.endpoint;
-    let stopping = false;
+/** What a {@link LocalServer} is made of once its back end runs. */
+interface LocalServerParts {
+  readonly host: string;
+  readonly backend: Backend;
+  readonly runtime: HandlerRuntime;
+  readonly frontDoor: FrontDoor;
+  readonly log: RequestLog;
+  /** What to release on close, the back end's clients and servers among them. */
+  readonly resources: Closers;
+}
 
-    const refused = (
-      req: IncomingMessage,
-      path: string,
-      refusal: { readonly errorType: string },
-      requestId: string,
-    ) =>
-      log.warn('request refused by SigV4 authorization', {
+/**
+ * A running local server: the Lambda's handler over its runtime, behind a Node HTTP server doing what
+ * the front door does ({@link FrontDoor}: routes, SigV4, the admitted accounts, the event it hands the
+ * function). Start one with {@link LocalServer.start} or {@link startLocalServer}.
+ */
+export class LocalServer {
+  readonly host: string;
+  readonly mode: 'embedded' | 'endpoint';
+  /** The front door it emulates; callers sign for its service (`SIGNING_SERVICE`). */
+  readonly endpointKind: EndpointKind;
+  readonly tableName: string;
+  /** In embedded mode, the in-process DynamoDB's URL (what `tvs purge` writes to). */
+  readonly dynamodbEndpoint?: string;
+  /** The Node HTTP server requests arrive at. */
+  readonly httpServer: Server;
+  /** What the handler runs on: the vending service over the back end, the log, the counters. */
+  readonly runtime: HandlerRuntime;
+  /** The front door's checks and event mapping. */
+  readonly frontDoor: FrontDoor;
+  private readonly handler: ReturnType<typeof createHandler>;
+  private readonly log: RequestLog;
+  private readonly resources: Closers;
+  private listeningPort = 0;
+  /** Set once closing starts: answers then ask the client to close the connection. */
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Start a local server. Resolves once it listens; rejects on an invalid configuration
+   * (`ConfigError`/`LocalConfigError`, naming each problem) or a port in use.
+   */
+  static async start(options: LocalServerOptions): Promise<LocalServer> {
+    const env = options.env ?? process.env;
+    const { config, local } = await readConfiguration(options);
+    const log = options.log ?? (await defaultLog());
+    const resources = new Closers();
+    try {
+      const backend = await startBackend(local, env, resources, log);
+      const identityCloud = options.identityCloud ?? new IdentityCloudClient();
+      if (!options.identityCloud) resources.add(() => identityCloud.close());
+      const runtime = createRuntime({
+        config,
+        tableName: backend.tableName,
+        dataKeys: backend.dataKeys,
+        dynamodb: backend.dynamodb,
+        secrets: backend.secrets,
+        identityCloud,
+        log,
+        metrics: options.metrics ?? noMetrics,
+        settings: options.settings ?? settingsFromEnv(env),
+      });
+      const frontDoor = new FrontDoor(options.endpointKind ?? local.endpoint, local);
+      const host = options.host ?? '127.0.0.1';
+      const server = new LocalServer({ host, backend, runtime, frontDoor, log, resources });
+      await server.listen(options.port ?? DEFAULT_PORT);
+      return server;
+    } catch (error) {
+      await resources.run();
+      throw error;
+    }
+  }
+
+  private constructor(parts: LocalServerParts) {
+    this.host = parts.host;
+    this.mode = parts.backend.mode;
+    this.endpointKind = parts.frontDoor.kind;
+    this.tableName = parts.backend.tableName;
+    if (parts.backend.dynamodbEndpoint) this.dynamodbEndpoint = parts.backend.dynamodbEndpoint;
+    this.runtime = parts.runtime;
+    this.handler = createHandler(parts.runtime);
+    this.frontDoor = parts.frontDoor;
+    this.log = parts.log;
+    this.resources = parts.resources;
+    this.httpServer = createServer((req, res) => this.dispatch(req, res));
+    this.httpServer.headersTimeout = 10_000;
+    this.httpServer.requestTimeout = 30_000;
+  }
+
+  /** The port it listens on. */
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  /** `http://HOST:PORT` */
+  get url(): string {
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** Stop taking connections, let requests in flight finish (up to 5 s), release everything. */
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  /**
+   * Answer one request as the front door and the function would: the front door's own answer for a route
+   * it lacks, a body too large, or a request it refuses; otherwise the handler's answer to its event.
+   */
+  async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const nowMs = Date.now();
+    const { path, query } = splitTarget(req.url ?? '/');
+    const method = req.method ?? 'GET';
+    const unrouted = this.frontDoor.unroutedAnswer(method, path);
+    if (unrouted) {
+      req.resume();
+      this.writeAnswer(res, unrouted, requestId);
+      return;
+    }
+    const body = await readBody(req, MAX_LOCAL_BODY_BYTES);
+    if (body === undefined) {
+      res.setHeader('Connection', 'close');
+      req.resume();
+      this.writeAnswer(res, REQUEST_TOO_LONG, requestId);
+      return;
+    }
+    const verdict = await this.frontDoor.authorize({ method, path, query, headers: req.headers, body });
+    if (!verdict.ok) {
+      this.log.warn('request refused by SigV4 authorization', {
         method: req.method,
         path,
-        error_type: refusal.errorType,
+        error_type: verdict.errorType,
         request_id: requestId,
       });
-
-    async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
-      const requestId = randomUUID();
-      const nowMs = Date.now();
-      const rawUrl = req.url ?? '/';
-      const queryAt = rawUrl.indexOf('?');
-      const path = queryAt < 0 ? rawUrl : rawUrl.slice(0, queryAt);
-      const query = queryAt < 0 ? '' : rawUrl.slice(queryAt + 1);
-      const method = req.method ?? 'GET';
-      // The routes API Gateway has; anything else it answers itself, never reaching the Lambda. A function
-      // URL has no routes: every path reaches the function, which answers 404 or 405 itself.
-      if (endpointKind === 'rest-api' && routeMethod(path) !== method) {
-        req.resume();
-        writeGatewayError(
-          res,
-          endpointKind,
-          403,
-          'MissingAuthenticationTokenException',
-          'Missing Authentication Token',
-          requestId,
-        );
-        return;
-      }
-      const body = await readBody(req, MAX_LOCAL_BODY_BYTES);
-      if (body === undefined) {
-        res.setHeader('Connection', 'close');
-        req.resume();
-        writeGatewayError(
-          res,
-          endpointKind,
-          413,
-          'RequestEntityTooLargeException',
-          'Request Too Long',
-          requestId,
-        );
-        return;
-      }
-      const verdict = await verifySigV4(
-        { method, path, query, headers: req.headers, body },
-        { callers: local.callers, region: local.region, service: SIGNING_SERVICE[endpointKind] },
-      );
-      if (!verdict.ok) {
-        refused(req, path, verdict, requestId);
-        const refusal = frontDoorRefusal(endpointKind, verdict);
-        writeGatewayError(res, endpointKind, 403, refusal.errorType, refusal.message, requestId);
-        return;
-      }
-      const account = principalAccount(verdict.caller.arn);
-      if (admitted && (account === undefined || !admitted.has(account))) {
-        // What the resource policy answers a caller of an account it does not admit.
-        const refusal = notAdmitted(endpointKind, verdict.caller.arn, method, path);
-        refused(req, path, refusal, requestId);
-        writeGatewayError(res, endpointKind, 403, refusal.errorType, refusal.message, requestId);
-        return;
-      }
-      const received = {
-        method,
-        path,
-        query,
-        rawHeaders: req.rawHeaders,
-        body,
-        callerArn: verdict.caller.arn,
-        accessKeyId: verdict.caller.accessKeyId,
-        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
-        requestId,
-        nowMs,
-      };
-      const event =
-        endpointKind === 'function-url' ? toFunctionUrlEvent(received) : toApiGatewayEvent(received);
-      const result = (await handler(event)) as APIGatewayProxyResult;
-      writeResult(res, result, requestId, stopping);
+      this.writeAnswer(res, verdict.answer, requestId);
+      return;
     }
-
-    const server = createServer((req, res) => {
-      serve(req, res).catch((error: unknown) => {
-        log.error('local server failure', { error: error instanceof Error ? error.name : typeof error });
-        if (!res.headersSent)
-          writeGatewayError(
-            res,
-            endpointKind,
-            500,
-            'InternalServerErrorException',
-            'Internal server error',
-            '-',
-          );
-        else res.destroy();
-      });
+    const event = this.frontDoor.eventFor({
+      method,
+      path,
+      query,
+      rawHeaders: req.rawHeaders,
+      body,
+      callerArn: verdict.caller.arn,
+      accessKeyId: verdict.caller.accessKeyId,
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      requestId,
+      nowMs,
     });
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+    const result = (await this.handler(event)) as APIGatewayProxyResult;
+    writeResult(res, result, requestId, this.stopping);
+  }
 
-    await new Promise<void>((resolve, reject) => {
+  private dispatch(req: IncomingMessage, res: ServerResponse): void {
+    this.serve(req, res).catch((error: unknown) => {
+      this.log.error('local server failure', {
+        error: error instanceof Error ? error.name : typeof error,
+      });
+      if (!res.headersSent) this.writeAnswer(res, INTERNAL_SERVER_ERROR, '-');
+      else res.destroy();
+    });
+  }
+
+  /** The front door's own answer, with the error type in `x-amzn-ErrorType`. */
+  private writeAnswer(res: ServerResponse, answer: GatewayAnswer, requestId: string): void {
+    const body = this.frontDoor.answerBody(answer.message);
+    res.writeHead(answer.status, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(body),
+      'x-amzn-RequestId': requestId,
+      'x-amzn-ErrorType': answer.errorType,
+    });
+    res.end(body);
+  }
+
+  private listen(port: number): Promise<void> {
+    const server = this.httpServer;
+    return new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.listen(port, this.host, () => {
         server.off('error', reject);
+        this.listeningPort = (server.address() as AddressInfo).port;
         resolve();
       });
     });
-    const { port } = server.address() as AddressInfo;
-    closers.add(
-      () =>
-        new Promise<void>((resolve) => {
-          stopping = true;
-          const force = setTimeout(() => server.closeAllConnections(), 5_000);
-          server.close(() => {
-            clearTimeout(force);
-            resolve();
-          });
-          server.closeIdleConnections();
-        }),
-    );
-    let closing: Promise<void> | undefined;
-    return {
-      url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-      host,
-      port,
-      mode: backend.mode,
-      endpointKind,
-      tableName: backend.tableName,
-      ...(backend.dynamodbEndpoint ? { dynamodbEndpoint: backend.dynamodbEndpoint } : {}),
-      close: () => {
-        closing ??= closers.run();
-        return closing;
-      },
-    };
-  } catch (error) {
-    await closers.run();
-    throw error;
   }
+
+  private async stop(): Promise<void> {
+    await this.stopListening();
+    await this.resources.run();
+  }
+
+  private stopListening(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.stopping = true;
+      const force = setTimeout(() => this.httpServer.closeAllConnections(), 5_000);
+      this.httpServer.close(() => {
+        clearTimeout(force);
+        resolve();
+      });
+      this.httpServer.closeIdleConnections();
+    });
+  }
+}
+
+/**
+ * Start the local server ({@link LocalServer.start}). Resolves once it listens; rejects on an invalid
+ * configuration (`ConfigError`/`LocalConfigError`, naming each problem) or a port in use.
+ */
+export function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  return LocalServer.start(options);
 }

@@ -140,102 +140,82 @@ function queryRecord(query: string): Record<string, string | string[]> {
   return record;
 }
 
-/**
- * Verify a request's `Authorization: AWS4-HMAC-SHA256 …` header as API Gateway would for an `AWS_IAM`
- * method. Presigned URLs (`X-Amz-Signature` in the query) are not supported and count as unsigned.
- *
- * Session tokens: a caller listed with a `sessionToken` must send exactly that `x-amz-security-token`;
- * for a caller listed without one, a session token the request carries is covered by the signature check
- * (like any signed header) but not compared with anything — the local callers list is the authority.
- */
-export async function verifySigV4(
-  request: ReceivedRequest,
-  options: VerifierOptions,
-): Promise<SignatureVerdict> {
-  const service = options.service ?? 'execute-api';
-  const now = (options.now ?? Date.now)();
-  const maxSkew = options.maxClockSkewMs ?? 300_000;
+/** The `Credential` parameter's scope: `access key id/date/region/service/aws4_request`. */
+interface CredentialScope {
+  readonly accessKeyId: string;
+  /** `YYYYMMDD`, which must be the day of `x-amz-date`. */
+  readonly date: string;
+  readonly region: string | undefined;
+  readonly service: string | undefined;
+  readonly terminator: string | undefined;
+}
 
-  const authorization = headerValue(request.headers, 'authorization');
-  if (authorization === undefined || authorization.trim() === '') {
-    return refuse('MissingAuthenticationTokenException', SIGV4_MESSAGES.missingToken);
-  }
-  const parts = parseAuthorization(authorization.trim());
-  const date = headerValue(request.headers, 'x-amz-date');
-  const missing = [
+/** What a request's signature claims: who signed it, for which scope and time, over which headers. */
+interface SignatureClaim {
+  readonly scope: CredentialScope;
+  /** `x-amz-date` as sent. */
+  readonly date: string;
+  /** `SignedHeaders` as sent: lower-case names joined by `;`. */
+  readonly signedHeaders: string;
+  readonly signedHeaderNames: readonly string[];
+  readonly signature: string;
+}
+
+function isRefusal<T>(step: T | SignatureRefusal): step is SignatureRefusal {
+  return typeof step === 'object' && step !== null && (step as { ok?: unknown }).ok === false;
+}
+
+/** API Gateway's message for each part an Authorization header needs and lacks, in its order. */
+function missingParts(parts: AuthorizationParts | undefined, date: string | undefined): string[] {
+  return [
     parts?.credential ? undefined : "Authorization header requires 'Credential' parameter.",
     parts?.signature ? undefined : "Authorization header requires 'Signature' parameter.",
     parts?.signedHeaders ? undefined : "Authorization header requires 'SignedHeaders' parameter.",
     date ? undefined : "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
   ].filter((text) => text !== undefined);
-  // API Gateway echoes the header after these messages; this server does not, as it may hold a secret.
-  if (missing.length > 0 || !parts || !date) return refuse('IncompleteSignatureException', missing.join(' '));
+}
 
-  const [accessKeyId, credentialDate, credentialRegion, credentialService, terminator, ...extra] = (
-    parts.credential as string
-  ).split('/');
-  if (!accessKeyId || !credentialDate || extra.length > 0) {
+function credentialScope(credential: string): CredentialScope | SignatureRefusal {
+  const [accessKeyId, date, region, service, terminator, ...extra] = credential.split('/');
+  if (!accessKeyId || !date || extra.length > 0) {
     return refuse(
       'IncompleteSignatureException',
       'Credential should have 5 slash-delimited elements: access key id/date/region/service/aws4_request.',
     );
   }
-  if (credentialRegion !== options.region) {
-    return refuse(
-      'InvalidSignatureException',
-      `Credential should be scoped to a valid region, not '${credentialRegion}'.`,
-    );
-  }
-  if (credentialService !== service) {
-    return refuse(
-      'InvalidSignatureException',
-      `Credential should be scoped to correct service: '${service}'.`,
-    );
-  }
-  if (terminator !== 'aws4_request') {
-    return refuse(
-      'InvalidSignatureException',
-      "Credential should be scoped with a valid terminator: 'aws4_request'.",
-    );
-  }
+  return { accessKeyId, date, region, service, terminator };
+}
 
-  const signedAt = parseAmzDate(date);
-  if (signedAt === undefined) {
-    return refuse('IncompleteSignatureException', `Date must be in ISO-8601 'basic format'. Got '${date}'.`);
+/** Step 1: parse the Authorization header and `x-amz-date` into what the signature claims. */
+function readClaim(headers: ReceivedRequest['headers']): SignatureClaim | SignatureRefusal {
+  const authorization = headerValue(headers, 'authorization');
+  if (authorization === undefined || authorization.trim() === '') {
+    return refuse('MissingAuthenticationTokenException', SIGV4_MESSAGES.missingToken);
   }
-  if (signedAt < now - maxSkew) {
-    return refuse(
-      'InvalidSignatureException',
-      `Signature expired: ${date} is now earlier than ${amzDate(now - maxSkew)} (${amzDate(now)} - 5 min.)`,
-    );
-  }
-  if (signedAt > now + maxSkew) {
-    return refuse(
-      'InvalidSignatureException',
-      `Signature not yet current: ${date} is still later than ${amzDate(now + maxSkew)} (${amzDate(now)} + 5 min.)`,
-    );
-  }
-  if (credentialDate !== date.slice(0, 8)) {
-    return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
-  }
+  const parts = parseAuthorization(authorization.trim());
+  const date = headerValue(headers, 'x-amz-date');
+  const missing = missingParts(parts, date);
+  // API Gateway echoes the header after these messages; this server does not, as it may hold a secret.
+  if (missing.length > 0 || !parts || !date) return refuse('IncompleteSignatureException', missing.join(' '));
+  const scope = credentialScope(parts.credential as string);
+  if (isRefusal(scope)) return scope;
+  const signedHeaders = parts.signedHeaders as string;
+  return {
+    scope,
+    date,
+    signedHeaders,
+    signedHeaderNames: signedHeaders.split(';'),
+    signature: parts.signature as string,
+  };
+}
 
-  const signedHeaders = (parts.signedHeaders as string).split(';');
-  if (!signedHeaders.includes('host')) {
-    return refuse(
-      'IncompleteSignatureException',
-      "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-    );
-  }
-
-  const caller = options.callers.get(accessKeyId);
-  if (caller === undefined) return refuse('UnrecognizedClientException', SIGV4_MESSAGES.invalidToken);
-  const sessionToken = headerValue(request.headers, 'x-amz-security-token');
-  if (caller.sessionToken !== undefined && !constantTimeEqual(sessionToken ?? '', caller.sessionToken)) {
-    return refuse('UnrecognizedClientException', SIGV4_MESSAGES.invalidToken);
-  }
-
+/** Step 4: the values of the signed headers, and a signed payload hash that matches the body. */
+function signedHeaderValues(
+  claim: SignatureClaim,
+  request: ReceivedRequest,
+): Record<string, string> | SignatureRefusal {
   const headers: Record<string, string> = {};
-  for (const name of signedHeaders) {
+  for (const name of claim.signedHeaderNames) {
     const value = headerValue(request.headers, name);
     if (value === undefined) return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
     headers[name] = value;
@@ -246,35 +226,170 @@ export async function verifySigV4(
   if (claimedHash !== undefined && claimedHash !== createHash('sha256').update(request.body).digest('hex')) {
     return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
   }
+  return headers;
+}
 
-  const signer = new SignatureV4({
-    service,
-    region: options.region,
-    sha256: Sha256,
-    applyChecksum: false,
-    credentials: {
-      accessKeyId: caller.accessKeyId,
-      secretAccessKey: caller.secretAccessKey,
-      ...(signedHeaders.includes('x-amz-security-token') && sessionToken ? { sessionToken } : {}),
-    },
-  });
-  const host = headers.host as string;
-  const resigned = await signer.sign(
-    {
-      method: request.method,
-      protocol: 'http:',
-      hostname: host.replace(/:\d+$/, ''),
-      path: request.path,
-      query: queryRecord(request.query),
-      headers,
-      body: request.body.length > 0 ? request.body : undefined,
-    },
-    { signingDate: new Date(signedAt), signableHeaders: new Set(signedHeaders) },
-  );
-  const expected = parseAuthorization(String(resigned.headers.authorization ?? ''));
-  const sameHeaders = expected?.signedHeaders === parts.signedHeaders;
-  const sameSignature = constantTimeEqual(expected?.signature ?? '', parts.signature as string);
-  if (!sameHeaders || !sameSignature)
-    return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
-  return { ok: true, caller };
+/**
+ * API Gateway's `AWS_IAM` check of a request's `Authorization: AWS4-HMAC-SHA256 …` header, in its steps:
+ * parse the header ({@link readClaim}), check the credential scope and the date, look up the caller's
+ * key, re-sign the request canonically with `@smithy/signature-v4` — the library callers sign with, run
+ * here independently of any client — and compare the two signatures in constant time. Presigned URLs
+ * (`X-Amz-Signature` in the query) are not supported and count as unsigned.
+ *
+ * Session tokens: a caller listed with a `sessionToken` must send exactly that `x-amz-security-token`;
+ * for a caller listed without one, a session token the request carries is covered by the signature check
+ * (like any signed header) but not compared with anything — the local callers list is the authority.
+ */
+export class SigV4Verifier {
+  /** Known callers by access key id. */
+  readonly callers: ReadonlyMap<string, LocalCaller>;
+  /** The region credential scopes must name. */
+  readonly region: string;
+  /** The service credential scopes must name. */
+  readonly service: string;
+  /** Largest difference between `x-amz-date` and the clock, ms. */
+  readonly maxClockSkewMs: number;
+  private readonly now: () => number;
+
+  constructor(options: VerifierOptions) {
+    this.callers = options.callers;
+    this.region = options.region;
+    this.service = options.service ?? 'execute-api';
+    this.maxClockSkewMs = options.maxClockSkewMs ?? 300_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The verdict on one request: its caller, or API Gateway's refusal. */
+  async verify(request: ReceivedRequest): Promise<SignatureVerdict> {
+    const now = this.now();
+    const claim = readClaim(request.headers);
+    if (isRefusal(claim)) return claim;
+    const scopeRefusal = this.scopeRefusal(claim.scope);
+    if (scopeRefusal) return scopeRefusal;
+    const signedAt = this.signingTime(claim, now);
+    if (isRefusal(signedAt)) return signedAt;
+    if (!claim.signedHeaderNames.includes('host')) {
+      return refuse(
+        'IncompleteSignatureException',
+        "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+      );
+    }
+    const caller = this.callerOf(claim.scope.accessKeyId, request.headers);
+    if (isRefusal(caller)) return caller;
+    const headers = signedHeaderValues(claim, request);
+    if (isRefusal(headers)) return headers;
+    const expected = await this.resign(request, claim, headers, caller, signedAt);
+    const sameHeaders = expected?.signedHeaders === claim.signedHeaders;
+    const sameSignature = constantTimeEqual(expected?.signature ?? '', claim.signature);
+    if (!sameHeaders || !sameSignature)
+      return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
+    return { ok: true, caller };
+  }
+
+  /** Step 2a: the credential scope names this region and service, and ends in `aws4_request`. */
+  private scopeRefusal(scope: CredentialScope): SignatureRefusal | undefined {
+    if (scope.region !== this.region) {
+      return refuse(
+        'InvalidSignatureException',
+        `Credential should be scoped to a valid region, not '${scope.region}'.`,
+      );
+    }
+    if (scope.service !== this.service) {
+      return refuse(
+        'InvalidSignatureException',
+        `Credential should be scoped to correct service: '${this.service}'.`,
+      );
+    }
+    if (scope.terminator !== 'aws4_request') {
+      return refuse(
+        'InvalidSignatureException',
+        "Credential should be scoped with a valid terminator: 'aws4_request'.",
+      );
+    }
+    return undefined;
+  }
+
+  /** Step 2b: when the request was signed (epoch ms), within the skew of `now` and on the scope's day. */
+  private signingTime(claim: SignatureClaim, now: number): number | SignatureRefusal {
+    const { date } = claim;
+    const signedAt = parseAmzDate(date);
+    if (signedAt === undefined) {
+      return refuse(
+        'IncompleteSignatureException',
+        `Date must be in ISO-8601 'basic format'. Got '${date}'.`,
+      );
+    }
+    const maxSkew = this.maxClockSkewMs;
+    if (signedAt < now - maxSkew) {
+      return refuse(
+        'InvalidSignatureException',
+        `Signature expired: ${date} is now earlier than ${amzDate(now - maxSkew)} (${amzDate(now)} - 5 min.)`,
+      );
+    }
+    if (signedAt > now + maxSkew) {
+      return refuse(
+        'InvalidSignatureException',
+        `Signature not yet current: ${date} is still later than ${amzDate(now + maxSkew)} (${amzDate(now)} + 5 min.)`,
+      );
+    }
+    if (claim.scope.date !== date.slice(0, 8)) {
+      return refuse('InvalidSignatureException', SIGV4_MESSAGES.signatureMismatch);
+    }
+    return signedAt;
+  }
+
+  /** Step 3: the listed caller of the access key, with the session token it is listed with, if any. */
+  private callerOf(accessKeyId: string, headers: ReceivedRequest['headers']): LocalCaller | SignatureRefusal {
+    const caller = this.callers.get(accessKeyId);
+    if (caller === undefined) return refuse('UnrecognizedClientException', SIGV4_MESSAGES.invalidToken);
+    const sessionToken = headerValue(headers, 'x-amz-security-token');
+    if (caller.sessionToken !== undefined && !constantTimeEqual(sessionToken ?? '', caller.sessionToken)) {
+      return refuse('UnrecognizedClientException', SIGV4_MESSAGES.invalidToken);
+    }
+    return caller;
+  }
+
+  /** Step 5: sign the request again with the caller's key, over the headers it signed, at its time. */
+  private async resign(
+    request: ReceivedRequest,
+    claim: SignatureClaim,
+    headers: Record<string, string>,
+    caller: LocalCaller,
+    signedAt: number,
+  ): Promise<AuthorizationParts | undefined> {
+    const sessionToken = headerValue(request.headers, 'x-amz-security-token');
+    const signer = new SignatureV4({
+      service: this.service,
+      region: this.region,
+      sha256: Sha256,
+      applyChecksum: false,
+      credentials: {
+        accessKeyId: caller.accessKeyId,
+        secretAccessKey: caller.secretAccessKey,
+        ...(claim.signedHeaderNames.includes('x-amz-security-token') && sessionToken ? { sessionToken } : {}),
+      },
+    });
+    const host = headers.host as string;
+    const resigned = await signer.sign(
+      {
+        method: request.method,
+        protocol: 'http:',
+        hostname: host.replace(/:\d+$/, ''),
+        path: request.path,
+        query: queryRecord(request.query),
+        headers,
+        body: request.body.length > 0 ? request.body : undefined,
+      },
+      { signingDate: new Date(signedAt), signableHeaders: new Set(claim.signedHeaderNames) },
+    );
+    return parseAuthorization(String(resigned.headers.authorization ?? ''));
+  }
+}
+
+/**
+ * Verify a request's `Authorization: AWS4-HMAC-SHA256 …` header as API Gateway would for an `AWS_IAM`
+ * method: {@link SigV4Verifier.verify} with `options`.
+ */
+export function verifySigV4(request: ReceivedRequest, options: VerifierOptions): Promise<SignatureVerdict> {
+  return new SigV4Verifier(options).verify(request);
 }

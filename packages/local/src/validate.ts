@@ -39,57 +39,78 @@ function splitProblem(problem: string): ConfigProblem {
     : { path: problem.slice(0, at), message: problem.slice(at + 2) };
 }
 
-/** Validate the configuration file at `file`; never throws for a problem of the file itself. */
-export async function validateConfigFile(file: string): Promise<ValidationReport> {
-  let text: string;
+type ConfigGrants = readonly { readonly principal: string }[];
+
+/** What the service's parser made of the text: the counts `tvs validate` prints, or its problems. */
+interface ServiceCheck {
+  readonly summary?: { readonly clients: number; readonly grants: number; readonly rotated: number };
+  readonly grants?: ConfigGrants;
+  readonly problems: readonly ConfigProblem[];
+}
+
+async function readConfigText(file: string): Promise<{ text: string } | { problem: ConfigProblem }> {
   try {
-    text = await readFile(file, 'utf8');
+    return { text: await readFile(file, 'utf8') };
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'read error';
-    return { valid: false, file, problems: [{ path: '(file)', message: `cannot read the file (${code})` }] };
+    return { problem: { path: '(file)', message: `cannot read the file (${code})` } };
   }
-  let document: unknown;
+}
+
+function parseConfigDocument(text: string): { document: unknown } | { problem: ConfigProblem } {
   try {
-    document = parseJsonText(text);
+    return { document: parseJsonText(text) };
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     const { line, column, message } = error.problem;
-    return {
-      valid: false,
-      file,
-      problems: [{ path: '(document)', line, column, message: `not valid JSON: ${message}` }],
-    };
+    return { problem: { path: '(document)', line, column, message: `not valid JSON: ${message}` } };
   }
-  const problems: ConfigProblem[] = [];
-  let summary: { clients: number; grants: number; rotated: number } | undefined;
-  let grants: readonly { readonly principal: string }[] | undefined;
+}
+
+function checkService(text: string): ServiceCheck {
   try {
     // The text, not the parsed document: the parser's checks of the text itself apply too.
     const config = parseServiceConfigText(text);
-    grants = config.document.grants;
     const clients = Object.values(config.document.clients);
-    summary = {
-      clients: clients.length,
-      grants: config.document.grants.length,
-      rotated: clients.filter((client) => client.rotation !== undefined).length,
+    return {
+      summary: {
+        clients: clients.length,
+        grants: config.document.grants.length,
+        rotated: clients.filter((client) => client.rotation !== undefined).length,
+      },
+      grants: config.document.grants,
+      problems: [],
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems.map(splitProblem));
+    return { problems: error.problems.map(splitProblem) };
   }
+}
+
+/** The `local` section's problems, and the grants it would not admit when the service's parse gave them. */
+function checkLocal(document: unknown, file: string, grants: ConfigGrants | undefined): ConfigProblem[] {
+  try {
+    const local = parseLocalSection(document, dirname(resolve(file)), file);
+    // As `tvs serve` refuses to start with them.
+    return grants ? unadmittedGrantProblems(grants, local).map(splitProblem) : [];
+  } catch (error) {
+    if (!(error instanceof LocalConfigError)) throw error;
+    return error.problems.map(splitProblem);
+  }
+}
+
+/** Validate the configuration file at `file`; never throws for a problem of the file itself. */
+export async function validateConfigFile(file: string): Promise<ValidationReport> {
+  const read = await readConfigText(file);
+  if ('problem' in read) return { valid: false, file, problems: [read.problem] };
+  const parsed = parseConfigDocument(read.text);
+  if ('problem' in parsed) return { valid: false, file, problems: [parsed.problem] };
+  const { document } = parsed;
+  const service = checkService(read.text);
   const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
-  if (hasLocal) {
-    try {
-      const local = parseLocalSection(document, dirname(resolve(file)), file);
-      // As `tvs serve` refuses to start with them.
-      if (grants) problems.push(...unadmittedGrantProblems(grants, local).map(splitProblem));
-    } catch (error) {
-      if (!(error instanceof LocalConfigError)) throw error;
-      problems.push(...error.problems.map(splitProblem));
-    }
-  }
-  if (problems.length > 0 || summary === undefined) return { valid: false, file, problems };
-  return { valid: true, file, ...summary, local: hasLocal };
+  const problems = [...service.problems, ...(hasLocal ? checkLocal(document, file, service.grants) : [])];
+  if (problems.length > 0 || service.summary === undefined) return { valid: false, file, problems };
+  return { valid: true, file, ...service.summary, local: hasLocal };
 }
 
 /** The report as `tvs validate` prints it without `--json`: one line when valid, a line per problem. */
