@@ -6,8 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, LocalConfigError } from '@tvs/client/contract';
-import { JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
-import { parseServiceConfigText } from '@tvs/core/config/service-config';
+import { type JsonDocument, JsonSyntaxError, readJsonText } from '@tvs/core/config/json-text';
+import { parseServiceConfig, strictConfigDocument } from '@tvs/core/config/service-config';
 import { parseLocalSection, unadmittedGrantProblems } from './local-config.js';
 
 /** One problem: where (a document path, or `line:column` of invalid JSON) and what. */
@@ -41,55 +41,76 @@ function splitProblem(problem: string): ConfigProblem {
 
 /** Validate the configuration file at `file`; never throws for a problem of the file itself. */
 export async function validateConfigFile(file: string): Promise<ValidationReport> {
+  const read = await readConfigJson(file);
+  if ('problem' in read) return { valid: false, file, problems: [read.problem] };
+  const document = read.json.value;
+  const service = checkServiceDocument(read.json);
+  const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
+  const problems = hasLocal
+    ? [...service.problems, ...checkLocalSection(document, file, service.grants)]
+    : service.problems;
+  if (problems.length > 0 || service.summary === undefined) return { valid: false, file, problems };
+  return { valid: true, file, ...service.summary, local: hasLocal };
+}
+
+/** The file's JSON, or the one problem that ends validation: it cannot be read, or is not valid JSON. */
+async function readConfigJson(file: string): Promise<{ json: JsonDocument } | { problem: ConfigProblem }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'read error';
-    return { valid: false, file, problems: [{ path: '(file)', message: `cannot read the file (${code})` }] };
+    return { problem: { path: '(file)', message: `cannot read the file (${code})` } };
   }
-  let document: unknown;
   try {
-    document = parseJsonText(text);
+    return { json: readJsonText(text) };
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     const { line, column, message } = error.problem;
-    return {
-      valid: false,
-      file,
-      problems: [{ path: '(document)', line, column, message: `not valid JSON: ${message}` }],
-    };
+    return { problem: { path: '(document)', line, column, message: `not valid JSON: ${message}` } };
   }
-  const problems: ConfigProblem[] = [];
-  let summary: { clients: number; grants: number; rotated: number } | undefined;
-  let grants: readonly { readonly principal: string }[] | undefined;
+}
+
+/** What the service's own parser found in the document: its problems, or what it holds. */
+interface ServiceDocumentCheck {
+  readonly problems: ConfigProblem[];
+  readonly summary?: { readonly clients: number; readonly grants: number; readonly rotated: number };
+  readonly grants?: readonly { readonly principal: string }[];
+}
+
+function checkServiceDocument(json: JsonDocument): ServiceDocumentCheck {
   try {
-    // The text, not the parsed document: the parser's checks of the text itself apply too.
-    const config = parseServiceConfigText(text);
-    grants = config.document.grants;
-    const clients = Object.values(config.document.clients);
-    summary = {
-      clients: clients.length,
-      grants: config.document.grants.length,
-      rotated: clients.filter((client) => client.rotation !== undefined).length,
+    // Strictly, as synth and the cold start read it: a key given twice is a problem too.
+    const { document } = parseServiceConfig(strictConfigDocument(json));
+    const clients = Object.values(document.clients);
+    return {
+      problems: [],
+      grants: document.grants,
+      summary: {
+        clients: clients.length,
+        grants: document.grants.length,
+        rotated: clients.filter((client) => client.rotation !== undefined).length,
+      },
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems.map(splitProblem));
+    return { problems: error.problems.map(splitProblem) };
   }
-  const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
-  if (hasLocal) {
-    try {
-      const local = parseLocalSection(document, dirname(resolve(file)), file);
-      // As `tvs serve` refuses to start with them.
-      if (grants) problems.push(...unadmittedGrantProblems(grants, local).map(splitProblem));
-    } catch (error) {
-      if (!(error instanceof LocalConfigError)) throw error;
-      problems.push(...error.problems.map(splitProblem));
-    }
+}
+
+/** The `local` section's problems, and the grants `tvs serve` would refuse to start with. */
+function checkLocalSection(
+  document: object,
+  file: string,
+  grants: readonly { readonly principal: string }[] | undefined,
+): ConfigProblem[] {
+  try {
+    const local = parseLocalSection(document, dirname(resolve(file)), file);
+    return grants ? unadmittedGrantProblems(grants, local).map(splitProblem) : [];
+  } catch (error) {
+    if (!(error instanceof LocalConfigError)) throw error;
+    return error.problems.map(splitProblem);
   }
-  if (problems.length > 0 || summary === undefined) return { valid: false, file, problems };
-  return { valid: true, file, ...summary, local: hasLocal };
 }
 
 /** The report as `tvs validate` prints it without `--json`: one line when valid, a line per problem. */

@@ -40,4 +40,14 @@ describe('findJsonSyntaxProblem', () => {
     expect(() => parseJsonText(text)).toThrow(/^line 4, column 1: /);
     expect(() => parseJsonText(text)).not.toThrow(/hunter2/);
   });
+
+  it('finds the fault of a deeply nested document without overflowing the stack', () => {
+    const deep = `${'['.repeat(100_000)}1,${']'.repeat(100_000)}`;
+    expect(findJsonSyntaxProblem(deep)).toEqual({
+      line: 1,
+      column: 100_003,
+      message: 'a trailing comma before "]"',
+    });
+    expect(findJsonSyntaxProblem(deep.replace('1,', '1'))).toBeUndefined();
+  });
 });
