@@ -114,6 +114,66 @@ function itemBytes(item: Record<string, Record<string, unknown>>): number {
   return bytes;
 }
 
+/** The requests counted in the window: how many, how many failed, and each one's time in the handler. */
+interface CountedRequests {
+  requests: number;
+  failures: number;
+  readonly handlerMs: number[];
+}
+
+/**
+ * Each container answers its queue one request at a time, as a Lambda container does; they run side by
+ * side. The answers are counted in `counted` when it is given.
+ */
+async function answerQueues(
+  handlers: readonly ((event: APIGatewayProxyEvent) => Promise<unknown>)[],
+  queues: readonly APIGatewayProxyEvent[][],
+  counted: CountedRequests | undefined,
+): Promise<void> {
+  await Promise.all(
+    handlers.map(async (handler, index) => {
+      for (const event of queues[index] ?? []) {
+        const started = process.hrtime.bigint();
+        const answer = (await handler(event)) as { statusCode: number };
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        if (counted) {
+          counted.requests += 1;
+          counted.handlerMs.push(ms);
+          if (answer.statusCode !== 200) counted.failures += 1;
+        }
+      }
+    }),
+  );
+}
+
+/** The calls of each kind made since `atStart` was taken, leaving out the kinds not called since. */
+function callsSince(
+  calls: ReadonlyMap<string, number>,
+  atStart: ReadonlyMap<string, number>,
+): Record<string, number> {
+  const since: Record<string, number> = {};
+  for (const [name, count] of calls) {
+    const inWindow = count - (atStart.get(name) ?? 0);
+    if (inWindow > 0) since[name] = inWindow;
+  }
+  return since;
+}
+
+/** The largest token item and the largest budget item of the table, in DynamoDB's bytes. */
+async function largestItemsOf(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+): Promise<{ token: number; budget: number }> {
+  const items = await dynamodb.send(new ScanCommand({ TableName: tableName }));
+  const largest = { token: 0, budget: 0 };
+  for (const item of items.Items ?? []) {
+    const kind = item.pk?.S?.endsWith(BUDGET_SUFFIX) ? 'budget' : 'token';
+    const bytes = itemBytes(item as unknown as Record<string, Record<string, unknown>>);
+    largest[kind] = Math.max(largest[kind], bytes);
+  }
+  return largest;
+}
+
 /** Captures what is written to stdout and stderr (the Powertools lines) while on, counting its bytes. */
 class OutputTap {
   bytes = 0;
@@ -293,7 +353,7 @@ export async function measureConsumption(
     const draw = seededRandom(tokenLifetimeSeconds);
     const { warmupSeconds } = window;
     const windowSeconds = window.lifetimes * tokenLifetimeSeconds;
-    const counted = { requests: 0, failures: 0, handlerMs: [] as number[] };
+    const counted: CountedRequests = { requests: 0, failures: 0, handlerMs: [] };
     let upstreamAtStart = 0;
     let callsAtStart = new Map<string, number>();
     for (let second = 0; second < warmupSeconds + windowSeconds; second++) {
@@ -310,36 +370,12 @@ export async function measureConsumption(
         queues[Math.floor(draw() * handlers.length)]?.push(event);
       }
       tap.counting = true;
-      // Each container answers one request at a time, as a Lambda container does; they run side by side.
-      await Promise.all(
-        handlers.map(async (handler, index) => {
-          for (const event of queues[index] ?? []) {
-            const started = process.hrtime.bigint();
-            const answer = (await handler(event)) as { statusCode: number };
-            const ms = Number(process.hrtime.bigint() - started) / 1e6;
-            if (inWindow) {
-              counted.requests += 1;
-              counted.handlerMs.push(ms);
-              if (answer.statusCode !== 200) counted.failures += 1;
-            }
-          }
-        }),
-      );
+      await answerQueues(handlers, queues, inWindow ? counted : undefined);
       tap.counting = false;
       clock += 1000;
     }
-    const windowCalls: Record<string, number> = {};
-    for (const [name, count] of calls) {
-      const inWindow = count - (callsAtStart.get(name) ?? 0);
-      if (inWindow > 0) windowCalls[name] = inWindow;
-    }
-    const items = await setup.dynamodb.send(new ScanCommand({ TableName: tableName }));
-    const largestItemBytes = { token: 0, budget: 0 };
-    for (const item of items.Items ?? []) {
-      const kind = item.pk?.S?.endsWith(BUDGET_SUFFIX) ? 'budget' : 'token';
-      const bytes = itemBytes(item as unknown as Record<string, Record<string, unknown>>);
-      largestItemBytes[kind] = Math.max(largestItemBytes[kind], bytes);
-    }
+    const windowCalls = callsSince(calls, callsAtStart);
+    const largestItemBytes = await largestItemsOf(setup.dynamodb, tableName);
     return {
       tokenLifetimeSeconds,
       windowSeconds,

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, type EndpointKind } from '@tvs/client/contract';
-import { JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
-import { parseConfigJson, type ServiceConfigDocument } from '@tvs/core/config/service-config';
+import { ConfigError, type EndpointKind, JsonSyntaxError } from '@tvs/client/contract';
+import { type JsonDocument, readJsonText } from '@tvs/core/config/json-text';
+import { type ServiceConfigDocument, strictConfigDocument } from '@tvs/core/config/service-config';
 import { Aws, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { TokenVendingService, type TokenVendingServiceProps } from './token-vending-service';
@@ -84,8 +84,9 @@ function readConfigDocument(configFile: string): ServiceConfigDocument {
       cause: error,
     });
   }
+  let json: JsonDocument;
   try {
-    parseJsonText(text);
+    json = readJsonText(text);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     throw new Error(`The service configuration ${path} is not valid JSON: ${error.message}`, {
@@ -94,7 +95,7 @@ function readConfigDocument(configFile: string): ServiceConfigDocument {
   }
   try {
     // Its content is validated by the construct.
-    return parseConfigJson(text) as ServiceConfigDocument;
+    return strictConfigDocument(json) as ServiceConfigDocument;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new Error(`The service configuration ${path} is invalid:\n  - ${error.problems.join('\n  - ')}`, {

@@ -134,6 +134,24 @@ export function checkGrantAccounts(scope: Construct, admission: Admission, confi
   const stack = Stack.of(scope);
   const deploying = Token.isUnresolved(stack.account) ? undefined : stack.account;
   const grants = config.document.grants;
+  const { admitted, decidable, admitsDeploying } = knownAdmission(admission, deploying);
+  // Admitting "the account it is deployed to" without knowing it: every grant may be of that account.
+  const undecidedDeploying = admitsDeploying && deploying === undefined;
+  if (decidable && !undecidedDeploying) assertGrantsAdmitted(grants, admitted);
+  warnOfGrantsInDeployingAccount(scope, grants, deploying, undecidedDeploying);
+}
+
+/** What the stack knows of the admitted accounts at synth. */
+interface KnownAdmission {
+  /** The admitted accounts whose ids are known. */
+  readonly admitted: ReadonlySet<string>;
+  /** Whether they are all the admitted accounts: no organization, and no id unknown at synth. */
+  readonly decidable: boolean;
+  /** Whether the deploying account is admitted (by its id, or as the account the stack is deployed to). */
+  readonly admitsDeploying: boolean;
+}
+
+function knownAdmission(admission: Admission, deploying: string | undefined): KnownAdmission {
   const admitted = new Set<string>();
   let decidable = admission.allowedOrganizationId === undefined;
   let admitsDeploying = false;
@@ -143,18 +161,29 @@ export function checkGrantAccounts(scope: Construct, admission: Admission, confi
     if (literal === undefined || Token.isUnresolved(literal)) decidable = false;
     else admitted.add(literal);
   }
-  // Admitting "the account it is deployed to" without knowing it: every grant may be of that account.
-  const undecidedDeploying = admitsDeploying && deploying === undefined;
-  if (decidable && !undecidedDeploying) {
-    const problems = unadmittedGrants(grants, admitted).map((grant) =>
-      unadmittedGrantProblem(grant, admitted),
+  return { admitted, decidable, admitsDeploying };
+}
+
+/** Throws naming every grant whose principal's account the front door does not admit. */
+function assertGrantsAdmitted(
+  grants: ServiceConfig['document']['grants'],
+  admitted: ReadonlySet<string>,
+): void {
+  const problems = unadmittedGrants(grants, admitted).map((grant) => unadmittedGrantProblem(grant, admitted));
+  if (problems.length > 0) {
+    throw new Error(
+      `The service configuration given to TokenVendingService is invalid:\n  - ${problems.join('\n  - ')}`,
     );
-    if (problems.length > 0) {
-      throw new Error(
-        `The service configuration given to TokenVendingService is invalid:\n  - ${problems.join('\n  - ')}`,
-      );
-    }
   }
+}
+
+/** Warns of each grant that names a principal of the deploying account, or may. */
+function warnOfGrantsInDeployingAccount(
+  scope: Construct,
+  grants: ServiceConfig['document']['grants'],
+  deploying: string | undefined,
+  undecidedDeploying: boolean,
+): void {
   grants.forEach((grant, index) => {
     const account = principalAccount(grant.principal);
     const same = deploying !== undefined ? account === deploying : undecidedDeploying;

@@ -99,32 +99,10 @@ class Runner {
 
   async run(step: Step): Promise<void> {
     switch (step.do) {
-      case 'get': {
-        if (typeof step.expect === 'object') {
-          const error = await within(this.get(step), 'getToken').catch((e: unknown) => e);
-          const { retry_after: retryAfter, ...fields } = step.expect.error;
-          expect(error).toMatchObject(fields);
-          if (retryAfter) expect((error as { retryAfter?: number }).retryAfter).toBeGreaterThan(0);
-          return;
-        }
-        const tokens = await within(
-          Promise.all(Array.from({ length: step.concurrent ?? 1 }, () => this.get(step))),
-          'getToken',
-        );
-        for (const token of tokens) {
-          expect(this.check(token, step.expect), `${step.expect}`).toBe(true);
-          expect(token.accessToken).toBe(tokens[0]?.accessToken);
-        }
-        if (step.as) this.saved.set(step.as, tokens[0] as VendedToken);
-        return;
-      }
-      case 'eventually': {
-        for (let attempt = 0; attempt < 50; attempt++) {
-          if (this.check(await within(this.get(step), 'getToken'), step.expect)) return;
-          await sleep(100);
-        }
-        throw new Error(`no token ${step.expect} within 50 tries`);
-      }
+      case 'get':
+        return typeof step.expect === 'object' ? this.getRefused(step, step.expect) : this.getTokens(step);
+      case 'eventually':
+        return this.eventually(step);
       case 'clock': {
         const token = this.saved.get(step.token ?? '') as VendedToken;
         await control('POST', 'clock', { at: token.expiresAt.getTime() - (step.before_expiry ?? 0) * 1000 });
@@ -137,11 +115,7 @@ class Runner {
         await control('POST', 'hold', { on: step.on });
         return;
       case 'requests':
-        await expect.poll(async () => (await control('GET', 'requests')).arrived).toBe(step.count);
-        // Nothing more arrives on its own shortly after.
-        await sleep(200);
-        expect((await control('GET', 'requests')).arrived).toBe(step.count);
-        return;
+        return this.requestsArrived(step);
       case 'settle':
         await expect
           .poll(async () => (await control('GET', 'requests')).answered)
@@ -156,17 +130,55 @@ class Runner {
         expect(this.tokens.reject(token)).toBe(step.expect);
         return;
       }
-      case 'rejected': {
-        const bodies = (await control('GET', 'requests')).bodies as string[];
-        const token = this.saved.get(step.token ?? '') as VendedToken;
-        expect((JSON.parse(bodies.at(-1) ?? '{}') as { reject?: string }).reject).toBe(
-          fingerprintOf(token.accessToken),
-        );
-        return;
-      }
+      case 'rejected':
+        return this.lastRequestRejected(step);
       default:
         throw new Error(`unknown step ${step.do}`);
     }
+  }
+
+  /** A `get` that must fail with the error the step names. */
+  private async getRefused(step: Step, expected: Extract<Step['expect'], object>): Promise<void> {
+    const error = await within(this.get(step), 'getToken').catch((e: unknown) => e);
+    const { retry_after: retryAfter, ...fields } = expected.error;
+    expect(error).toMatchObject(fields);
+    if (retryAfter) expect((error as { retryAfter?: number }).retryAfter).toBeGreaterThan(0);
+  }
+
+  /** A `get` (maybe several at once) that must return one token, as the step expects it. */
+  private async getTokens(step: Step): Promise<void> {
+    const tokens = await within(
+      Promise.all(Array.from({ length: step.concurrent ?? 1 }, () => this.get(step))),
+      'getToken',
+    );
+    for (const token of tokens) {
+      expect(this.check(token, step.expect), `${step.expect}`).toBe(true);
+      expect(token.accessToken).toBe(tokens[0]?.accessToken);
+    }
+    if (step.as) this.saved.set(step.as, tokens[0] as VendedToken);
+  }
+
+  private async eventually(step: Step): Promise<void> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      if (this.check(await within(this.get(step), 'getToken'), step.expect)) return;
+      await sleep(100);
+    }
+    throw new Error(`no token ${step.expect} within 50 tries`);
+  }
+
+  private async requestsArrived(step: Step): Promise<void> {
+    await expect.poll(async () => (await control('GET', 'requests')).arrived).toBe(step.count);
+    // Nothing more arrives on its own shortly after.
+    await sleep(200);
+    expect((await control('GET', 'requests')).arrived).toBe(step.count);
+  }
+
+  private async lastRequestRejected(step: Step): Promise<void> {
+    const bodies = (await control('GET', 'requests')).bodies as string[];
+    const token = this.saved.get(step.token ?? '') as VendedToken;
+    expect((JSON.parse(bodies.at(-1) ?? '{}') as { reject?: string }).reject).toBe(
+      fingerprintOf(token.accessToken),
+    );
   }
 
   close(): void {

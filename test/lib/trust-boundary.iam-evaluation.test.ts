@@ -18,6 +18,7 @@ import {
   DEFAULT_ENVIRONMENT,
   type PolicyDocument,
   type PolicyStatement,
+  policyStatements,
   TemplateAccess,
   type TemplateJson,
 } from '../support/iam-evaluation';
@@ -231,15 +232,12 @@ describe.each(['rest-api', 'function-url'] as const)('the trust boundary with en
 
       it('a caller policy without its InvokedViaFunctionUrl condition opens the Invoke API to the caller: the forged event', async () => {
         const loosened = changedTemplate(template, (copy) => {
-          for (const resource of Object.values(
-            copy.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
-          )) {
-            if (resource.Type !== 'AWS::IAM::Policy') continue;
-            const document = resource.Properties.PolicyDocument as { Statement: Record<string, unknown>[] };
-            for (const statement of document.Statement) {
-              if (statement.Action === 'lambda:InvokeFunction') delete statement.Condition;
-            }
-          }
+          const invokes = policyStatements(
+            copy,
+            (statement, resource) =>
+              resource.type === 'AWS::IAM::Policy' && statement.Action === 'lambda:InvokeFunction',
+          );
+          for (const { statement } of invokes) delete statement.Condition;
         });
         const caller = TemplateAccess.fromTemplate(loosened).of(granted);
 

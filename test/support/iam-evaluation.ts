@@ -381,59 +381,69 @@ export class TemplateResolver {
       case 'Ref':
         if (typeof argument !== 'string') throw new Error(`${at}: Ref takes a name.`);
         return this.resolveRef(argument, at);
-      case 'Fn::GetAtt': {
-        const [logicalId, attribute] =
-          typeof argument === 'string'
-            ? splitOnce(argument, '.')
-            : (this.resolveValue(argument, at) as [unknown, unknown]);
-        if (typeof logicalId !== 'string' || typeof attribute !== 'string') {
-          throw new Error(`${at}: Fn::GetAtt takes [logicalId, attribute].`);
-        }
-        return this.resolveGetAtt(logicalId, attribute, at);
-      }
-      case 'Fn::Join': {
-        const [delimiter, list] = argumentList(argument, 2, at);
-        const items = this.resolveValue(list, at);
-        if (typeof delimiter !== 'string' || !Array.isArray(items)) {
-          throw new Error(`${at}: Fn::Join takes [delimiter, list].`);
-        }
-        return items.map((item) => scalarString(item, at)).join(delimiter);
-      }
-      case 'Fn::Select': {
-        const [index, list] = argumentList(argument, 2, at);
-        const position = Number(this.resolveValue(index, at));
-        const items = this.resolveValue(list, at);
-        if (
-          !Array.isArray(items) ||
-          !Number.isInteger(position) ||
-          position < 0 ||
-          position >= items.length
-        ) {
-          throw new Error(`${at}: Fn::Select index ${String(index)} is outside the list.`);
-        }
-        return items[position];
-      }
-      case 'Fn::Split': {
-        const [delimiter, text] = argumentList(argument, 2, at);
-        if (typeof delimiter !== 'string') throw new Error(`${at}: Fn::Split takes [delimiter, string].`);
-        return scalarString(this.resolveValue(text, at), at).split(delimiter);
-      }
+      case 'Fn::GetAtt':
+        return this.fnGetAtt(argument, at);
+      case 'Fn::Join':
+        return this.fnJoin(argument, at);
+      case 'Fn::Select':
+        return this.fnSelect(argument, at);
+      case 'Fn::Split':
+        return this.fnSplit(argument, at);
       case 'Fn::Sub':
         return this.substitute(argument, at);
-      case 'Fn::FindInMap': {
-        const [map, top, second] = argumentList(argument, 3, at).map((part) =>
-          scalarString(this.resolveValue(part, at), at),
-        ) as [string, string, string];
-        const found = this.mappings[map]?.[top]?.[second];
-        if (found === undefined) throw new Error(`${at}: no mapping ${map}.${top}.${second}.`);
-        return found;
-      }
+      case 'Fn::FindInMap':
+        return this.fnFindInMap(argument, at);
       default:
         throw new Error(
           `${at}: the evaluator does not resolve ${name}; teach TemplateResolver (test/support/iam-evaluation.ts) ` +
             'rather than let a policy be guessed.',
         );
     }
+  }
+
+  private fnGetAtt(argument: unknown, at: string): unknown {
+    const [logicalId, attribute] =
+      typeof argument === 'string'
+        ? splitOnce(argument, '.')
+        : (this.resolveValue(argument, at) as [unknown, unknown]);
+    if (typeof logicalId !== 'string' || typeof attribute !== 'string') {
+      throw new Error(`${at}: Fn::GetAtt takes [logicalId, attribute].`);
+    }
+    return this.resolveGetAtt(logicalId, attribute, at);
+  }
+
+  private fnJoin(argument: unknown, at: string): string {
+    const [delimiter, list] = argumentList(argument, 2, at);
+    const items = this.resolveValue(list, at);
+    if (typeof delimiter !== 'string' || !Array.isArray(items)) {
+      throw new Error(`${at}: Fn::Join takes [delimiter, list].`);
+    }
+    return items.map((item) => scalarString(item, at)).join(delimiter);
+  }
+
+  private fnSelect(argument: unknown, at: string): unknown {
+    const [index, list] = argumentList(argument, 2, at);
+    const position = Number(this.resolveValue(index, at));
+    const items = this.resolveValue(list, at);
+    if (!Array.isArray(items) || !Number.isInteger(position) || position < 0 || position >= items.length) {
+      throw new Error(`${at}: Fn::Select index ${String(index)} is outside the list.`);
+    }
+    return items[position];
+  }
+
+  private fnSplit(argument: unknown, at: string): string[] {
+    const [delimiter, text] = argumentList(argument, 2, at);
+    if (typeof delimiter !== 'string') throw new Error(`${at}: Fn::Split takes [delimiter, string].`);
+    return scalarString(this.resolveValue(text, at), at).split(delimiter);
+  }
+
+  private fnFindInMap(argument: unknown, at: string): unknown {
+    const [map, top, second] = argumentList(argument, 3, at).map((part) =>
+      scalarString(this.resolveValue(part, at), at),
+    ) as [string, string, string];
+    const found = this.mappings[map]?.[top]?.[second];
+    if (found === undefined) throw new Error(`${at}: no mapping ${map}.${top}.${second}.`);
+    return found;
   }
 
   private substitute(argument: unknown, at: string): string {
@@ -1012,53 +1022,8 @@ export class TemplateAccess {
       );
     };
 
-    for (const type of ['AWS::IAM::Role', 'AWS::IAM::User']) {
-      for (const principal of this.resolver.resources(type)) {
-        const { logicalId, properties } = principal;
-        const arn = this.arn(logicalId);
-        this.principalsByLogicalId.set(logicalId, arn);
-        this.templateArns.add(arn);
-        if (this.resolver.resolveStrings(properties.Groups, `${logicalId}.Groups`).length > 0) {
-          throw new Error(`${logicalId} is in IAM groups; group policies are not modelled.`);
-        }
-        const inline = (properties.Policies ?? []) as { PolicyName: unknown; PolicyDocument: unknown }[];
-        for (const [index, policy] of inline.entries()) {
-          const name = this.resolver.resolveString(
-            policy.PolicyName,
-            `${logicalId}.Policies[${index}].PolicyName`,
-          );
-          this.addIdentityPolicy(arn, {
-            name: `${logicalId}/${name} (inline)`,
-            document: this.policyDocument(policy.PolicyDocument, `${logicalId}.Policies[${index}]`),
-          });
-        }
-        for (const managedArn of this.resolver.resolveStrings(
-          properties.ManagedPolicyArns,
-          `${logicalId}.ManagedPolicyArns`,
-        )) {
-          const policy = managed(managedArn, logicalId);
-          if (policy) this.addIdentityPolicy(arn, policy);
-        }
-        if (properties.PermissionsBoundary !== undefined) {
-          const boundaryArn = this.resolver.resolveString(
-            properties.PermissionsBoundary,
-            `${logicalId}.PermissionsBoundary`,
-          );
-          const boundary = managed(boundaryArn, `${logicalId} (permissions boundary)`);
-          if (boundary) this.permissionBoundaries.set(arn, [boundary]);
-        }
-        if (type === 'AWS::IAM::Role') {
-          this.resourcePolicies.push({
-            name: `${logicalId} trust policy`,
-            service: 'sts',
-            covers: (resource) => resource === arn,
-            document: this.policyDocument(
-              properties.AssumeRolePolicyDocument,
-              `${logicalId}.AssumeRolePolicyDocument`,
-            ),
-          });
-        }
-      }
+    for (const type of ['AWS::IAM::Role', 'AWS::IAM::User'] as const) {
+      for (const principal of this.resolver.resources(type)) this.collectPrincipal(type, principal, managed);
     }
     for (const type of ['AWS::IAM::Group', 'AWS::IAM::UserToGroupAddition']) {
       if (this.resolver.resources(type).length > 0)
@@ -1068,6 +1033,58 @@ export class TemplateAccess {
     for (const policy of this.resolver.resources('AWS::IAM::ManagedPolicy')) {
       const named = managedInTemplate.get(this.arn(policy.logicalId)) as NamedPolicy;
       this.attachByName(policy, named);
+    }
+  }
+
+  /** A role or user of the template: its inline and managed policies, its boundary, a role's trust policy. */
+  private collectPrincipal(
+    type: 'AWS::IAM::Role' | 'AWS::IAM::User',
+    principal: TemplateResource,
+    managed: (arn: string, where: string) => NamedPolicy | undefined,
+  ): void {
+    const { logicalId, properties } = principal;
+    const arn = this.arn(logicalId);
+    this.principalsByLogicalId.set(logicalId, arn);
+    this.templateArns.add(arn);
+    if (this.resolver.resolveStrings(properties.Groups, `${logicalId}.Groups`).length > 0) {
+      throw new Error(`${logicalId} is in IAM groups; group policies are not modelled.`);
+    }
+    const inline = (properties.Policies ?? []) as { PolicyName: unknown; PolicyDocument: unknown }[];
+    for (const [index, policy] of inline.entries()) {
+      const name = this.resolver.resolveString(
+        policy.PolicyName,
+        `${logicalId}.Policies[${index}].PolicyName`,
+      );
+      this.addIdentityPolicy(arn, {
+        name: `${logicalId}/${name} (inline)`,
+        document: this.policyDocument(policy.PolicyDocument, `${logicalId}.Policies[${index}]`),
+      });
+    }
+    for (const managedArn of this.resolver.resolveStrings(
+      properties.ManagedPolicyArns,
+      `${logicalId}.ManagedPolicyArns`,
+    )) {
+      const policy = managed(managedArn, logicalId);
+      if (policy) this.addIdentityPolicy(arn, policy);
+    }
+    if (properties.PermissionsBoundary !== undefined) {
+      const boundaryArn = this.resolver.resolveString(
+        properties.PermissionsBoundary,
+        `${logicalId}.PermissionsBoundary`,
+      );
+      const boundary = managed(boundaryArn, `${logicalId} (permissions boundary)`);
+      if (boundary) this.permissionBoundaries.set(arn, [boundary]);
+    }
+    if (type === 'AWS::IAM::Role') {
+      this.resourcePolicies.push({
+        name: `${logicalId} trust policy`,
+        service: 'sts',
+        covers: (resource) => resource === arn,
+        document: this.policyDocument(
+          properties.AssumeRolePolicyDocument,
+          `${logicalId}.AssumeRolePolicyDocument`,
+        ),
+      });
     }
   }
 
@@ -1127,17 +1144,35 @@ export class TemplateAccess {
   }
 
   private collectResourcePolicies(): void {
-    const resolver = this.resolver;
+    this.noteUnmodelledPolicies();
+    this.collectKeyPolicies();
+    this.collectRestApiPolicies();
+    this.collectTablePolicies();
+    this.collectSecretPolicies();
+    const { partition, region } = this.environment;
+    this.collectListedPolicies('AWS::SNS::TopicPolicy', 'Topics', 'sns', (arn) => [arn]);
+    this.collectListedPolicies('AWS::SQS::QueuePolicy', 'Queues', 'sqs', (url) => {
+      const [, , , , account, name] = url.split('/');
+      return [`arn:${partition}:sqs:${region}:${account}:${name}`];
+    });
+    this.collectBucketPolicies();
+    this.collectLambdaPermissions();
+  }
+
+  /** Resource policies the evaluator does not model: their services are refused, not guessed. */
+  private noteUnmodelledPolicies(): void {
     for (const [type, service] of Object.entries(UNMODELLED_POLICY_TYPES)) {
-      if (resolver.resources(type).length > 0) this.unmodelledServices.set(service, type);
+      if (this.resolver.resources(type).length > 0) this.unmodelledServices.set(service, type);
     }
-    for (const repository of resolver.resources('AWS::ECR::Repository')) {
+    for (const repository of this.resolver.resources('AWS::ECR::Repository')) {
       if (repository.properties.RepositoryPolicyText !== undefined) {
         this.unmodelledServices.set('ecr', 'AWS::ECR::Repository with a RepositoryPolicyText');
       }
     }
+  }
 
-    for (const key of resolver.resources('AWS::KMS::Key')) {
+  private collectKeyPolicies(): void {
+    for (const key of this.resolver.resources('AWS::KMS::Key')) {
       const arn = this.arn(key.logicalId);
       this.templateArns.add(arn);
       const document =
@@ -1151,10 +1186,12 @@ export class TemplateAccess {
         document,
       });
     }
+  }
 
-    for (const api of resolver.resources('AWS::ApiGateway::RestApi')) {
+  private collectRestApiPolicies(): void {
+    for (const api of this.resolver.resources('AWS::ApiGateway::RestApi')) {
       const { partition, region, account } = this.environment;
-      const prefix = `arn:${partition}:execute-api:${region}:${account}:${resolver.ref(api.logicalId)}/`;
+      const prefix = `arn:${partition}:execute-api:${region}:${account}:${this.resolver.ref(api.logicalId)}/`;
       if (api.properties.Policy === undefined) continue;
       const document = expandExecuteApiResources(
         this.policyDocument(api.properties.Policy, `${api.logicalId}.Policy`),
@@ -1167,8 +1204,10 @@ export class TemplateAccess {
         document,
       });
     }
+  }
 
-    for (const table of resolver.resources('AWS::DynamoDB::Table')) {
+  private collectTablePolicies(): void {
+    for (const table of this.resolver.resources('AWS::DynamoDB::Table')) {
       const arn = this.arn(table.logicalId);
       this.templateArns.add(arn);
       const policy = table.properties.ResourcePolicy as { PolicyDocument?: unknown } | undefined;
@@ -1180,9 +1219,11 @@ export class TemplateAccess {
         document: this.policyDocument(policy.PolicyDocument, `${table.logicalId}.ResourcePolicy`),
       });
     }
+  }
 
-    for (const policy of resolver.resources('AWS::SecretsManager::ResourcePolicy')) {
-      const secret = resolver.resolveString(policy.properties.SecretId, `${policy.logicalId}.SecretId`);
+  private collectSecretPolicies(): void {
+    for (const policy of this.resolver.resources('AWS::SecretsManager::ResourcePolicy')) {
+      const secret = this.resolver.resolveString(policy.properties.SecretId, `${policy.logicalId}.SecretId`);
       this.resourcePolicies.push({
         name: `${policy.logicalId} (AWS::SecretsManager::ResourcePolicy)`,
         service: 'secretsmanager',
@@ -1190,40 +1231,39 @@ export class TemplateAccess {
         document: this.policyDocument(policy.properties.ResourcePolicy, `${policy.logicalId}.ResourcePolicy`),
       });
     }
+  }
 
-    const listed = (
-      type: string,
-      listProperty: string,
-      service: string,
-      toArns: (value: string) => string[],
-    ) => {
-      for (const policy of resolver.resources(type)) {
-        const arns = resolver
-          .resolveStrings(policy.properties[listProperty], `${policy.logicalId}.${listProperty}`)
-          .flatMap(toArns);
-        const document = this.policyDocument(
-          policy.properties.PolicyDocument,
-          `${policy.logicalId}.PolicyDocument`,
-        );
-        this.resourcePolicies.push({
-          name: `${policy.logicalId} (${type})`,
-          service,
-          covers: (resource) =>
-            arns.some((arn) => resource === arn || (service === 's3' && resource.startsWith(`${arn}/`))),
-          document,
-        });
-      }
-    };
-    const { partition, region } = this.environment;
-    listed('AWS::SNS::TopicPolicy', 'Topics', 'sns', (arn) => [arn]);
-    listed('AWS::SQS::QueuePolicy', 'Queues', 'sqs', (url) => {
-      const [, , , , account, name] = url.split('/');
-      return [`arn:${partition}:sqs:${region}:${account}:${name}`];
-    });
-    for (const bucket of resolver.resources('AWS::S3::Bucket'))
+  /** A policy resource that lists the resources it covers (SNS topics, SQS queues). */
+  private collectListedPolicies(
+    type: string,
+    listProperty: string,
+    service: string,
+    toArns: (value: string) => string[],
+  ): void {
+    for (const policy of this.resolver.resources(type)) {
+      const arns = this.resolver
+        .resolveStrings(policy.properties[listProperty], `${policy.logicalId}.${listProperty}`)
+        .flatMap(toArns);
+      const document = this.policyDocument(
+        policy.properties.PolicyDocument,
+        `${policy.logicalId}.PolicyDocument`,
+      );
+      this.resourcePolicies.push({
+        name: `${policy.logicalId} (${type})`,
+        service,
+        covers: (resource) =>
+          arns.some((arn) => resource === arn || (service === 's3' && resource.startsWith(`${arn}/`))),
+        document,
+      });
+    }
+  }
+
+  private collectBucketPolicies(): void {
+    const { partition } = this.environment;
+    for (const bucket of this.resolver.resources('AWS::S3::Bucket'))
       this.templateArns.add(this.arn(bucket.logicalId));
-    for (const policy of resolver.resources('AWS::S3::BucketPolicy')) {
-      const bucket = resolver.resolveString(policy.properties.Bucket, `${policy.logicalId}.Bucket`);
+    for (const policy of this.resolver.resources('AWS::S3::BucketPolicy')) {
+      const bucket = this.resolver.resolveString(policy.properties.Bucket, `${policy.logicalId}.Bucket`);
       const arn = `arn:${partition}:s3:::${bucket}`;
       this.resourcePolicies.push({
         name: `${policy.logicalId} (AWS::S3::BucketPolicy)`,
@@ -1232,8 +1272,6 @@ export class TemplateAccess {
         document: this.policyDocument(policy.properties.PolicyDocument, `${policy.logicalId}.PolicyDocument`),
       });
     }
-
-    this.collectLambdaPermissions();
   }
 
   /** AWS::Lambda::Permission resources, as one resource policy per function, and function URLs. */
@@ -1405,29 +1443,31 @@ export function policyStatements(
     { Type: string; Properties?: Record<string, unknown> }
   >;
   for (const [logicalId, { Type: type, Properties: properties = {} }] of Object.entries(resources)) {
-    const documents: unknown[] = [
-      properties.PolicyDocument,
-      properties.KeyPolicy,
-      properties.AssumeRolePolicyDocument,
-      (properties.ResourcePolicy as { PolicyDocument?: unknown } | undefined)?.PolicyDocument ??
-        properties.ResourcePolicy,
-      type === 'AWS::ApiGateway::RestApi' ? properties.Policy : undefined,
-      ...((properties.Policies ?? []) as { PolicyDocument?: unknown }[]).map(
-        (policy) => policy.PolicyDocument,
-      ),
-    ];
-    for (const document of documents) {
-      if (document === null || typeof document !== 'object' || !('Statement' in document)) continue;
-      const statements = (document as { Statement: unknown }).Statement;
-      for (const statement of (Array.isArray(statements) ? statements : [statements]) as Record<
-        string,
-        unknown
-      >[]) {
-        if (matches(statement, { logicalId, type })) found.push({ logicalId, type, statement });
-      }
+    for (const statement of policyDocuments(type, properties).flatMap(statementsOf)) {
+      if (matches(statement, { logicalId, type })) found.push({ logicalId, type, statement });
     }
   }
   return found;
+}
+
+/** The properties of a resource that may hold a policy document, by type. */
+function policyDocuments(type: string, properties: Record<string, unknown>): unknown[] {
+  return [
+    properties.PolicyDocument,
+    properties.KeyPolicy,
+    properties.AssumeRolePolicyDocument,
+    (properties.ResourcePolicy as { PolicyDocument?: unknown } | undefined)?.PolicyDocument ??
+      properties.ResourcePolicy,
+    type === 'AWS::ApiGateway::RestApi' ? properties.Policy : undefined,
+    ...((properties.Policies ?? []) as { PolicyDocument?: unknown }[]).map((policy) => policy.PolicyDocument),
+  ];
+}
+
+/** The statements of a policy document, live; none of anything else. */
+function statementsOf(document: unknown): Record<string, unknown>[] {
+  if (document === null || typeof document !== 'object' || !('Statement' in document)) return [];
+  const statements = (document as { Statement: unknown }).Statement;
+  return (Array.isArray(statements) ? statements : [statements]) as Record<string, unknown>[];
 }
 
 /** Renames the condition keys iam-simulate would drop (see {@link simulatedContextKey}). */

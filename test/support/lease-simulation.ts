@@ -128,173 +128,276 @@ class SimulatedContainer {
   }
 }
 
+/** The store a run uses, which may sweep expired records as DynamoDB's TTL does. */
+type SimulatedStore = RecordStore & { sweep?(nowMs: number): void };
+
+/** What a run may change from the defaults. */
+interface SimulationOptions {
+  timing?: Timing;
+  policy?: PolicySettings;
+  /** Prefix of the run's keys, so runs sharing a table do not meet. @default 'client' */
+  keyPrefix?: string;
+}
+
 /** Run `scenario` against `store`; see the module comment for what is checked. */
 export async function simulate(
   scenario: Scenario,
-  store: RecordStore & { sweep?(nowMs: number): void },
+  store: SimulatedStore,
   time: VirtualTime,
-  options: {
-    timing?: Timing;
-    policy?: PolicySettings;
-    /** Prefix of the run's keys, so runs sharing a table do not meet. @default 'client' */
-    keyPrefix?: string;
-  } = {},
+  options: SimulationOptions = {},
 ): Promise<SimulationReport> {
-  const timing = options.timing ?? timingFor(10);
-  const policy = options.policy ?? DEFAULT_POLICY;
-  const start = time.now();
-  const latency = (() => {
+  const run = new SimulationRun(scenario, store, time, options);
+  run.schedule();
+  await time.run();
+  // Requests of crashed containers never answer; the others have, once the queue is empty.
+  await Promise.race([Promise.all(run.pending), Promise.resolve()]);
+  run.checkFetchersOverlap();
+  return run.report();
+}
+
+/** One request while it runs. */
+interface RunningRequest {
+  readonly number: number;
+  readonly container: SimulatedContainer;
+  readonly key: string;
+  readonly need: Need;
+  /** Global time it started. */
+  readonly startedAt: number;
+  /** By the container's clock. */
+  readonly deadline: number;
+  answered: boolean;
+  /** Its fetch is stuck in something no deadline bounds; only Lambda's timeout stops it. */
+  hung: boolean;
+}
+
+/** One run of a scenario: its containers, what it recorded, and the invariants it checks. */
+class SimulationRun {
+  readonly violations: string[] = [];
+  readonly pending: Promise<void>[] = [];
+  private readonly intervals: Interval[] = [];
+  private readonly fetchesByKey = new Map<string, number>();
+  private readonly errors = new Map<string, number>();
+  private readonly lastServed = new Map<string, string>();
+  private served = 0;
+  private fetchCount = 0;
+  private tokenCount = 0;
+  private readonly timing: Timing;
+  private readonly policy: PolicySettings;
+  private readonly start: number;
+  private readonly latency: () => number;
+  private readonly containers: SimulatedContainer[];
+
+  constructor(
+    private readonly scenario: Scenario,
+    private readonly store: SimulatedStore,
+    private readonly time: VirtualTime,
+    private readonly options: SimulationOptions,
+  ) {
+    this.timing = options.timing ?? timingFor(10);
+    this.policy = options.policy ?? DEFAULT_POLICY;
+    this.start = time.now();
     const next = seededRandom(scenario.seed);
-    return () => Math.floor(next() * (MAX_STORE_LATENCY_MS + 1));
-  })();
-  const violations: string[] = [];
-  const intervals: Interval[] = [];
-  const fetchesByKey = new Map<string, number>();
-  const errors = new Map<string, number>();
-  const lastServed = new Map<string, string>();
-  let served = 0;
-  let fetchCount = 0;
-  let tokenCount = 0;
+    this.latency = () => Math.floor(next() * (MAX_STORE_LATENCY_MS + 1));
+    this.containers = scenario.skews.map((skew, index) => this.newContainer(index, skew));
+  }
 
-  const containers = scenario.skews.map(
-    (skew, index) => new SimulatedContainer(index, skew, time, store, timing, policy, latency),
-  );
-  const containerFor = (wanted: number): SimulatedContainer => {
-    const alive = containers.filter((container) => container.alive);
+  /** Puts the scenario's requests, crashes, clock steps and sweeps on the virtual clock. */
+  schedule(): void {
+    const { scenario, time, start, containers } = this;
+    scenario.requests.forEach((request, number) => {
+      time.at(start + request.atMs, () => {
+        this.pending.push(this.runRequest(request, number));
+      });
+    });
+    for (const crash of scenario.crashes) {
+      time.at(start + crash.atMs, () => containers[crash.container % containers.length]?.crash());
+    }
+    for (const step of scenario.clockSteps) {
+      time.at(start + step.atMs, () => {
+        const container = containers[step.container % containers.length];
+        if (container) {
+          container.skew = step.skewMs;
+          container.steppedAt.push(time.now());
+        }
+      });
+    }
+    for (const at of scenario.sweeps) time.at(start + at, () => this.store.sweep?.(time.now()));
+  }
+
+  report(): SimulationReport {
+    const { violations, fetchesByKey, served, errors } = this;
+    return { violations, fetchesByKey, served, errors };
+  }
+
+  /** Never two live fetchers of one key: no two fetch intervals of a key overlap, in global time. */
+  checkFetchersOverlap(): void {
+    const byKey = new Map<string, Interval[]>();
+    for (const interval of this.intervals) {
+      byKey.set(interval.key, [...(byKey.get(interval.key) ?? []), interval]);
+    }
+    for (const [key, list] of byKey) {
+      list.forEach((a, i) => {
+        for (const b of list.slice(i + 1)) this.checkOverlap(key, a, b);
+      });
+    }
+  }
+
+  private checkOverlap(key: string, a: Interval, b: Interval): void {
+    const start = this.start;
+    const aEnd = a.end ?? Number.POSITIVE_INFINITY;
+    const bEnd = b.end ?? Number.POSITIVE_INFINITY;
+    if (a.start < bEnd && b.start < aEnd) {
+      this.violations.push(
+        `two live fetchers of ${key}: container ${a.container} [${a.start - start}, ${aEnd - start}] and container ${b.container} [${b.start - start}, ${bEnd - start}]`,
+      );
+    }
+  }
+
+  private newContainer(index: number, skew: number): SimulatedContainer {
+    const { time, store, timing, policy, latency } = this;
+    return new SimulatedContainer(index, skew, time, store, timing, policy, latency);
+  }
+
+  /** The live container a request names, or a new one when none is alive. */
+  private containerFor(wanted: number): SimulatedContainer {
+    const alive = this.containers.filter((container) => container.alive);
     if (alive.length > 0) return alive[wanted % alive.length] as SimulatedContainer;
-    const fresh = new SimulatedContainer(containers.length, 0, time, store, timing, policy, latency);
-    containers.push(fresh);
+    const fresh = this.newContainer(this.containers.length, 0);
+    this.containers.push(fresh);
     return fresh;
-  };
+  }
 
-  const runRequest = async (request: ScenarioRequest, number: number) => {
-    const container = containerFor(request.container);
-    const key = `${options.keyPrefix ?? 'client'}#key-${request.key}`;
-    const reject = request.rejectLast ? lastServed.get(key) : undefined;
+  private async runRequest(request: ScenarioRequest, number: number): Promise<void> {
+    const running = this.begin(request, number);
+    this.stopAtFunctionTimeout(running);
+    const { container, key, need, deadline } = running;
+    try {
+      const obtained = await container.coordinator.obtain({ key, need, deadline }, () => this.fetch(running));
+      running.answered = true;
+      this.checkServable(running, obtained.token);
+      this.served += 1;
+      this.lastServed.set(key, obtained.token.fingerprint);
+    } catch (error) {
+      running.answered = true;
+      this.recordError(number, error);
+    }
+    this.checkAnsweredByDeadline(running);
+  }
+
+  private begin(request: ScenarioRequest, number: number): RunningRequest {
+    const container = this.containerFor(request.container);
+    const key = `${this.options.keyPrefix ?? 'client'}#key-${request.key}`;
+    const reject = request.rejectLast ? this.lastServed.get(key) : undefined;
     const need: Need = {
       scope: `*:things/${request.key}`,
       minTtl: request.minTtl,
       lookAhead: 0,
       ...(reject ? { reject } : {}),
     };
-    const startedAt = time.now();
-    const deadline = container.now() + timing.requestDeadlineMs;
-    let answered = false;
-    let hung = false;
-    // Lambda stops an invocation at the function timeout, whatever it is doing. Only a request whose
-    // fetch hung (stuck in something no deadline bounds) may still be running then.
-    time.at(startedAt + timing.functionTimeoutMs, () => {
-      if (!answered && container.alive) {
-        if (!hung) violations.push(`request ${number} was still running at the function timeout`);
+    const startedAt = this.time.now();
+    const deadline = container.now() + this.timing.requestDeadlineMs;
+    return { number, container, key, need, startedAt, deadline, answered: false, hung: false };
+  }
+
+  /**
+   * Lambda stops an invocation at the function timeout, whatever it is doing. Only a request whose
+   * fetch hung (stuck in something no deadline bounds) may still be running then.
+   */
+  private stopAtFunctionTimeout(running: RunningRequest): void {
+    const { container } = running;
+    this.time.at(running.startedAt + this.timing.functionTimeoutMs, () => {
+      if (!running.answered && container.alive) {
+        if (!running.hung) {
+          this.violations.push(`request ${running.number} was still running at the function timeout`);
+        }
         container.crash();
       }
     });
-    const fetch = async (): Promise<CachedToken> => {
-      if (!container.alive) return NEVER;
-      const plan = scenario.fetches[fetchCount % Math.max(1, scenario.fetches.length)] ?? {
-        latencyMs: 100,
-        outcome: 'ok' as const,
-      };
-      fetchCount += 1;
-      fetchesByKey.set(key, (fetchesByKey.get(key) ?? 0) + 1);
-      const interval: Interval = { key, container: container.index, start: time.now() };
-      intervals.push(interval);
-      container.openFetches.add(interval);
-      const issuedAt = Math.floor(container.now() / 1000);
-      if (plan.outcome === 'hang') {
-        // Stuck in something the deadline does not bound: only Lambda's timeout stops it.
-        hung = true;
-        return NEVER;
-      }
-      const untilDeadline = Math.max(0, deadline - container.now());
-      await time.sleep(Math.min(plan.latencyMs, untilDeadline));
-      if (!container.alive) return NEVER;
-      interval.end = time.now();
-      container.openFetches.delete(interval);
-      if (plan.latencyMs > untilDeadline) throw new UpstreamUnavailableError('deadline passed', 'timeout', 1);
-      if (plan.outcome === 'fail') throw new UpstreamUnavailableError('simulated 503', 'http_5xx', 1);
-      tokenCount += 1;
-      const accessToken = `token-${tokenCount}`;
-      return {
-        accessToken,
-        scope: need.scope,
-        issuedAt,
-        expiresAt: issuedAt + scenario.lifetime,
-        fingerprint: fingerprintOf(accessToken),
-      };
-    };
-    try {
-      const obtained = await container.coordinator.obtain({ key, need, deadline }, fetch);
-      answered = true;
-      // An oracle of its own, not the policy's `servable`: a broken policy must not blind the check.
-      const token: CachedToken = obtained.token;
-      const left = token.expiresAt - Math.floor(container.now() / 1000);
-      const mayServe =
-        left > 0 && left >= need.minTtl && token.fingerprint !== need.reject && token.scope === need.scope;
-      if (!mayServe) {
-        violations.push(
-          `request ${number} was served a token it may not have (expires ${token.expiresAt}, now ${Math.floor(container.now() / 1000)}, min_ttl ${need.minTtl}, rejected ${token.fingerprint === need.reject})`,
-        );
-      }
-      served += 1;
-      lastServed.set(key, obtained.token.fingerprint);
-    } catch (error) {
-      answered = true;
-      const expected = error instanceof UpstreamUnavailableError || error instanceof InvalidRequestError;
-      const name = expected
-        ? `${(error as Error).name}:${(error as UpstreamUnavailableError).reason ?? ''}`
-        : String(error);
-      errors.set(name, (errors.get(name) ?? 0) + 1);
-      if (!expected) violations.push(`request ${number} failed unexpectedly: ${name}`);
+  }
+
+  /** The upstream fetch of a request, as the scenario's next fetch plan has it behave. */
+  private async fetch(running: RunningRequest): Promise<CachedToken> {
+    const { container, key, deadline } = running;
+    if (!container.alive) return NEVER;
+    const plan = this.nextFetchPlan();
+    this.fetchesByKey.set(key, (this.fetchesByKey.get(key) ?? 0) + 1);
+    const interval: Interval = { key, container: container.index, start: this.time.now() };
+    this.intervals.push(interval);
+    container.openFetches.add(interval);
+    const issuedAt = Math.floor(container.now() / 1000);
+    if (plan.outcome === 'hang') {
+      // Stuck in something the deadline does not bound: only Lambda's timeout stops it.
+      running.hung = true;
+      return NEVER;
     }
-    // By the container's own clock, the answer comes by the deadline plus the store write that follows a
-    // fetch ending at it. A step of that clock during the request moves its reading by up to the step.
+    const untilDeadline = Math.max(0, deadline - container.now());
+    await this.time.sleep(Math.min(plan.latencyMs, untilDeadline));
+    if (!container.alive) return NEVER;
+    interval.end = this.time.now();
+    container.openFetches.delete(interval);
+    if (plan.latencyMs > untilDeadline) throw new UpstreamUnavailableError('deadline passed', 'timeout', 1);
+    if (plan.outcome === 'fail') throw new UpstreamUnavailableError('simulated 503', 'http_5xx', 1);
+    return this.mint(running.need, issuedAt);
+  }
+
+  private nextFetchPlan(): FetchPlan {
+    const fetches = this.scenario.fetches;
+    const plan = fetches[this.fetchCount % Math.max(1, fetches.length)] ?? {
+      latencyMs: 100,
+      outcome: 'ok' as const,
+    };
+    this.fetchCount += 1;
+    return plan;
+  }
+
+  private mint(need: Need, issuedAt: number): CachedToken {
+    this.tokenCount += 1;
+    const accessToken = `token-${this.tokenCount}`;
+    return {
+      accessToken,
+      scope: need.scope,
+      issuedAt,
+      expiresAt: issuedAt + this.scenario.lifetime,
+      fingerprint: fingerprintOf(accessToken),
+    };
+  }
+
+  /** Never an expired token served: every token served is servable by the serving container's clock. */
+  private checkServable(running: RunningRequest, token: CachedToken): void {
+    const { container, need } = running;
+    // An oracle of its own, not the policy's `servable`: a broken policy must not blind the check.
+    const left = token.expiresAt - Math.floor(container.now() / 1000);
+    const mayServe =
+      left > 0 && left >= need.minTtl && token.fingerprint !== need.reject && token.scope === need.scope;
+    if (!mayServe) {
+      this.violations.push(
+        `request ${running.number} was served a token it may not have (expires ${token.expiresAt}, now ${Math.floor(container.now() / 1000)}, min_ttl ${need.minTtl}, rejected ${token.fingerprint === need.reject})`,
+      );
+    }
+  }
+
+  /** An answer other than 200 is an expected error, or a violation. */
+  private recordError(number: number, error: unknown): void {
+    const expected = error instanceof UpstreamUnavailableError || error instanceof InvalidRequestError;
+    const name = expected
+      ? `${(error as Error).name}:${(error as UpstreamUnavailableError).reason ?? ''}`
+      : String(error);
+    this.errors.set(name, (this.errors.get(name) ?? 0) + 1);
+    if (!expected) this.violations.push(`request ${number} failed unexpectedly: ${name}`);
+  }
+
+  /**
+   * By the container's own clock, the answer comes by the deadline plus the store write that follows a
+   * fetch ending at it. A step of that clock during the request moves its reading by up to the step.
+   */
+  private checkAnsweredByDeadline(running: RunningRequest): void {
+    const { container, startedAt, deadline } = running;
     const stepped = container.steppedAt.some((at) => at >= startedAt);
     const late = container.now() - deadline;
     if (late > ANSWER_SLACK_MS + (stepped ? 2 * MAX_CLOCK_SKEW_MS : 0)) {
-      violations.push(`request ${number} was answered ${late} ms after its deadline`);
+      this.violations.push(`request ${running.number} was answered ${late} ms after its deadline`);
     }
-  };
-
-  const pending: Promise<void>[] = [];
-  scenario.requests.forEach((request, number) => {
-    time.at(start + request.atMs, () => {
-      pending.push(runRequest(request, number));
-    });
-  });
-  for (const crash of scenario.crashes) {
-    time.at(start + crash.atMs, () => containers[crash.container % containers.length]?.crash());
   }
-  for (const step of scenario.clockSteps) {
-    time.at(start + step.atMs, () => {
-      const container = containers[step.container % containers.length];
-      if (container) {
-        container.skew = step.skewMs;
-        container.steppedAt.push(time.now());
-      }
-    });
-  }
-  for (const at of scenario.sweeps) time.at(start + at, () => store.sweep?.(time.now()));
-  await time.run();
-  // Requests of crashed containers never answer; the others have, once the queue is empty.
-  await Promise.race([Promise.all(pending), Promise.resolve()]);
-
-  const byKey = new Map<string, Interval[]>();
-  for (const interval of intervals) byKey.set(interval.key, [...(byKey.get(interval.key) ?? []), interval]);
-  for (const [key, list] of byKey) {
-    list.forEach((a, i) => {
-      for (const b of list.slice(i + 1)) {
-        const aEnd = a.end ?? Number.POSITIVE_INFINITY;
-        const bEnd = b.end ?? Number.POSITIVE_INFINITY;
-        if (a.start < bEnd && b.start < aEnd) {
-          violations.push(
-            `two live fetchers of ${key}: container ${a.container} [${a.start - start}, ${aEnd - start}] and container ${b.container} [${b.start - start}, ${bEnd - start}]`,
-          );
-        }
-      }
-    });
-  }
-  return { violations, fetchesByKey, served, errors };
 }
 
 /** Scenarios: bursts and idle gaps, every kind of fault, skews within the bound. */

@@ -109,10 +109,8 @@ export function spawnChild(
         ended = true;
       });
       for (;;) {
-        for (const line of out.split('\n')) {
-          const match = line.match(pattern);
-          if (match) return match;
-        }
+        const match = firstLineMatch(out, pattern);
+        if (match) return match;
         if (ended || Date.now() > deadline) {
           throw new Error(
             `${ended ? 'exited' : 'timed out'} before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`,
@@ -122,6 +120,15 @@ export function spawnChild(
       }
     },
   };
+}
+
+/** The match of the first line of `text` that `pattern` matches. */
+function firstLineMatch(text: string, pattern: RegExp): RegExpMatchArray | undefined {
+  for (const line of text.split('\n')) {
+    const match = line.match(pattern);
+    if (match) return match;
+  }
+  return undefined;
 }
 
 /** `tvs serve` as a child process, listening. */

@@ -50,12 +50,31 @@ export function schemaProblems(root: unknown, schema: Schema, value: unknown, pa
   }
   if (typeof schema.$ref === 'string')
     return schemaProblems(root, resolveRef(root, schema.$ref), value, path);
-  const problems: string[] = [];
   const actual = typeOf(value);
   if (typeof schema.type === 'string') {
     const ok = schema.type === actual || (schema.type === 'number' && actual === 'integer');
     if (!ok) return [`${path}: expected ${schema.type}, got ${actual}`];
   }
+  const at: Place = { root, schema, path };
+  return [
+    ...choiceProblems(at, value),
+    ...(typeof value === 'string' ? stringProblems(at, value) : []),
+    ...(typeof value === 'number' ? numberProblems(at, value) : []),
+    ...(actual === 'object' ? objectProblems(at, value as Record<string, unknown>) : []),
+    ...(actual === 'array' && schema.items ? arrayProblems(at, value as unknown[]) : []),
+  ];
+}
+
+/** Where a value is checked: the whole document (for `$ref`), the schema, and the value's path. */
+interface Place {
+  readonly root: unknown;
+  readonly schema: Schema;
+  readonly path: string;
+}
+
+/** `const`, `enum` and `oneOf`. */
+function choiceProblems({ root, schema, path }: Place, value: unknown): string[] {
+  const problems: string[] = [];
   if ('const' in schema && value !== schema.const)
     problems.push(`${path}: expected ${JSON.stringify(schema.const)}`);
   if (Array.isArray(schema.enum) && !schema.enum.includes(value))
@@ -66,42 +85,51 @@ export function schemaProblems(root: unknown, schema: Schema, value: unknown, pa
     );
     if (matching.length !== 1) problems.push(`${path}: matches ${matching.length} of oneOf, not exactly 1`);
   }
-  if (typeof value === 'string') {
-    if (typeof schema.minLength === 'number' && value.length < schema.minLength)
-      problems.push(`${path}: shorter than ${schema.minLength}`);
-    if (typeof schema.maxLength === 'number' && value.length > schema.maxLength)
-      problems.push(`${path}: longer than ${schema.maxLength}`);
-    if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value))
-      problems.push(`${path}: does not match ${schema.pattern}`);
-    if (
-      schema.format === 'date-time' &&
-      !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)
-    ) {
-      problems.push(`${path}: not an RFC 3339 date-time`);
-    }
-  }
-  if (typeof value === 'number') {
-    if (typeof schema.minimum === 'number' && value < schema.minimum)
-      problems.push(`${path}: below ${schema.minimum}`);
-    if (typeof schema.maximum === 'number' && value > schema.maximum)
-      problems.push(`${path}: above ${schema.maximum}`);
-  }
-  if (actual === 'object') {
-    const object = value as Record<string, unknown>;
-    const properties = (schema.properties ?? {}) as Record<string, Schema>;
-    for (const name of (schema.required ?? []) as string[]) {
-      if (!(name in object)) problems.push(`${path}: missing ${name}`);
-    }
-    for (const [name, field] of Object.entries(object)) {
-      const fieldSchema = properties[name];
-      if (fieldSchema) problems.push(...schemaProblems(root, fieldSchema, field, `${path}.${name}`));
-      else if (schema.additionalProperties === false) problems.push(`${path}: unexpected field ${name}`);
-    }
-  }
-  if (actual === 'array' && schema.items) {
-    (value as unknown[]).forEach((item, index) => {
-      problems.push(...schemaProblems(root, schema.items as Schema, item, `${path}[${index}]`));
-    });
+  return problems;
+}
+
+function stringProblems({ schema, path }: Place, value: string): string[] {
+  const problems: string[] = [];
+  if (typeof schema.minLength === 'number' && value.length < schema.minLength)
+    problems.push(`${path}: shorter than ${schema.minLength}`);
+  if (typeof schema.maxLength === 'number' && value.length > schema.maxLength)
+    problems.push(`${path}: longer than ${schema.maxLength}`);
+  if (typeof schema.pattern === 'string' && !new RegExp(schema.pattern, 'u').test(value))
+    problems.push(`${path}: does not match ${schema.pattern}`);
+  if (
+    schema.format === 'date-time' &&
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)
+  ) {
+    problems.push(`${path}: not an RFC 3339 date-time`);
   }
   return problems;
+}
+
+function numberProblems({ schema, path }: Place, value: number): string[] {
+  const problems: string[] = [];
+  if (typeof schema.minimum === 'number' && value < schema.minimum)
+    problems.push(`${path}: below ${schema.minimum}`);
+  if (typeof schema.maximum === 'number' && value > schema.maximum)
+    problems.push(`${path}: above ${schema.maximum}`);
+  return problems;
+}
+
+function objectProblems({ root, schema, path }: Place, object: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const properties = (schema.properties ?? {}) as Record<string, Schema>;
+  for (const name of (schema.required ?? []) as string[]) {
+    if (!(name in object)) problems.push(`${path}: missing ${name}`);
+  }
+  for (const [name, field] of Object.entries(object)) {
+    const fieldSchema = properties[name];
+    if (fieldSchema) problems.push(...schemaProblems(root, fieldSchema, field, `${path}.${name}`));
+    else if (schema.additionalProperties === false) problems.push(`${path}: unexpected field ${name}`);
+  }
+  return problems;
+}
+
+function arrayProblems({ root, schema, path }: Place, items: unknown[]): string[] {
+  return items.flatMap((item, index) =>
+    schemaProblems(root, schema.items as Schema, item, `${path}[${index}]`),
+  );
 }

@@ -19,10 +19,11 @@ import {
   ENDPOINT_KINDS,
   type EndpointKind,
   isEndpointKind,
+  JsonSyntaxError,
   LocalConfigError,
 } from '@tvs/client/contract';
-import { JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
-import { parseConfigJson } from '@tvs/core/config/service-config';
+import { type JsonDocument, readJsonText } from '@tvs/core/config/json-text';
+import { strictConfigDocument } from '@tvs/core/config/service-config';
 import { unadmittedGrantProblem, unadmittedGrants } from '@tvs/core/policy/admission';
 import type { LocalCaller } from './sigv4-verifier.js';
 
@@ -188,15 +189,16 @@ export async function readJsonFile(path: string): Promise<unknown> {
     const code = (error as { code?: string }).code ?? 'read error';
     throw new LocalConfigError(path, [`cannot read the file (${code})`]);
   }
+  let json: JsonDocument;
   try {
-    parseJsonText(text);
+    json = readJsonText(text);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     throw new LocalConfigError(path, [`not valid JSON: ${error.message}`]);
   }
   // Strictly, as synth and the cold start read it: a key given twice is an error naming its path.
   try {
-    return parseConfigJson(text);
+    return strictConfigDocument(json);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     throw new LocalConfigError(path, error.problems);

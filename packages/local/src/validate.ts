@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, LocalConfigError } from '@tvs/client/contract';
-import { JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
-import { parseServiceConfigText } from '@tvs/core/config/service-config';
+import { ConfigError, JsonSyntaxError, LocalConfigError } from '@tvs/client/contract';
+import { type JsonDocument, readJsonText } from '@tvs/core/config/json-text';
+import { parseServiceConfig, strictConfigDocument } from '@tvs/core/config/service-config';
 import { parseLocalSection, unadmittedGrantProblems } from './local-config.js';
 
 /** One problem: where (a document path, or `line:column` of invalid JSON) and what. */
@@ -39,27 +39,31 @@ function splitProblem(problem: string): ConfigProblem {
     : { path: problem.slice(0, at), message: problem.slice(at + 2) };
 }
 
-type ConfigGrants = readonly { readonly principal: string }[];
-
-/** What the service's parser made of the text: the counts `tvs validate` prints, or its problems. */
-interface ServiceCheck {
-  readonly summary?: { readonly clients: number; readonly grants: number; readonly rotated: number };
-  readonly grants?: ConfigGrants;
-  readonly problems: readonly ConfigProblem[];
+/** Validate the configuration file at `file`; never throws for a problem of the file itself. */
+export async function validateConfigFile(file: string): Promise<ValidationReport> {
+  const read = await readConfigJson(file);
+  if ('problem' in read) return { valid: false, file, problems: [read.problem] };
+  const document = read.json.value;
+  const service = checkServiceDocument(read.json);
+  const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
+  const problems = hasLocal
+    ? [...service.problems, ...checkLocalSection(document, file, service.grants)]
+    : service.problems;
+  if (problems.length > 0 || service.summary === undefined) return { valid: false, file, problems };
+  return { valid: true, file, ...service.summary, local: hasLocal };
 }
 
-async function readConfigText(file: string): Promise<{ text: string } | { problem: ConfigProblem }> {
+/** The file's JSON, or the one problem that ends validation: it cannot be read, or is not valid JSON. */
+async function readConfigJson(file: string): Promise<{ json: JsonDocument } | { problem: ConfigProblem }> {
+  let text: string;
   try {
-    return { text: await readFile(file, 'utf8') };
+    text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'read error';
     return { problem: { path: '(file)', message: `cannot read the file (${code})` } };
   }
-}
-
-function parseConfigDocument(text: string): { document: unknown } | { problem: ConfigProblem } {
   try {
-    return { document: parseJsonText(text) };
+    return { json: readJsonText(text) };
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     const { line, column, message } = error.problem;
@@ -67,19 +71,26 @@ function parseConfigDocument(text: string): { document: unknown } | { problem: C
   }
 }
 
-function checkService(text: string): ServiceCheck {
+/** What the service's own parser found in the document: its problems, or what it holds. */
+interface ServiceDocumentCheck {
+  readonly problems: ConfigProblem[];
+  readonly summary?: { readonly clients: number; readonly grants: number; readonly rotated: number };
+  readonly grants?: readonly { readonly principal: string }[];
+}
+
+function checkServiceDocument(json: JsonDocument): ServiceDocumentCheck {
   try {
-    // The text, not the parsed document: the parser's checks of the text itself apply too.
-    const config = parseServiceConfigText(text);
-    const clients = Object.values(config.document.clients);
+    // Strictly, as synth and the cold start read it: a key given twice is a problem too.
+    const { document } = parseServiceConfig(strictConfigDocument(json));
+    const clients = Object.values(document.clients);
     return {
+      problems: [],
+      grants: document.grants,
       summary: {
         clients: clients.length,
-        grants: config.document.grants.length,
+        grants: document.grants.length,
         rotated: clients.filter((client) => client.rotation !== undefined).length,
       },
-      grants: config.document.grants,
-      problems: [],
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
@@ -87,30 +98,19 @@ function checkService(text: string): ServiceCheck {
   }
 }
 
-/** The `local` section's problems, and the grants it would not admit when the service's parse gave them. */
-function checkLocal(document: unknown, file: string, grants: ConfigGrants | undefined): ConfigProblem[] {
+/** The `local` section's problems, and the grants `tvs serve` would refuse to start with. */
+function checkLocalSection(
+  document: object,
+  file: string,
+  grants: readonly { readonly principal: string }[] | undefined,
+): ConfigProblem[] {
   try {
     const local = parseLocalSection(document, dirname(resolve(file)), file);
-    // As `tvs serve` refuses to start with them.
     return grants ? unadmittedGrantProblems(grants, local).map(splitProblem) : [];
   } catch (error) {
     if (!(error instanceof LocalConfigError)) throw error;
     return error.problems.map(splitProblem);
   }
-}
-
-/** Validate the configuration file at `file`; never throws for a problem of the file itself. */
-export async function validateConfigFile(file: string): Promise<ValidationReport> {
-  const read = await readConfigText(file);
-  if ('problem' in read) return { valid: false, file, problems: [read.problem] };
-  const parsed = parseConfigDocument(read.text);
-  if ('problem' in parsed) return { valid: false, file, problems: [parsed.problem] };
-  const { document } = parsed;
-  const service = checkService(read.text);
-  const hasLocal = typeof document === 'object' && document !== null && 'local' in document;
-  const problems = [...service.problems, ...(hasLocal ? checkLocal(document, file, service.grants) : [])];
-  if (problems.length > 0 || service.summary === undefined) return { valid: false, file, problems };
-  return { valid: true, file, ...service.summary, local: hasLocal };
 }
 
 /** The report as `tvs validate` prints it without `--json`: one line when valid, a line per problem. */

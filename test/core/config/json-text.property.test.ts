@@ -1,4 +1,5 @@
-import { findJsonSyntaxProblem, JsonSyntaxError, parseJsonText } from '@tvs/core/config/json-text';
+import { JsonSyntaxError } from '@tvs/client/contract';
+import { findJsonSyntaxProblem, parseJsonText } from '@tvs/core/config/json-text';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
@@ -39,5 +40,15 @@ describe('findJsonSyntaxProblem', () => {
     });
     expect(() => parseJsonText(text)).toThrow(/^line 4, column 1: /);
     expect(() => parseJsonText(text)).not.toThrow(/hunter2/);
+  });
+
+  it('finds the fault of a deeply nested document without overflowing the stack', () => {
+    const deep = `${'['.repeat(100_000)}1,${']'.repeat(100_000)}`;
+    expect(findJsonSyntaxProblem(deep)).toEqual({
+      line: 1,
+      column: 100_003,
+      message: 'a trailing comma before "]"',
+    });
+    expect(findJsonSyntaxProblem(deep.replace('1,', '1'))).toBeUndefined();
   });
 });

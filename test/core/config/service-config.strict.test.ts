@@ -4,40 +4,10 @@
  */
 
 import { loadServiceConfig, parseServiceConfigText } from '@tvs/core/config/service-config';
-import { duplicateKeys } from '@tvs/core/config/strict-json';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { problemsOf } from '../../support/config-problems';
 
 const ENDPOINT = 'https://v1.api.us.janrain.com/00000000-0000-0000-0000-000000000000/login/token';
-
-describe('duplicateKeys', () => {
-  it('finds a key given twice in any object, by its path', () => {
-    expect(duplicateKeys('{"a":1,"b":{"c":[1,{"d":1,"d":2}]},"a":{}}')).toEqual(['b.c[1].d', 'a']);
-    expect(duplicateKeys('[[],{}, {"x y":[{"y":1,"y":2}]}]')).toEqual(['[2]["x y"][0].y']);
-  });
-
-  it('compares keys as JSON reads them: an escaped spelling is the same key', () => {
-    expect(duplicateKeys('{"scope":1,"\\u0073cope":2}')).toEqual(['scope']);
-  });
-
-  it('finds nothing in any document JSON.stringify writes, and every key a document repeats', () => {
-    fc.assert(
-      fc.property(fc.jsonValue(), fc.string(), (value, key) => {
-        const text = JSON.stringify(value);
-        expect(duplicateKeys(text)).toEqual([]);
-        // The same value under one key twice, wrapped in an array: found at that key's path.
-        const repeated = `[${text},{${JSON.stringify(key)}:${text},${JSON.stringify(key)}:null}]`;
-        expect(duplicateKeys(repeated)).toHaveLength(1);
-      }),
-    );
-  });
-
-  it('walks a deeply nested document without overflowing the stack', () => {
-    const deep = `${'['.repeat(100_000)}{"a":1,"a":2}${']'.repeat(100_000)}`;
-    expect(duplicateKeys(deep)).toHaveLength(1);
-  });
-});
 
 describe('the configuration document, read strictly', () => {
   // What a new user wrote: a "read-only" client whose second allowedScopes JSON.parse would keep.

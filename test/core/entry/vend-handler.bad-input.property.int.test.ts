@@ -152,14 +152,44 @@ function mayReceive(caller: string, client: unknown, scope: string): boolean {
   return false;
 }
 
+type GeneratedRequest = typeof requestArbitrary extends fc.Arbitrary<infer T> ? T : never;
+
+/** The body as the front door hands it to the function: none, base64 or as sent. */
+function eventBody(input: GeneratedRequest): string | null {
+  if (input.body === null) return null;
+  return input.base64 ? Buffer.from(input.body).toString('base64') : input.body;
+}
+
+/** A 4xx in RFC 6749 shape, or a token no wider than the caller may receive. */
+function expectRefusalOrRightfulToken(
+  input: GeneratedRequest,
+  body: string | null,
+  response: { readonly statusCode: number; readonly body: string },
+): void {
+  const answer = JSON.parse(response.body) as Record<string, unknown>;
+  if (response.statusCode >= 400) {
+    expect(Object.keys(answer).sort()).toEqual(['code', 'error', 'error_description']);
+    expect(['invalid_request', 'invalid_scope', 'access_denied']).toContain(answer.error);
+    // The code names a failure of this status and error.
+    expect(SERVICE_ERROR_CODES).toContain(answer.code);
+    const named = errorCodeInfo(answer.code as ErrorCode);
+    expect([named.status, named.error]).toEqual([response.statusCode, answer.error]);
+  } else if (input.route.path === '/v1/token') {
+    const sent = JSON.parse(Buffer.from(body ?? '', input.base64 ? 'base64' : 'utf8').toString()) as Record<
+      string,
+      unknown
+    >;
+    expect(mayReceive(input.caller, sent.client, answer.scope as string)).toBe(true);
+  }
+}
+
 describe('the handler under generated input', () => {
   it('answers 10,000 generated requests with a 2xx or a 4xx in RFC 6749 shape, never a 5xx or a wider token', async () => {
     const handler = harness.container();
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(requestArbitrary, async (input) => {
-        const body =
-          input.body === null ? null : input.base64 ? Buffer.from(input.body).toString('base64') : input.body;
+        const body = eventBody(input);
         const response = await handler.handle(
           apiEvent({
             method: input.route.method,
@@ -173,20 +203,7 @@ describe('the handler under generated input', () => {
         );
         statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
         expect(response.statusCode).toBeLessThan(500);
-        const answer = JSON.parse(response.body) as Record<string, unknown>;
-        if (response.statusCode >= 400) {
-          expect(Object.keys(answer).sort()).toEqual(['code', 'error', 'error_description']);
-          expect(['invalid_request', 'invalid_scope', 'access_denied']).toContain(answer.error);
-          // The code names a failure of this status and error.
-          expect(SERVICE_ERROR_CODES).toContain(answer.code);
-          const named = errorCodeInfo(answer.code as ErrorCode);
-          expect([named.status, named.error]).toEqual([response.statusCode, answer.error]);
-        } else if (input.route.path === '/v1/token') {
-          const sent = JSON.parse(
-            Buffer.from(body ?? '', input.base64 ? 'base64' : 'utf8').toString(),
-          ) as Record<string, unknown>;
-          expect(mayReceive(input.caller, sent.client, answer.scope as string)).toBe(true);
-        }
+        expectRefusalOrRightfulToken(input, body, response);
       }),
       { numRuns: 10_000 },
     );

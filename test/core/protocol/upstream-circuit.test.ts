@@ -201,6 +201,46 @@ function service(containerCount: number) {
   };
 }
 
+type World = ReturnType<typeof service>;
+type Answer = Awaited<ReturnType<World['ask']>>;
+
+/** `steps` steps of 100 ms, each container asking for a key in turn; every answer must be a 503. */
+async function askDuringOutage(world: World, scopes: readonly string[], steps: number): Promise<Answer[]> {
+  const refusals: Answer[] = [];
+  for (let step = 0; step < steps; step++) {
+    for (const [index, container] of world.containers.entries()) {
+      const answer = await world.ask(container, scopes[(step + index) % scopes.length]!);
+      expect(answer.status).toBe(503);
+      refusals.push(answer);
+    }
+    world.advance(100);
+  }
+  return refusals;
+}
+
+/**
+ * Steps of 100 ms, each container asking for every key, until every container has been served every key
+ * (or `maxSteps` have passed): which were served, and after how many steps.
+ */
+async function stepsUntilServed(
+  world: World,
+  scopes: readonly string[],
+  maxSteps: number,
+): Promise<{ served: Set<string>; steps: number }> {
+  const served = new Set<string>();
+  let steps = 0;
+  while (served.size < world.containers.length * scopes.length && steps < maxSteps) {
+    for (const [index, container] of world.containers.entries()) {
+      for (const scope of scopes) {
+        if ((await world.ask(container, scope)).status === 200) served.add(`${index} ${scope}`);
+      }
+    }
+    world.advance(100);
+    steps += 1;
+  }
+  return { served, steps };
+}
+
 describe('the flow during an upstream outage, three containers', () => {
   const scopes = [0, 1, 2, 3].map((i) => `*:webhooks/key-${i}/**`);
 
@@ -212,15 +252,7 @@ describe('the flow during an upstream outage, three containers', () => {
     const before = world.attempts();
 
     // 40 s of outage, every container asking for every key every 100 ms.
-    const refusals: { status: number; reason?: string; retryAfter?: number }[] = [];
-    for (let step = 0; step < 400; step++) {
-      for (const [index, container] of world.containers.entries()) {
-        const answer = await world.ask(container, scopes[(step + index) % scopes.length]!);
-        expect(answer.status).toBe(503);
-        refusals.push(answer);
-      }
-      world.advance(100);
-    }
+    const refusals = await askDuringOutage(world, scopes, 400);
     const outageAttempts = world.attempts() - before;
     // The first failure, then one probe per 2 s.
     expect(outageAttempts).toBeGreaterThanOrEqual(20);
@@ -230,17 +262,7 @@ describe('the flow during an upstream outage, three containers', () => {
 
     // Identity Cloud is back: count the 100 ms steps until every container has every key.
     world.setUp(true);
-    const served = new Set<string>();
-    let steps = 0;
-    while (served.size < world.containers.length * scopes.length && steps < 100) {
-      for (const [index, container] of world.containers.entries()) {
-        for (const scope of scopes) {
-          if ((await world.ask(container, scope)).status === 200) served.add(`${index} ${scope}`);
-        }
-      }
-      world.advance(100);
-      steps += 1;
-    }
+    const { served, steps } = await stepsUntilServed(world, scopes, 100);
     expect(served.size).toBe(12);
     expect(steps).toBeLessThanOrEqual(21); // within one probe interval (2 s) and a step
     // Four keys minted after the return; no budget refusal (the outage's attempts were refunded).

@@ -578,6 +578,22 @@ export class RotationError extends TvsError {
   readonly code = 'TVS_ERR_ROTATION';
 }
 
+/** Where a JSON text first goes wrong (1-based line and column), in words that never echo the text. */
+export interface JsonSyntaxProblem {
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+/** A JSON document (a configuration, a secrets file) does not parse: thrown by the core's JSON reader. */
+export class JsonSyntaxError extends TvsError {
+  override readonly name = 'JsonSyntaxError';
+  readonly code = 'TVS_ERR_JSON_SYNTAX';
+  constructor(readonly problem: JsonSyntaxProblem) {
+    super(`line ${problem.line}, column ${problem.column}: ${problem.message}`);
+  }
+}
+
 /** A mistake in a `tvs` command line: exit code 2, with the command's usage line. */
 export class UsageError extends TvsError {
   override readonly name = 'UsageError';

@@ -45,13 +45,13 @@ import {
   ConfigError,
   canonicalScope,
   covers,
+  JsonSyntaxError,
   parseScope,
   quoteForMessage,
   type Scope,
 } from '@tvs/client/contract';
 import { callerPrincipal, type PrincipalPattern, parsePrincipalPattern } from '../policy/principals.js';
-import { JsonSyntaxError, parseJsonText } from './json-text.js';
-import { duplicateKeys } from './strict-json.js';
+import { type JsonDocument, readJsonText } from './json-text.js';
 
 /** One configuration client as written in the document: plain JSON. */
 export interface ClientDocument {
@@ -473,22 +473,29 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
  * naming each path. Synth, the cold start and `tvs serve` all read the document through this.
  */
 export function parseConfigJson(text: string): unknown {
-  let document: unknown;
+  let json: JsonDocument;
   try {
-    document = parseJsonText(text);
+    json = readJsonText(text);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
     throw new ConfigError([`${DOCUMENT}: not valid JSON: ${error.message}`]);
   }
-  const duplicates = duplicateKeys(text);
-  if (duplicates.length > 0) {
+  return strictConfigDocument(json);
+}
+
+/**
+ * The value of a configuration document read by `readJsonText`; a {@link ConfigError} naming each key
+ * it gives twice in one object. For a reader that says in its own words that the text is not JSON.
+ */
+export function strictConfigDocument(json: JsonDocument): unknown {
+  if (json.duplicateKeys.length > 0) {
     throw new ConfigError(
-      duplicates.map(
+      json.duplicateKeys.map(
         (path) => `${path}: duplicate key; it is given more than once in its object, and only one may be`,
       ),
     );
   }
-  return document;
+  return json.value;
 }
 
 /** Parse JSON `text` with {@link parseConfigJson}, then validate it with {@link parseServiceConfig}. */
