@@ -94,8 +94,6 @@ function bundleWorker(dir: string): string {
     format: 'esm',
     target: 'node20',
     logLevel: 'error',
-    // Static credentials are given: the default chain is never loaded.
-    external: ['@aws-sdk/credential-providers'],
     banner: {
       js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
     },

@@ -21,8 +21,8 @@ import { fingerprintOf } from './contract/hashing.js';
 import { refreshMarginSeconds } from './contract/refresh-margin.js';
 import { canonicalScopeText } from './contract/scopes.js';
 import { sleep } from './contract/time.js';
+import { defaultCredentials } from './credentials.js';
 import {
-  type AwsCredentials,
   type ClientsAnswer,
   type CredentialsSource,
   processClientsAnswer,
@@ -33,6 +33,15 @@ import {
 } from './signed-request.js';
 
 export { type SigningService, signingServiceFor } from './contract/endpoint-kinds.js';
+export {
+  CREDENTIAL_CHAIN_PACKAGE,
+  type CredentialChainLoader,
+  type CredentialChainModule,
+  type DefaultCredentialsOptions,
+  defaultCredentials,
+  environmentCredentials,
+  loadCredentialChain,
+} from './credentials.js';
 export {
   type AwsCredentials,
   type ClientsAnswer,
@@ -65,7 +74,10 @@ export interface TokenClientOptions {
    * @default `lambda` for a `*.lambda-url.<region>.on.aws` host, else `execute-api`
    */
   readonly service?: SigningService;
-  /** @default the default AWS credential chain (`fromNodeProviderChain()`) */
+  /**
+   * @default {@link defaultCredentials}: the AWS SDK's default credential chain where
+   * `@aws-sdk/credential-provider-node` is installed, else `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`
+   */
   readonly credentials?: CredentialsSource;
   /**
    * A fixed refresh margin, seconds: a token is refreshed in the background this long before it expires.
@@ -198,15 +210,6 @@ export function canonicalScope(scope: string): string | undefined {
  */
 export function defaultRegion(endpoint: string, env: NodeJS.ProcessEnv = process.env): string {
   return describeEndpointHost(endpoint)?.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
-}
-
-/** The default AWS credential chain, loaded on first use. */
-export function defaultCredentials(): () => Promise<AwsCredentials> {
-  let provider: Promise<() => Promise<AwsCredentials>> | undefined;
-  return async () => {
-    provider ??= import('@aws-sdk/credential-providers').then((module) => module.fromNodeProviderChain());
-    return (await provider)();
-  };
 }
 
 /**

@@ -3,11 +3,10 @@
  * (a function URL) — and the mapping of its answer to a value or a {@link TokenServiceError}. Shared by the
  * in-process client and the `tvs` command.
  */
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { type SigningService, signingServiceFor } from './contract/endpoint-kinds.js';
 import { codeOfAnswer, TokenServiceError } from './contract/errors.js';
 import { retryAfterSeconds } from './contract/retry-after.js';
+import { signRequest } from './sigv4.js';
 
 /** AWS credentials, as the SDK's credential providers return them. */
 export interface AwsCredentials {
@@ -17,7 +16,10 @@ export interface AwsCredentials {
   readonly expiration?: Date;
 }
 
-/** Credentials, or a provider of them (refreshed by the provider, e.g. `fromNodeProviderChain()`). */
+/**
+ * Credentials, or a provider of them (refreshed by the provider, e.g. `defaultProvider()` of
+ * `@aws-sdk/credential-provider-node`).
+ */
 export type CredentialsSource = AwsCredentials | (() => Promise<AwsCredentials>);
 
 /** Where and as whom to call the service. */
@@ -74,8 +76,12 @@ export interface ClientsAnswer {
   readonly clients: readonly { readonly client: string; readonly scopes: readonly string[] }[];
 }
 
-function resolveCredentials(source: CredentialsSource): () => Promise<AwsCredentials> {
-  return typeof source === 'function' ? source : async () => source;
+async function resolveCredentials(source: CredentialsSource): Promise<AwsCredentials> {
+  const credentials = typeof source === 'function' ? await source() : source;
+  if (typeof credentials?.accessKeyId !== 'string' || typeof credentials.secretAccessKey !== 'string') {
+    throw new TypeError('the credentials to sign with have no access key id or no secret access key');
+  }
+  return credentials;
 }
 
 /** The URL of `path` under the endpoint, keeping the endpoint's own path (an API Gateway stage). */
@@ -96,28 +102,24 @@ export function serviceUrl(endpoint: string, path: string): URL {
  */
 export async function sendSigned(target: ServiceTarget, request: ServiceRequest): Promise<ServiceAnswer> {
   const url = serviceUrl(target.endpoint, request.path);
-  const signer = new SignatureV4({
-    service: signingServiceFor(target.endpoint, target.service),
-    region: target.region,
-    credentials: resolveCredentials(target.credentials),
-    sha256: Sha256,
-    // The canonical request covers the body's hash either way; no x-amz-content-sha256 header is needed.
-    applyChecksum: false,
-  });
   const headers: Record<string, string> = { host: url.host };
   if (request.body !== undefined) headers['content-type'] = request.contentType ?? 'application/json';
-  const signed = await signer.sign({
-    method: request.method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    path: url.pathname,
-    query: {},
-    headers,
-    ...(request.body !== undefined ? { body: request.body } : {}),
-  });
+  const signed = signRequest(
+    {
+      method: request.method,
+      path: url.pathname,
+      headers,
+      ...(request.body !== undefined ? { body: request.body } : {}),
+    },
+    {
+      credentials: await resolveCredentials(target.credentials),
+      region: target.region,
+      service: signingServiceFor(target.endpoint, target.service),
+      signingDate: new Date(),
+    },
+  );
   // fetch sets Host from the URL itself (the same value that was signed).
-  const { host: _host, ...sendHeaders } = signed.headers;
+  const { host: _host, ...sendHeaders } = signed;
   const answer = await fetch(url, {
     method: request.method,
     headers: { ...sendHeaders, accept: 'application/json' },

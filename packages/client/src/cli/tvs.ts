@@ -19,6 +19,7 @@ import {
   type CredentialsSource,
   defaultCredentials,
   defaultRegion,
+  environmentCredentials,
   processClientsAnswer,
   processTokenAnswer,
   retryUnavailable,
@@ -42,7 +43,9 @@ const COMMON_HELP = `
   --endpoint defaults to $TVS_ENDPOINT; it is an http:// or https:// URL. The region defaults to the one
   in an execute-api or lambda-url host name, then $AWS_REGION, then us-east-1. --service (the SigV4
   service name) defaults to $TVS_SIGNING_SERVICE, then lambda for a *.lambda-url.<region>.on.aws host,
-  else execute-api. Requests are signed with the default AWS credential chain.`;
+  else execute-api. Requests are signed with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and
+  AWS_SESSION_TOKEN) when they are set, else with the default AWS credential chain where
+  @aws-sdk/credential-provider-node is installed.`;
 
 const EXIT_CODES = `
 Exit codes: 0 ok, 1 refused or could not be reached (the reason on stderr), 2 usage.`;
@@ -64,17 +67,10 @@ function parse(args: string[], command: Command): { values: Values; operands: st
 /**
  * Keys in the environment win over `AWS_PROFILE`, as in the AWS CLI (the SDK's chain skips them when a
  * profile is set), so `AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… tvs token …` always signs with those
- * keys. Otherwise: the default AWS credential chain.
+ * keys. Otherwise: the default AWS credential chain where it is installed (see `defaultCredentials`).
  */
 function credentialsFrom(env: NodeJS.ProcessEnv): CredentialsSource {
-  const {
-    AWS_ACCESS_KEY_ID: accessKeyId,
-    AWS_SECRET_ACCESS_KEY: secretAccessKey,
-    AWS_SESSION_TOKEN: sessionToken,
-  } = env;
-  if (accessKeyId && secretAccessKey)
-    return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
-  return defaultCredentials();
+  return environmentCredentials(env) ?? defaultCredentials({ env });
 }
 
 /** The service endpoint: an http(s) URL, else a usage error (an `ftp://` endpoint cannot work). */
