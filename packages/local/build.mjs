@@ -2,7 +2,10 @@
 // @tvs/client runs them with Node alone. The service's core and the simulator are bundled in (they are
 // TypeScript packages of this repository); @tvs/client and every npm dependency stay imports, so the
 // errors the commands throw are the very classes the `tvs` command checks for.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+rmSync('dist', { recursive: true, force: true });
 
 await build({
   entryPoints: { commands: 'src/commands.ts' },

@@ -111,7 +111,7 @@ export interface TokenRequestOptions {
   readonly client: string;
   /** Space-separated Identity Cloud scopes, e.g. `.:webhooks/**`. */
   readonly scope: string;
-  /** The token must stay valid at least this many seconds (0–3000). */
+  /** The token must stay valid at least this many seconds (0 to `MAX_MIN_TTL_SECONDS`, 3000). */
   readonly minTtl?: number;
 }
 

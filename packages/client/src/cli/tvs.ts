@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { isSigningService, SIGNING_SERVICES, type SigningService } from '../contract/endpoint-kinds.js';
 import { ServiceUnreachableError, TvsError, UsageError } from '../contract/errors.js';
+import { isValidMinTtl, MAX_MIN_TTL_SECONDS } from '../contract/token-request.js';
 import {
   type CredentialsSource,
   defaultCredentials,
@@ -157,8 +158,9 @@ async function tokenCommand(values: Values, io: CommandIo): Promise<number> {
   let minTtl: number | undefined;
   if (rawMinTtl !== undefined) {
     minTtl = Number(rawMinTtl);
-    if (!/^\d+$/.test(rawMinTtl) || minTtl > 3000)
-      throw new UsageError('--min-ttl must be whole seconds from 0 to 3000');
+    if (!/^\d+$/.test(rawMinTtl) || !isValidMinTtl(minTtl)) {
+      throw new UsageError(`--min-ttl must be whole seconds from 0 to ${MAX_MIN_TTL_SECONDS}`);
+    }
   }
   const body = JSON.stringify({ client, scope, ...(minTtl !== undefined ? { min_ttl: minTtl } : {}) });
   const { answer, token } = await ask(service, async () => {

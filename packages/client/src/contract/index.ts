@@ -12,3 +12,4 @@ export * from './retry-after.js';
 export * from './routes.js';
 export * from './scopes.js';
 export * from './time.js';
+export * from './token-request.js';

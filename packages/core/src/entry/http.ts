@@ -1,6 +1,10 @@
 import {
   clampRetryAfter,
   InvalidRequestError,
+  isValidMinTtl,
+  MAX_BODY_BYTES,
+  MAX_CLIENT_NAME_LENGTH,
+  MAX_MIN_TTL_SECONDS,
   MAX_SCOPE_STRING_LENGTH,
   MethodNotAllowedError,
   ServiceError,
@@ -9,12 +13,6 @@ import {
 } from '@tvs/client/contract';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import type { HttpRequest } from './events.js';
-
-/** Largest accepted request body, in bytes (docs/contract.md: "body over 8 KiB" → 400). */
-export const MAX_BODY_BYTES = 8 * 1024;
-/** Largest `min_ttl` a caller may ask for, in seconds. */
-export const MAX_MIN_TTL_SECONDS = 3000;
-const MAX_CLIENT_NAME_LENGTH = 64;
 
 /** A validated `POST /v1/token` body. */
 export interface TokenRequest {
@@ -90,10 +88,7 @@ export function parseTokenRequest(
   if (scope.length > MAX_SCOPE_STRING_LENGTH) {
     throw new InvalidRequestError(`field "scope" is longer than ${MAX_SCOPE_STRING_LENGTH} characters`);
   }
-  if (
-    minTtl !== undefined &&
-    (typeof minTtl !== 'number' || !Number.isInteger(minTtl) || minTtl < 0 || minTtl > MAX_MIN_TTL_SECONDS)
-  ) {
+  if (minTtl !== undefined && !isValidMinTtl(minTtl)) {
     throw new InvalidRequestError(`field "min_ttl" must be an integer from 0 to ${MAX_MIN_TTL_SECONDS}`);
   }
   if (reject !== undefined && (typeof reject !== 'string' || !/^[0-9a-f]{64}$/.test(reject))) {
