@@ -4,7 +4,7 @@
  * in-process client and the `tvs` command.
  */
 import { type SigningService, signingServiceFor } from './contract/endpoint-kinds.js';
-import { codeOfAnswer, TokenServiceError } from './contract/errors.js';
+import { codeOfAnswer, type ErrorCode, TokenServiceError } from './contract/errors.js';
 import { retryAfterSeconds } from './contract/retry-after.js';
 import { signRequest } from './sigv4.js';
 
@@ -184,32 +184,42 @@ function okJson(answer: ServiceAnswer): unknown {
 export function processTokenAnswer(answer: ServiceAnswer): TokenAnswer {
   const body = okJson(answer);
   const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const { access_token, token_type, expires_in, expires_at, issued_at, scope, client } = fields;
-  if (typeof access_token !== 'string' || access_token === '') throw invalidAnswer('without an access_token');
-  if (typeof token_type !== 'string' || token_type.toLowerCase() !== 'bearer') {
-    throw invalidAnswer('with a token_type other than Bearer');
-  }
-  if (typeof expires_in !== 'number' || !Number.isInteger(expires_in) || expires_in < 0) {
-    throw invalidAnswer('without a valid expires_in');
-  }
-  if (typeof expires_at !== 'string' || Number.isNaN(Date.parse(expires_at))) {
-    throw invalidAnswer('without a valid expires_at');
-  }
-  if (issued_at !== undefined && (typeof issued_at !== 'string' || Number.isNaN(Date.parse(issued_at)))) {
-    throw invalidAnswer('with an invalid issued_at');
-  }
-  if (typeof scope !== 'string' || typeof client !== 'string')
-    throw invalidAnswer('without scope and client');
+  const problem = TOKEN_ANSWER_CHECKS.find(([valid]) => !valid(fields));
+  if (problem) throw invalidAnswer(problem[1]);
+  const { access_token, expires_in, expires_at, issued_at, scope, client } = fields as {
+    [name in keyof TokenAnswer]-?: NonNullable<TokenAnswer[name]>;
+  };
   return {
     access_token,
     token_type: 'Bearer',
     expires_in,
     expires_at,
-    ...(issued_at === undefined ? {} : { issued_at }),
+    ...(fields.issued_at === undefined ? {} : { issued_at }),
     scope,
     client,
   };
 }
+
+const isDate = (value: unknown): boolean => typeof value === 'string' && !Number.isNaN(Date.parse(value));
+
+/** The checks of a token answer, field by field, in order, each with what the answer lacks when it fails. */
+const TOKEN_ANSWER_CHECKS: readonly [(fields: Record<string, unknown>) => boolean, string][] = [
+  [({ access_token }) => typeof access_token === 'string' && access_token !== '', 'without an access_token'],
+  [
+    ({ token_type }) => typeof token_type === 'string' && token_type.toLowerCase() === 'bearer',
+    'with a token_type other than Bearer',
+  ],
+  [
+    ({ expires_in }) => typeof expires_in === 'number' && Number.isInteger(expires_in) && expires_in >= 0,
+    'without a valid expires_in',
+  ],
+  [({ expires_at }) => isDate(expires_at), 'without a valid expires_at'],
+  [({ issued_at }) => issued_at === undefined || isDate(issued_at), 'with an invalid issued_at'],
+  [
+    ({ scope, client }) => typeof scope === 'string' && typeof client === 'string',
+    'without scope and client',
+  ],
+];
 
 /** Validate a 200 answer of `GET /v1/clients`. */
 export function processClientsAnswer(answer: ServiceAnswer): ClientsAnswer {
@@ -225,4 +235,55 @@ export function processClientsAnswer(answer: ServiceAnswer): ClientsAnswer {
     );
   if (!valid) throw invalidAnswer('without a valid clients list');
   return { clients: clients as ClientsAnswer['clients'] };
+}
+
+/**
+ * Wrap a failure to reach the service (no answer at all) in a `TokenServiceError` with status 0:
+ * `TVS_ERR_TIMEOUT`, `TVS_ERR_NO_CREDENTIALS` or `TVS_ERR_UNREACHABLE`.
+ */
+export function unreachable(error: unknown): TokenServiceError {
+  if (error instanceof TokenServiceError) return error;
+  const name = (error as { name?: string })?.name;
+  const code = (error as { cause?: { code?: string } })?.cause?.code;
+  const [tvsCode, oauthLike, description]: [ErrorCode, string, string] =
+    name === 'TimeoutError'
+      ? ['TVS_ERR_TIMEOUT', 'timeout', 'the token service did not answer in time']
+      : name === 'CredentialsProviderError'
+        ? ['TVS_ERR_NO_CREDENTIALS', 'no_credentials', 'no AWS credentials found to sign the request with']
+        : [
+            'TVS_ERR_UNREACHABLE',
+            'unreachable',
+            `the token service could not be reached${code ? ` (${code})` : ''}`,
+          ];
+  return new TokenServiceError(
+    tvsCode,
+    { status: 0, error: oauthLike, error_description: description },
+    { cause: error },
+  );
+}
+
+/** How 503 answers are retried. */
+export interface RetryPolicy {
+  /** Tries in all. */
+  readonly maxAttempts: number;
+  /** The longest wait before a retry, ms, whatever `Retry-After` says. */
+  readonly maxRetryWaitMs: number;
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+/**
+ * Run `call`, retrying while the service's answer is retryable (a 503: `TokenServiceError.retryable`, by
+ * its code), each time after the `Retry-After` it gave (1 s when absent), bounded by the policy. Anything else — and a failure to reach the service at all — is thrown
+ * at once as a `TokenServiceError`.
+ */
+export async function retryUnavailable<T>(policy: RetryPolicy, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const failure = unreachable(error);
+      if (!failure.retryable || attempt >= policy.maxAttempts) throw failure;
+      await policy.sleep(Math.min((failure.retryAfter ?? 1) * 1000, policy.maxRetryWaitMs));
+    }
+  }
 }

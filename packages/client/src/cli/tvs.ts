@@ -302,7 +302,58 @@ function commandHelp(command: Command): string {
   return `usage: ${command.synopsis}\n\n  ${command.help.trim()}\n${EXIT_CODES}\n`;
 }
 
-/** What goes to stderr for a failure: plain text, or with `--json` one JSON object. */
+/** A failure as the command reports it: the exit code, the JSON members, and the plain text. */
+interface Report {
+  readonly exit: 1 | 2;
+  /** `error` of the JSON object: the service's, the client's own word, `usage`, or the error's name. */
+  readonly kind: string;
+  readonly description: string;
+  readonly extra: Record<string, unknown>;
+  readonly plain: string;
+}
+
+function usageReport(error: UsageError, command: Command | undefined, name: string | undefined): Report {
+  const usage = command ? command.synopsis : 'tvs <command> [options]';
+  const more = command ? `tvs ${name} --help` : 'tvs --help';
+  const plain = `tvs: ${error.message}\nusage: ${usage}\nRun '${more}' for more.\n`;
+  return { exit: 2, kind: 'usage', description: error.message, extra: { usage }, plain };
+}
+
+function refusalReport(error: TokenServiceError): Report {
+  const answered = error.status > 0;
+  const extra = {
+    ...(answered ? { status: error.status } : {}),
+    ...(error.retryAfter ? { retry_after: error.retryAfter } : {}),
+  };
+  const detail = answered ? ` (${error.error}, HTTP ${error.status})` : '';
+  const plain = `tvs: ${error.error_description}${detail}\n`;
+  return { exit: 1, kind: error.error, description: error.error_description, extra, plain };
+}
+
+function reportOf(error: unknown, command: Command | undefined, name: string | undefined): Report {
+  if (error instanceof UsageError) return usageReport(error, command, name);
+  if (error instanceof ServiceUnreachableError) {
+    const extra = { host: error.host, cause: error.why };
+    const plain = `tvs: ${error.message}: ${error.why}\n`;
+    return { exit: 1, kind: error.failure.error, description: error.message, extra, plain };
+  }
+  if (error instanceof TokenServiceError) return refusalReport(error);
+  // Configuration, table and rotation errors name each problem and never a secret's value.
+  const message = error instanceof Error ? error.message : String(error);
+  const problems = (error as { problems?: unknown }).problems;
+  return {
+    exit: 1,
+    kind: (error as { name?: string }).name ?? 'Error',
+    description: message,
+    extra: Array.isArray(problems) ? { problems } : {},
+    plain: `tvs ${name}: ${message}\n`,
+  };
+}
+
+/**
+ * Report a failure on stderr — plain text, or with `--json` one JSON object,
+ * `{"error","error_description","code",…}`, the failure's code beside `error` — and return the exit code.
+ */
 function reportFailure(
   error: unknown,
   command: Command | undefined,
@@ -310,58 +361,29 @@ function reportFailure(
   json: boolean,
   io: CommandIo,
 ): number {
-  // With --json: `{"error","error_description","code",…}`, the code of the failure beside `error`.
-  const write = (kind: string, description: string, extra: Record<string, unknown>, plain: string) => {
-    const code = error instanceof TvsError ? { code: error.code } : {};
-    io.stderr(
-      json
-        ? `${JSON.stringify({ error: kind, error_description: description, ...code, ...extra })}\n`
-        : plain,
-    );
-  };
-  if (error instanceof UsageError) {
-    const usage = command ? command.synopsis : 'tvs <command> [options]';
-    const more = command ? `tvs ${name} --help` : 'tvs --help';
-    write(
-      'usage',
-      error.message,
-      { usage },
-      `tvs: ${error.message}\nusage: ${usage}\nRun '${more}' for more.\n`,
-    );
+  const report = reportOf(error, command, name);
+  const code = error instanceof TvsError ? { code: error.code } : {};
+  const members = { error: report.kind, error_description: report.description, ...code, ...report.extra };
+  io.stderr(json ? `${JSON.stringify(members)}\n` : report.plain);
+  return report.exit;
+}
+
+/** `tvs`, `tvs --version` and `tvs help [command]`: the exit code, or undefined for any other command line. */
+async function answerWithoutCommand(name: string | undefined, args: string[], io: CommandIo) {
+  if (name === undefined) {
+    io.stderr(usage(await allCommands()));
     return 2;
   }
-  if (error instanceof ServiceUnreachableError) {
-    write(
-      error.failure.error,
-      error.message,
-      { host: error.host, cause: error.why },
-      `tvs: ${error.message}: ${error.why}\n`,
-    );
-    return 1;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`tvs ${VERSION}\n`);
+    return 0;
   }
-  if (error instanceof TokenServiceError) {
-    const detail = error.status > 0 ? ` (${error.error}, HTTP ${error.status})` : '';
-    write(
-      error.error,
-      error.error_description,
-      {
-        ...(error.status > 0 ? { status: error.status } : {}),
-        ...(error.retryAfter ? { retry_after: error.retryAfter } : {}),
-      },
-      `tvs: ${error.error_description}${detail}\n`,
-    );
-    return 1;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const about = args[0] === undefined ? undefined : await findCommand(args[0]);
+    io.stdout(about ? commandHelp(about) : usage(await allCommands()));
+    return 0;
   }
-  // Configuration, table and rotation errors name each problem and never a secret's value.
-  const message = error instanceof Error ? error.message : String(error);
-  const problems = (error as { problems?: unknown }).problems;
-  write(
-    (error as { name?: string }).name ?? 'Error',
-    message,
-    Array.isArray(problems) ? { problems } : {},
-    `tvs ${name}: ${message}\n`,
-  );
-  return 1;
+  return undefined;
 }
 
 /** Run one `tvs` command line; resolves to the exit code. */
@@ -369,19 +391,8 @@ export async function runTvs(argv: string[], io: CommandIo): Promise<number> {
   const [name, ...args] = argv;
   let command: Command | undefined;
   try {
-    if (name === undefined) {
-      io.stderr(usage(await allCommands()));
-      return 2;
-    }
-    if (name === '--version' || name === '-V' || name === 'version') {
-      io.stdout(`tvs ${VERSION}\n`);
-      return 0;
-    }
-    if (name === 'help' || name === '--help' || name === '-h') {
-      const about = args[0] === undefined ? undefined : await findCommand(args[0]);
-      io.stdout(about ? commandHelp(about) : usage(await allCommands()));
-      return 0;
-    }
+    const answered = await answerWithoutCommand(name, args, io);
+    if (answered !== undefined || name === undefined) return answered ?? 2;
     command = await findCommand(name);
     if (command === undefined) throw unknownCommand(name);
     const { values, operands } = parse(args, command);

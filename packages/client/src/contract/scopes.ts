@@ -232,12 +232,22 @@ function analyseScope(text: string): Scope | string {
  * text, so positions in messages are 1-based positions in the scope as the caller wrote it.
  */
 function pathProblem(path: string, offset: number): string | undefined {
+  return pathLengthProblem(path) ?? pathCharacterProblem(path, offset) ?? pathShapeProblem(path, offset);
+}
+
+/** An empty path, or one longer than {@link MAX_SCOPE_PATH_LENGTH}. */
+function pathLengthProblem(path: string): string | undefined {
   if (path.length === 0) {
     return 'empty path; expected e.g. "config/**"';
   }
   if (path.length > MAX_SCOPE_PATH_LENGTH) {
     return `path is ${path.length} characters long; at most ${MAX_SCOPE_PATH_LENGTH} are allowed`;
   }
+  return undefined;
+}
+
+/** The first character a path may not use, named by position. */
+function pathCharacterProblem(path: string, offset: number): string | undefined {
   for (let index = 0; index < path.length; index += 1) {
     const character = path[index] ?? '';
     if (!PATH_CHARACTER.test(character)) {
@@ -249,6 +259,11 @@ function pathProblem(path: string, offset: number): string | undefined {
       return `character ${shown} at position ${offset + index + 1} is not allowed; a path may use A-Z a-z 0-9 - _ . ~ / *`;
     }
   }
+  return undefined;
+}
+
+/** Three or more `*` in a row, a leading or trailing `/`, an empty segment, or a `.` or `..` segment. */
+function pathShapeProblem(path: string, offset: number): string | undefined {
   const starRun = /\*{3,}/.exec(path);
   if (starRun !== null) {
     return `${starRun[0].length} consecutive "*" at position ${offset + starRun.index + 1} are ambiguous; use "*" (within a segment) or "**" (any depth)`;
@@ -263,12 +278,8 @@ function pathProblem(path: string, offset: number): string | undefined {
   if (emptySegment !== -1) {
     return `empty path segment at position ${offset + emptySegment + 2}`;
   }
-  for (const segment of path.split('/')) {
-    if (segment === '.' || segment === '..') {
-      return `path segment "${segment}" is not allowed`;
-    }
-  }
-  return undefined;
+  const dotSegment = path.split('/').find((segment) => segment === '.' || segment === '..');
+  return dotSegment === undefined ? undefined : `path segment "${dotSegment}" is not allowed`;
 }
 
 /**
@@ -400,6 +411,91 @@ interface GrantingState {
   readonly transitions: Map<string, GrantingState>;
 }
 
+/** The granting glob's DFA, built lazily: one state per set of NFA positions reached. */
+class GrantingAutomaton {
+  private readonly states = new Map<string, GrantingState>();
+  /** Per position: from there on, only `**` remains (every continuation is accepted). */
+  private readonly onlyGlobstarFrom: readonly boolean[];
+
+  constructor(private readonly glob: readonly GlobToken[]) {
+    const onlyGlobstarFrom = new Array<boolean>(glob.length + 1).fill(false);
+    for (let position = glob.length - 1; position >= 0; position -= 1) {
+      onlyGlobstarFrom[position] =
+        glob[position] === GLOBSTAR &&
+        (position === glob.length - 1 || onlyGlobstarFrom[position + 1] === true);
+    }
+    this.onlyGlobstarFrom = onlyGlobstarFrom;
+  }
+
+  /** The state before any character. */
+  start(): GrantingState {
+    return this.state(startPositions(this.glob));
+  }
+
+  /** The state after `character` from `state`. */
+  step(state: GrantingState, character: string): GrantingState {
+    let next = state.transitions.get(character);
+    if (next === undefined) {
+      next = this.state(advance(this.glob, state.positions, character));
+      state.transitions.set(character, next);
+    }
+    return next;
+  }
+
+  private state(positions: boolean[]): GrantingState {
+    const key = positions.map((reached) => (reached ? '1' : '0')).join('');
+    let state = this.states.get(key);
+    if (state === undefined) {
+      state = {
+        id: this.states.size,
+        positions,
+        accepting: positions[this.glob.length] === true,
+        universal: positions.some((reached, position) => reached && this.onlyGlobstarFrom[position] === true),
+        transitions: new Map(),
+      };
+      this.states.set(key, state);
+    }
+    return state;
+  }
+}
+
+/** The pairs (requested glob position, granting state) of the product still to explore, each once. */
+class ProductPairs {
+  private readonly seen = new Set<string>();
+  private readonly pending: [number, GrantingState][] = [];
+
+  /** How many pairs were ever reached. */
+  get reached(): number {
+    return this.seen.size;
+  }
+
+  /** Reach `state` with every requested position in `positions`. */
+  add(positions: readonly boolean[], state: GrantingState): void {
+    positions.forEach((reached, position) => {
+      const key = `${position} ${state.id}`;
+      if (reached && !this.seen.has(key)) {
+        this.seen.add(key);
+        this.pending.push([position, state]);
+      }
+    });
+  }
+
+  next(): [number, GrantingState] | undefined {
+    return this.pending.pop();
+  }
+}
+
+/**
+ * The characters to try for one token of the requested glob: a literal itself; for a wildcard, the
+ * granting glob's literals, `/` (not for `*`, which stays within a segment) and {@link OTHER_CHARACTER}
+ * standing for every other character.
+ */
+function charactersFor(token: GlobToken, alphabet: readonly string[]): readonly string[] {
+  if (token === GLOBSTAR) return alphabet;
+  if (token === STAR) return alphabet.filter((character) => character !== '/');
+  return [token];
+}
+
 /**
  * Whether every string matched by `requested` is matched by `granting` (language inclusion). Explores the
  * product of the requested glob's NFA with the determinised granting glob: a reachable pair where the
@@ -411,80 +507,21 @@ interface GrantingState {
 function globIncludes(granting: readonly GlobToken[], requested: readonly GlobToken[]): boolean {
   const grantingLiterals = new Set(granting.filter((token) => token !== STAR && token !== GLOBSTAR));
   const alphabet = [...new Set([...grantingLiterals, '/', OTHER_CHARACTER])];
-  const onlyGlobstarFrom: boolean[] = new Array<boolean>(granting.length + 1).fill(false);
-  for (let position = granting.length - 1; position >= 0; position -= 1) {
-    onlyGlobstarFrom[position] =
-      granting[position] === GLOBSTAR &&
-      (position === granting.length - 1 || onlyGlobstarFrom[position + 1] === true);
-  }
-
-  const grantingStates = new Map<string, GrantingState>();
-  const grantingState = (positions: boolean[]): GrantingState => {
-    const key = positions.map((reached) => (reached ? '1' : '0')).join('');
-    let state = grantingStates.get(key);
-    if (state === undefined) {
-      state = {
-        id: grantingStates.size,
-        positions,
-        accepting: positions[granting.length] === true,
-        universal: positions.some((reached, position) => reached && onlyGlobstarFrom[position] === true),
-        transitions: new Map(),
-      };
-      grantingStates.set(key, state);
-    }
-    return state;
-  };
-  const step = (state: GrantingState, character: string): GrantingState => {
-    let next = state.transitions.get(character);
-    if (next === undefined) {
-      next = grantingState(advance(granting, state.positions, character));
-      state.transitions.set(character, next);
-    }
-    return next;
-  };
-
-  const seen = new Set<string>();
-  const pending: [number, GrantingState][] = [];
-  const visit = (requestedPositions: readonly boolean[], state: GrantingState): void => {
-    requestedPositions.forEach((reached, position) => {
-      if (!reached) {
-        return;
-      }
-      const key = `${position} ${state.id}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        pending.push([position, state]);
-      }
-    });
-  };
-
-  visit(startPositions(requested), grantingState(startPositions(granting)));
-  for (let pair = pending.pop(); pair !== undefined; pair = pending.pop()) {
-    if (seen.size > MAX_CONTAINMENT_STATES) {
-      return false;
-    }
+  const automaton = new GrantingAutomaton(granting);
+  const pairs = new ProductPairs();
+  pairs.add(startPositions(requested), automaton.start());
+  for (let pair = pairs.next(); pair !== undefined; pair = pairs.next()) {
+    if (pairs.reached > MAX_CONTAINMENT_STATES) return false;
     const [position, state] = pair;
-    if (state.universal) {
-      continue;
-    }
+    if (state.universal) continue;
     if (position === requested.length) {
-      if (!state.accepting) {
-        return false;
-      }
+      if (!state.accepting) return false;
       continue;
     }
-    const token = requested[position] ?? '';
-    const single: boolean[] = new Array<boolean>(requested.length + 1).fill(false);
+    const single = new Array<boolean>(requested.length + 1).fill(false);
     single[position] = true;
-    if (token === STAR || token === GLOBSTAR) {
-      for (const character of alphabet) {
-        if (token === STAR && character === '/') {
-          continue;
-        }
-        visit(advance(requested, single, character), step(state, character));
-      }
-    } else {
-      visit(advance(requested, single, token), step(state, token));
+    for (const character of charactersFor(requested[position] ?? '', alphabet)) {
+      pairs.add(advance(requested, single, character), automaton.step(state, character));
     }
   }
   return true;
