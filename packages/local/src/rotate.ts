@@ -15,13 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { LocalConfigError } from '@tvs/client/contract';
 import { parseServiceConfig } from '@tvs/core/config/service-config';
-import {
-  ROTATION_STEPS,
-  type SecretMetadata,
-  SecretRotator,
-  type SecretVersions,
-  type StepRecord,
-} from '@tvs/core/flow/rotation';
+import { ROTATION_STEPS, SecretRotator, type StepRecord } from '@tvs/core/flow/rotation';
 import { VendingService } from '@tvs/core/flow/vending-service';
 import { settingsFromEnv } from '@tvs/core/policy/settings';
 import { RecordStoreResetLease } from '@tvs/core/protocol/reset-lease';
@@ -29,6 +23,7 @@ import { MemoryRecordStore } from '@tvs/core/stores/memory-store';
 import { CredentialsCache } from '@tvs/core/upstream/credentials';
 import { IdentityCloudClient } from '@tvs/core/upstream/identity-cloud';
 import { Minter } from '@tvs/core/upstream/minter';
+import type { SecretMetadata, SecretVersions } from '@tvs/core/upstream/secret-versions';
 import { loadConfigFile, parseLocalSection } from './local-config.js';
 import { parseSecretsFile, SecretsFileSource } from './secrets-file.js';
 

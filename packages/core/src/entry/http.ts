@@ -12,16 +12,8 @@ import {
   UpstreamUnavailableError,
 } from '@tvs/client/contract';
 import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { TokenRequest } from '../flow/vending-service.js';
 import type { HttpRequest } from './events.js';
-
-/** A validated `POST /v1/token` body. */
-export interface TokenRequest {
-  readonly client: string;
-  readonly scope: string;
-  readonly minTtl: number;
-  /** SHA-256 hex of a token the caller saw rejected upstream. */
-  readonly reject?: string;
-}
 
 /** Headers on every answer: some carry a token, and none of them may be cached by anything in between. */
 const NO_STORE_HEADERS = {

@@ -1,18 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { describeError, ROTATION_KEY_PREFIX, RotationError } from '@tvs/client/contract';
-import {
-  isRotationEvent,
-  type RotationEvent,
-  SecretRotator,
-  type SecretVersions,
-  type StepRecord,
-} from '../flow/rotation.js';
+import { isRotationEvent, type RotationEvent, SecretRotator, type StepRecord } from '../flow/rotation.js';
 import { RecordStoreResetLease, type ResetLease } from '../protocol/reset-lease.js';
 import { DynamoDbRecordStore } from '../stores/dynamodb-store.js';
 import { KmsDataKeyProvider, resetTokenEncryptionContext } from '../stores/token-crypto.js';
 import { IdentityCloudClient } from '../upstream/identity-cloud.js';
-import { SecretsManagerVersions } from '../upstream/secret-versions.js';
+import { SecretsManagerVersions, type SecretVersions } from '../upstream/secret-versions.js';
 import type { RequestLog, RequestMetrics } from './vend-handler.js';
 import { createRuntime, type RuntimeParts, requiredEnv, runtimePartsFromEnv } from './vend-runtime.js';
 

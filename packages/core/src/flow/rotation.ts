@@ -37,6 +37,7 @@ import { type ConfiguredClient, resetScope, type ServiceConfig } from '../config
 import type { ResetLease } from '../protocol/reset-lease.js';
 import { parseClientCredentials } from '../upstream/credentials.js';
 import type { ClientCredentials, IdentityCloudClient } from '../upstream/identity-cloud.js';
+import type { SecretMetadata, SecretVersions } from '../upstream/secret-versions.js';
 
 /** The steps of Secrets Manager's rotation contract. */
 export const ROTATION_STEPS = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
@@ -47,31 +48,6 @@ export interface RotationEvent {
   readonly SecretId: string;
   readonly ClientRequestToken: string;
   readonly Step: RotationStep;
-}
-
-/** What a secret's metadata says (DescribeSecret). */
-export interface SecretMetadata {
-  readonly arn: string;
-  readonly name: string;
-  readonly rotationEnabled: boolean;
-  /** Version id → its staging labels. */
-  readonly stages: Readonly<Record<string, readonly string[]>>;
-}
-
-/** The secret's versions: Secrets Manager in AWS (and moto), files for `tvs rotate` locally. */
-export interface SecretVersions {
-  describe(secretId: string): Promise<SecretMetadata>;
-  /** The value of the version `versionId` (or staged `stage`), or undefined when it has none. */
-  value(
-    secretId: string,
-    select: { versionId?: string; stage: 'AWSCURRENT' | 'AWSPENDING' },
-  ): Promise<string | undefined>;
-  /** Store `secretString` as version `versionId`, staged `AWSPENDING`. */
-  putPending(secretId: string, versionId: string, secretString: string): Promise<void>;
-  /** Move `AWSCURRENT` from version `from` to version `to`. */
-  moveCurrent(secretId: string, to: string, from: string): Promise<void>;
-  /** Remove `AWSPENDING` from version `versionId`. */
-  removePending(secretId: string, versionId: string): Promise<void>;
 }
 
 /**

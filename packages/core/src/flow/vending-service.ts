@@ -24,7 +24,6 @@ import {
   UpstreamUnavailableError,
 } from '@tvs/client/contract';
 import type { ConfiguredClient, ServiceConfig } from '../config/service-config.js';
-import type { TokenRequest } from '../entry/http.js';
 import {
   type Charge,
   fresh,
@@ -53,6 +52,15 @@ import { MemoryRecordStore } from '../stores/memory-store.js';
 import type { Minter } from '../upstream/minter.js';
 
 export type { TokenSource };
+
+/** What a caller asks for: a validated `POST /v1/token` body. */
+export interface TokenRequest {
+  readonly client: string;
+  readonly scope: string;
+  readonly minTtl: number;
+  /** SHA-256 hex of a token the caller saw rejected upstream. */
+  readonly reject?: string;
+}
 
 /** A token handed to a caller. */
 export interface VendResult {

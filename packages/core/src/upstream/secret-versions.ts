@@ -6,7 +6,31 @@ import {
   type SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import type { SecretMetadata, SecretVersions } from '../flow/rotation.js';
+
+/** What a secret's metadata says (DescribeSecret). */
+export interface SecretMetadata {
+  readonly arn: string;
+  readonly name: string;
+  readonly rotationEnabled: boolean;
+  /** Version id → its staging labels. */
+  readonly stages: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The secret's versions: Secrets Manager in AWS (and moto), files for `tvs rotate` locally. */
+export interface SecretVersions {
+  describe(secretId: string): Promise<SecretMetadata>;
+  /** The value of the version `versionId` (or staged `stage`), or undefined when it has none. */
+  value(
+    secretId: string,
+    select: { versionId?: string; stage: 'AWSCURRENT' | 'AWSPENDING' },
+  ): Promise<string | undefined>;
+  /** Store `secretString` as version `versionId`, staged `AWSPENDING`. */
+  putPending(secretId: string, versionId: string, secretString: string): Promise<void>;
+  /** Move `AWSCURRENT` from version `from` to version `to`. */
+  moveCurrent(secretId: string, to: string, from: string): Promise<void>;
+  /** Remove `AWSPENDING` from version `versionId`. */
+  removePending(secretId: string, versionId: string): Promise<void>;
+}
 
 /**
  * A secret's versions in AWS Secrets Manager: the four calls the rotation function may make
