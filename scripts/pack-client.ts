@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { UsageError } from '@tvs/client/contract';
 
 const CLIENT_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'client');
 
@@ -27,11 +28,6 @@ interface PackOptions {
   readonly name?: string;
   /** The folder the tarball is written to (created if missing). @default the folder npm was run from */
   readonly out?: string;
-}
-
-/** A mistake in the command line. */
-class UsageError extends Error {
-  override readonly name = 'UsageError';
 }
 
 interface ClientManifest {
