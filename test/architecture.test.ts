@@ -90,6 +90,22 @@ describe('the packages', () => {
     },
   );
 
+  it("carry the service's release number, and depend on each other at exactly it", () => {
+    const release = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+      dependencies: Record<string, string>;
+    };
+    for (const name of ['client', 'core', 'local', 'simulator']) {
+      const { version, dependencies = {} } = manifest(`packages/${name}`) as {
+        version?: string;
+      } & ReturnType<typeof manifest>;
+      expect(version, name).toBe(release.version);
+      for (const [dependency, range] of Object.entries({ ...dependencies, ...release.dependencies })) {
+        if (dependency.startsWith('@tvs/')) expect(range, `${name} → ${dependency}`).toBe(release.version);
+      }
+    }
+  });
+
   it('@tvs/client has no runtime dependencies', () => {
     expect(manifest('packages/client').dependencies ?? {}).toEqual({});
   });
