@@ -106,6 +106,12 @@ describe('the packages', () => {
     }
   });
 
+  it('the Python client carries the release number too', () => {
+    const release = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+    const pyproject = readFileSync(join(ROOT, 'clients', 'python', 'pyproject.toml'), 'utf8');
+    expect(/^version = "([^"]+)"$/m.exec(pyproject)?.[1]).toBe(release);
+  });
+
   it('@tvs/client has no runtime dependencies', () => {
     expect(manifest('packages/client').dependencies ?? {}).toEqual({});
   });
