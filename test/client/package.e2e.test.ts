@@ -15,17 +15,14 @@ import {
   childEnv,
   ORDERS,
   ROOT,
+  recordServeTraffic,
   type ServeProcess,
-  SIMULATED,
-  STRANGER,
   serveFixture,
   spawnChild,
   startServe,
-  TEST_SECRETS,
   tempDir,
   writeJson,
 } from '../support/processes';
-import { recordTraffic } from '../support/traffic-log';
 
 /** The largest installed size of the package, bytes. */
 const MAX_INSTALLED_BYTES = 2 * 1024 * 1024;
@@ -214,18 +211,12 @@ afterAll(async () => {
   await fixtureDir?.remove();
   await work?.remove();
   if (serve && sim) {
-    recordTraffic({
-      source: 'test/client/package.e2e.test.ts (tvs serve, and the installed package)',
-      logs: serve.stdout() + serve.stderr() + consumerStderr.join(''),
-      bodies: [],
-      tokens: sim.issuedTokens,
-      secrets: [
-        ...Object.values(SIMULATED).map((client) => client.clientSecret),
-        TEST_SECRETS['tvs/broken-us'].client_secret,
-        ORDERS.secretAccessKey,
-        STRANGER.secretAccessKey,
-      ],
-    });
+    recordServeTraffic(
+      'test/client/package.e2e.test.ts (tvs serve, and the installed package)',
+      serve,
+      sim,
+      consumerStderr.join(''),
+    );
   }
 });
 

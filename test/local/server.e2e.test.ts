@@ -13,9 +13,9 @@ import {
   childEnv,
   closedPort,
   ORDERS,
+  recordServeTraffic,
   runCli,
   type ServeProcess,
-  SIMULATED,
   STRANGER,
   startServe,
   startTestSimulator,
@@ -24,7 +24,6 @@ import {
   testDocument,
   writeJson,
 } from '../support/processes';
-import { recordTraffic } from '../support/traffic-log';
 
 let sim: IdentityCloudSimulator;
 let serve: ServeProcess;
@@ -63,18 +62,7 @@ afterAll(async () => {
   await sim?.close();
   await removeDir?.();
   if (serve && sim) {
-    recordTraffic({
-      source: 'test/local/server.e2e.test.ts (tvs serve)',
-      logs: serve.stdout() + serve.stderr(),
-      bodies: [],
-      tokens: sim.issuedTokens,
-      secrets: [
-        ...Object.values(SIMULATED).map((client) => client.clientSecret),
-        TEST_SECRETS['tvs/broken-us'].client_secret,
-        ORDERS.secretAccessKey,
-        STRANGER.secretAccessKey,
-      ],
-    });
+    recordServeTraffic('test/local/server.e2e.test.ts (tvs serve)', serve, sim);
   }
 });
 

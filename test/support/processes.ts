@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { processTokenAnswer, sendSigned } from '@tvs/client';
 import { type IdentityCloudSimulator, startIdentityCloudSimulator } from '@tvs/simulator/identity-cloud';
 import { freePort } from './moto';
+import { recordTraffic } from './traffic-log';
 
 /** The project root: children run from here, as a newcomer would. */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -335,6 +336,31 @@ export const TEST_SECRETS = {
   }),
   'tvs/broken-us': { client_id: SIMULATED.broken.clientId, client_secret: 'a-stale-secret' },
 };
+
+/**
+ * Record the traffic of a {@link serveFixture}'s `tvs serve` for the leak scan: its output (and `logs`
+ * more), the tokens its simulator issued, and every secret in play — the clients', the stale one of
+ * `broken-us`, and the callers' secret keys.
+ */
+export function recordServeTraffic(
+  source: string,
+  serve: Pick<ServeProcess, 'stdout' | 'stderr'>,
+  sim: IdentityCloudSimulator,
+  logs = '',
+): void {
+  recordTraffic({
+    source,
+    logs: serve.stdout() + serve.stderr() + logs,
+    bodies: [],
+    tokens: sim.issuedTokens,
+    secrets: [
+      ...Object.values(SIMULATED).map((client) => client.clientSecret),
+      TEST_SECRETS['tvs/broken-us'].client_secret,
+      ORDERS.secretAccessKey,
+      STRANGER.secretAccessKey,
+    ],
+  });
+}
 
 /** A request's whole body, as text (for the small servers the tests stand up). */
 export function readBody(req: IncomingMessage): Promise<string> {
