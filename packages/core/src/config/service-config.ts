@@ -360,97 +360,23 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
   if (!Number.isInteger(maxRememberedDecisions) || maxRememberedDecisions < 0) {
     throw new RangeError('maxRememberedDecisions must be a whole number, 0 or more');
   }
-  const problems: string[] = [];
   if (!isPlainObject(document)) {
     throw new ConfigError([`${DOCUMENT}: expected a JSON object with "clients" and "grants"`]);
   }
-  checkKeys(document, undefined, [...TOP_LEVEL_KEYS, ...IGNORED_TOP_LEVEL_KEYS], problems);
-  if (document.$schema !== undefined && typeof document.$schema !== 'string') {
-    problems.push('$schema: expected a string');
-  }
-
-  const clientDocuments: Record<string, ClientDocument> = Object.create(null);
-  const clients = new Map<string, ConfiguredClient>();
-  const allowedScopes = new Map<string, readonly Scope[]>();
-  if (!isPlainObject(document.clients)) {
-    problems.push('clients: required; expected an object of client name to client');
-  } else if (Object.keys(document.clients).length === 0) {
-    problems.push('clients: expected at least one client');
-  } else {
-    for (const [name, candidate] of Object.entries(document.clients)) {
-      const client = parseClient(name, candidate, problems);
-      if (client.allowedScopes !== undefined) {
-        allowedScopes.set(name, client.allowedScopes);
-      }
-      if (client.document !== undefined && client.allowedScopes !== undefined) {
-        clientDocuments[name] = client.document;
-        clients.set(
-          name,
-          Object.freeze({
-            name,
-            tokenEndpoint: client.document.tokenEndpoint,
-            secretId: client.document.secretId,
-            allowedScopes: Object.freeze(client.allowedScopes),
-            ...(client.document.rotation
-              ? {
-                  rotation: Object.freeze({
-                    everyDays: Number(ROTATION_EVERY.exec(client.document.rotation.every)?.[1]),
-                    via: client.document.rotation.via,
-                    clientId: client.document.clientId as string,
-                  }),
-                }
-              : {}),
-          }),
-        );
-      }
-    }
-  }
-
+  const problems: string[] = [];
+  checkTopLevel(document, problems);
+  const clients = parseClients(document.clients, problems);
   // Without a valid, non-empty "clients" (already reported) every grant's client would look unknown.
   const declaredClients =
     isPlainObject(document.clients) && Object.keys(document.clients).length > 0
       ? document.clients
       : undefined;
-  checkRotations(clientDocuments, allowedScopes, problems);
-  const grantDocuments: GrantDocument[] = [];
-  const grants: ConfiguredGrant[] = [];
-  if (!Array.isArray(document.grants)) {
-    problems.push('grants: required; expected an array of grants (it may be empty)');
-  } else {
-    // A grant written twice: harmless today, but an edit to one copy would not change what is granted.
-    const firstGrant = new Map<string, number>();
-    document.grants.forEach((candidate: unknown, index: number) => {
-      const grant = parseGrant(`grants[${index}]`, candidate, allowedScopes, declaredClients, problems);
-      if (grant === undefined) return;
-      const pair = JSON.stringify([
-        grant.document.principal,
-        grant.document.client,
-        canonicalScope(grant.parsed.scopes),
-      ]);
-      const first = firstGrant.get(pair);
-      if (first !== undefined) {
-        problems.push(
-          `grants[${index}]: duplicate grant: grants[${first}] already gives ${quoteForMessage(grant.document.principal, 100)} the same scopes on client ${quoteForMessage(grant.document.client, 64)}; remove one`,
-        );
-        return;
-      }
-      firstGrant.set(pair, index);
-      grantDocuments.push(grant.document);
-      grants.push(grant.parsed);
-    });
-  }
+  checkRotations(clients.documents, clients.allowedScopes, problems);
+  const grants = parseGrants(document.grants, clients.allowedScopes, declaredClients, problems);
   // The rotation function's grants are parsed and checked like any other, but not part of the document.
   if (options.rotationPrincipal !== undefined) {
-    rotationGrants(clientDocuments, options.rotationPrincipal).forEach((candidate, index) => {
-      const grant = parseGrant(
-        `rotation grants[${index}]`,
-        candidate,
-        allowedScopes,
-        declaredClients,
-        problems,
-      );
-      if (grant !== undefined) grants.push(grant.parsed);
-    });
+    const rotation = rotationGrants(clients.documents, options.rotationPrincipal);
+    grants.parsed.push(...parseRotationGrants(rotation, clients.allowedScopes, declaredClients, problems));
   }
 
   if (problems.length > 0) {
@@ -458,11 +384,11 @@ export function parseServiceConfig(document: unknown, options: ServiceConfigOpti
   }
   return createServiceConfig({
     document: Object.freeze({
-      clients: Object.freeze(clientDocuments),
-      grants: Object.freeze(grantDocuments),
+      clients: Object.freeze(clients.documents),
+      grants: Object.freeze(grants.documents),
     }),
-    clients,
-    grants: Object.freeze(grants),
+    clients: clients.configured,
+    grants: Object.freeze(grants.parsed),
     maxRememberedDecisions,
   });
 }
@@ -558,6 +484,131 @@ function checkKeys(
       problems.push(`${keyPath(path, key)}: unknown key; expected one of ${expected}`);
     }
   }
+}
+
+/** The document's own keys: nothing unknown, and `$schema` (which editors read) a string. */
+function checkTopLevel(document: Record<string, unknown>, problems: string[]): void {
+  checkKeys(document, undefined, [...TOP_LEVEL_KEYS, ...IGNORED_TOP_LEVEL_KEYS], problems);
+  if (document.$schema !== undefined && typeof document.$schema !== 'string') {
+    problems.push('$schema: expected a string');
+  }
+}
+
+/** The document's `clients`, each as written and as configured, and every client's parsed allowedScopes. */
+interface ParsedClients {
+  /** The valid clients as written. */
+  readonly documents: Record<string, ClientDocument>;
+  /** The valid clients, configured. */
+  readonly configured: Map<string, ConfiguredClient>;
+  /** The allowedScopes of every client whose allowedScopes are valid, even if another of its fields is not. */
+  readonly allowedScopes: Map<string, readonly Scope[]>;
+}
+
+function parseClients(value: unknown, problems: string[]): ParsedClients {
+  const parsed: ParsedClients = {
+    documents: Object.create(null),
+    configured: new Map(),
+    allowedScopes: new Map(),
+  };
+  if (!isPlainObject(value)) {
+    problems.push('clients: required; expected an object of client name to client');
+    return parsed;
+  }
+  if (Object.keys(value).length === 0) {
+    problems.push('clients: expected at least one client');
+    return parsed;
+  }
+  for (const [name, candidate] of Object.entries(value)) {
+    const client = parseClient(name, candidate, problems);
+    if (client.allowedScopes !== undefined) {
+      parsed.allowedScopes.set(name, client.allowedScopes);
+    }
+    if (client.document !== undefined && client.allowedScopes !== undefined) {
+      parsed.documents[name] = client.document;
+      parsed.configured.set(name, configuredClient(name, client.document, client.allowedScopes));
+    }
+  }
+  return parsed;
+}
+
+/** A valid client as the service uses it: frozen, its allowedScopes parsed, its rotation read. */
+function configuredClient(
+  name: string,
+  document: ClientDocument,
+  allowedScopes: readonly Scope[],
+): ConfiguredClient {
+  return Object.freeze({
+    name,
+    tokenEndpoint: document.tokenEndpoint,
+    secretId: document.secretId,
+    allowedScopes: Object.freeze(allowedScopes),
+    ...(document.rotation
+      ? {
+          rotation: Object.freeze({
+            everyDays: Number(ROTATION_EVERY.exec(document.rotation.every)?.[1]),
+            via: document.rotation.via,
+            clientId: document.clientId as string,
+          }),
+        }
+      : {}),
+  });
+}
+
+/** The document's valid `grants`, each as written and parsed; a grant written twice is a problem. */
+function parseGrants(
+  value: unknown,
+  allowedScopes: ReadonlyMap<string, readonly Scope[]>,
+  declaredClients: Record<string, unknown> | undefined,
+  problems: string[],
+): { documents: GrantDocument[]; parsed: ConfiguredGrant[] } {
+  const grants = { documents: [] as GrantDocument[], parsed: [] as ConfiguredGrant[] };
+  if (!Array.isArray(value)) {
+    problems.push('grants: required; expected an array of grants (it may be empty)');
+    return grants;
+  }
+  // A grant written twice: harmless today, but an edit to one copy would not change what is granted.
+  const firstGrant = new Map<string, number>();
+  value.forEach((candidate: unknown, index: number) => {
+    const grant = parseGrant(`grants[${index}]`, candidate, allowedScopes, declaredClients, problems);
+    if (grant === undefined) return;
+    const pair = JSON.stringify([
+      grant.document.principal,
+      grant.document.client,
+      canonicalScope(grant.parsed.scopes),
+    ]);
+    const first = firstGrant.get(pair);
+    if (first !== undefined) {
+      problems.push(
+        `grants[${index}]: duplicate grant: grants[${first}] already gives ${quoteForMessage(grant.document.principal, 100)} the same scopes on client ${quoteForMessage(grant.document.client, 64)}; remove one`,
+      );
+      return;
+    }
+    firstGrant.set(pair, index);
+    grants.documents.push(grant.document);
+    grants.parsed.push(grant.parsed);
+  });
+  return grants;
+}
+
+/** The rotation function's valid grants (see {@link rotationGrants}), each problem under `rotation grants[i]`. */
+function parseRotationGrants(
+  candidates: readonly GrantDocument[],
+  allowedScopes: ReadonlyMap<string, readonly Scope[]>,
+  declaredClients: Record<string, unknown> | undefined,
+  problems: string[],
+): ConfiguredGrant[] {
+  const parsed: ConfiguredGrant[] = [];
+  candidates.forEach((candidate, index) => {
+    const grant = parseGrant(
+      `rotation grants[${index}]`,
+      candidate,
+      allowedScopes,
+      declaredClients,
+      problems,
+    );
+    if (grant !== undefined) parsed.push(grant.parsed);
+  });
+  return parsed;
 }
 
 function parseClient(

@@ -34,15 +34,22 @@ export type FunctionUrlEvent = LambdaFunctionURLEventWithIAMAuthorizer;
 
 /** The REST API's proxy event → the request. */
 export function fromRestApiEvent(event: APIGatewayProxyEvent): HttpRequest {
-  // Repeated headers are whole only in multiValueHeaders (`headers` keeps the last value of each); their
-  // values are joined as a function URL joins them, names differing in case counting as one header.
+  return {
+    caller: event.requestContext?.identity?.userArn ?? '',
+    method: event.httpMethod,
+    // `resource` is the route matched (its template); behind a `{proxy+}` resource, the path itself.
+    path: event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path,
+    headers: restApiHeaders(event),
+    body: event.body ?? null,
+    isBase64Encoded: event.isBase64Encoded === true,
+  };
+}
+
+/** The REST API event's headers as a function URL hands them: names lower-cased, repeats joined. */
+function restApiHeaders(event: APIGatewayProxyEvent): Record<string, string> {
+  // Each header's values are joined as a function URL joins them, names differing in case counting as one.
   const values = new Map<string, string[]>();
-  const multi = event.multiValueHeaders ?? {};
-  const source: [string, readonly (string | undefined)[] | undefined][] =
-    Object.keys(multi).length > 0
-      ? Object.entries(multi)
-      : Object.entries(event.headers ?? {}).map(([name, value]) => [name, [value]]);
-  for (const [name, list] of source) {
+  for (const [name, list] of headerLists(event)) {
     const key = name.toLowerCase();
     for (const value of list ?? []) {
       if (typeof value === 'string') values.set(key, [...(values.get(key) ?? []), value]);
@@ -51,15 +58,16 @@ export function fromRestApiEvent(event: APIGatewayProxyEvent): HttpRequest {
   const headers: Record<string, string> = {};
   // Cookie headers are joined by "; " (RFC 9113 §8.2.3), as a function URL's `cookies` are below.
   for (const [name, list] of values) headers[name] = list.join(name === 'cookie' ? '; ' : ',');
-  return {
-    caller: event.requestContext?.identity?.userArn ?? '',
-    method: event.httpMethod,
-    // `resource` is the route matched (its template); behind a `{proxy+}` resource, the path itself.
-    path: event.resource && event.resource !== '/{proxy+}' ? event.resource : event.path,
-    headers,
-    body: event.body ?? null,
-    isBase64Encoded: event.isBase64Encoded === true,
-  };
+  return headers;
+}
+
+/** Each header of the REST API event with all its values, as sent. */
+function headerLists(event: APIGatewayProxyEvent): [string, readonly (string | undefined)[] | undefined][] {
+  // Repeated headers are whole only in multiValueHeaders (`headers` keeps the last value of each).
+  const multi = event.multiValueHeaders ?? {};
+  return Object.keys(multi).length > 0
+    ? Object.entries(multi)
+    : Object.entries(event.headers ?? {}).map(([name, value]) => [name, [value]]);
 }
 
 /** A function URL's event (payload format 2.0) → the request. */

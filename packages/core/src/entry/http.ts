@@ -37,23 +37,40 @@ function describeType(value: unknown): string {
 export function parseTokenRequest(
   event: Pick<HttpRequest, 'headers' | 'body' | 'isBase64Encoded'>,
 ): TokenRequest {
+  requireJsonMediaType(event.headers);
+  const fields = tokenRequestFields(jsonBodyOf(event));
+  const client = clientField(fields.client);
+  const scope = scopeField(fields.scope);
+  const minTtl = minTtlField(fields.min_ttl);
+  const reject = rejectField(fields.reject);
+  return { client, scope, minTtl, ...(reject ? { reject } : {}) };
+}
+
+function requireJsonMediaType(headers: HttpRequest['headers']): void {
   // Header names are lower-cased by the event mapping (`events.ts`).
-  const contentType = event.headers['content-type'];
+  const contentType = headers['content-type'];
   const mediaType = contentType?.split(';', 1)[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') {
     throw new UnsupportedMediaTypeError('the request body must be application/json');
   }
+}
+
+/** The body as JSON, at most {@link MAX_BODY_BYTES} of UTF-8. */
+function jsonBodyOf(event: Pick<HttpRequest, 'body' | 'isBase64Encoded'>): unknown {
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   if (bytes.length > MAX_BODY_BYTES) {
     throw new InvalidRequestError(`the request body is larger than ${MAX_BODY_BYTES} bytes`);
   }
-  let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch {
     throw new InvalidRequestError('the request body is not valid UTF-8 JSON');
   }
+}
+
+/** The body's fields: a JSON object with none but {@link TOKEN_REQUEST_FIELDS}. */
+function tokenRequestFields(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequestError(`the request body must be a JSON object, not ${describeType(body)}`);
   }
@@ -63,30 +80,48 @@ export function parseTokenRequest(
       throw new InvalidRequestError(`unknown field ${JSON.stringify(name.slice(0, 64))}`);
     }
   }
+  return fields;
+}
 
-  const { client, scope, min_ttl: minTtl, reject } = fields;
-  if (client === undefined) throw new InvalidRequestError('missing field "client"');
-  if (typeof client !== 'string') {
-    throw new InvalidRequestError(`field "client" must be a string, not ${describeType(client)}`);
+function requiredString(name: string, value: unknown): string {
+  if (value === undefined) throw new InvalidRequestError(`missing field "${name}"`);
+  if (typeof value !== 'string') {
+    throw new InvalidRequestError(`field "${name}" must be a string, not ${describeType(value)}`);
   }
+  return value;
+}
+
+function clientField(value: unknown): string {
+  const client = requiredString('client', value);
   if (client.length === 0 || client.length > MAX_CLIENT_NAME_LENGTH) {
     throw new InvalidRequestError(`field "client" must be 1 to ${MAX_CLIENT_NAME_LENGTH} characters`);
   }
-  if (scope === undefined) throw new InvalidRequestError('missing field "scope"');
-  if (typeof scope !== 'string') {
-    throw new InvalidRequestError(`field "scope" must be a string, not ${describeType(scope)}`);
-  }
+  return client;
+}
+
+function scopeField(value: unknown): string {
+  const scope = requiredString('scope', value);
   // The API's request schema (docs/openapi.json, API Gateway's validator) refuses it the same way.
   if (scope.length > MAX_SCOPE_STRING_LENGTH) {
     throw new InvalidRequestError(`field "scope" is longer than ${MAX_SCOPE_STRING_LENGTH} characters`);
   }
-  if (minTtl !== undefined && !isValidMinTtl(minTtl)) {
+  return scope;
+}
+
+function minTtlField(value: unknown): number {
+  if (value === undefined) return 0;
+  if (!isValidMinTtl(value)) {
     throw new InvalidRequestError(`field "min_ttl" must be an integer from 0 to ${MAX_MIN_TTL_SECONDS}`);
   }
-  if (reject !== undefined && (typeof reject !== 'string' || !/^[0-9a-f]{64}$/.test(reject))) {
+  return value;
+}
+
+function rejectField(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) {
     throw new InvalidRequestError('field "reject" must be the SHA-256 of a token as 64 lowercase hex digits');
   }
-  return { client, scope, minTtl: (minTtl as number | undefined) ?? 0, ...(reject ? { reject } : {}) };
+  return value;
 }
 
 /** A JSON answer with the no-store headers. */

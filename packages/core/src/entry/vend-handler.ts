@@ -132,6 +132,35 @@ export function createHandler(runtime: HandlerRuntime) {
     return jsonResponse(200, tokenBody(result, now()));
   }
 
+  /** The route's answer, or the error's (noted on the log line). */
+  async function answer(request: HttpRequest, line: Record<string, unknown>): Promise<APIGatewayProxyResult> {
+    try {
+      return await route(request, line);
+    } catch (error) {
+      const response = errorResponse(error);
+      noteFailure(line, error);
+      return response;
+    }
+  }
+
+  /** What failed, on the log line; an error that is no `ServiceError` is unexpected, counted and described. */
+  function noteFailure(line: Record<string, unknown>, error: unknown): void {
+    line.error = error instanceof ServiceError ? error.error : 'server_error';
+    line.code = error instanceof ServiceError ? error.code : 'TVS_ERR_INTERNAL';
+    if (error instanceof UpstreamRejectedError) line.reason = error.reason;
+    if (!(error instanceof ServiceError)) {
+      metrics.count('Error');
+      line.detail = describeError(error);
+    }
+  }
+
+  /** The request's one log line, at the level its status deserves. */
+  function logRequest(line: Record<string, unknown>, status: number): void {
+    if (status >= 500) log.error('request failed', line);
+    else if (status >= 400) log.warn('request refused', line);
+    else log.info(line.fingerprint ? 'token served' : 'request served', line);
+  }
+
   return async function handler(
     event: APIGatewayProxyEvent | FunctionUrlEvent | PrewarmEvent,
   ): Promise<APIGatewayProxyResult | object> {
@@ -144,24 +173,10 @@ export function createHandler(runtime: HandlerRuntime) {
       method: request.method,
       path: request.path,
     };
-    let response: APIGatewayProxyResult;
-    try {
-      response = await route(request, line);
-    } catch (error) {
-      response = errorResponse(error);
-      line.error = error instanceof ServiceError ? error.error : 'server_error';
-      line.code = error instanceof ServiceError ? error.code : 'TVS_ERR_INTERNAL';
-      if (error instanceof UpstreamRejectedError) line.reason = error.reason;
-      if (!(error instanceof ServiceError)) {
-        metrics.count('Error');
-        line.detail = describeError(error);
-      }
-    }
+    const response = await answer(request, line);
     line.status = response.statusCode;
     line.duration_ms = now() - started;
-    if (response.statusCode >= 500) log.error('request failed', line);
-    else if (response.statusCode >= 400) log.warn('request refused', line);
-    else log.info(line.fingerprint ? 'token served' : 'request served', line);
+    logRequest(line, response.statusCode);
     metrics.flush();
     return response;
   };

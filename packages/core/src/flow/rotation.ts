@@ -426,24 +426,29 @@ export class SecretRotator {
         await this.identityCloud.requestToken(client.tokenEndpoint, credentials, scope, deadline);
         return true;
       } catch (error) {
-        if (error instanceof UpstreamRejectedError) {
-          if (error.reason === 'invalid_client') return false;
-          // Both come only with a 200: the secret was taken.
-          if (error.reason === 'insufficient_scope' || error.reason === 'invalid_response') return true;
-          throw new RotationError(
-            `the secret of client ${client.name} could not be tested: ${describeError(error)}`,
-            { cause: error },
-          );
-        }
-        if (!(error instanceof UpstreamUnavailableError) || this.now() + this.testRetryPauseMs >= deadline) {
-          throw new RotationError(
-            `the secret of client ${client.name} could not be tested: ${describeError(error)}`,
-            { cause: error },
-          );
-        }
+        const verdict = this.verdictOf(client, error, deadline);
+        if (verdict !== undefined) return verdict;
         await this.sleep(this.testRetryPauseMs);
       }
     }
+  }
+
+  /**
+   * What a failed token request says of the secret under test: taken (`true`), refused (`false`), or
+   * nothing yet (`undefined`: Identity Cloud is unavailable and there is time to ask again). Anything
+   * else ends the test with a {@link RotationError}.
+   */
+  private verdictOf(client: RotatedClient, error: unknown, deadline: number): boolean | undefined {
+    if (error instanceof UpstreamRejectedError) {
+      if (error.reason === 'invalid_client') return false;
+      // Both come only with a 200: the secret was taken.
+      if (error.reason === 'insufficient_scope' || error.reason === 'invalid_response') return true;
+      throw untestable(client, error);
+    }
+    if (!(error instanceof UpstreamUnavailableError) || this.now() + this.testRetryPauseMs >= deadline) {
+      throw untestable(client, error);
+    }
+    return undefined;
   }
 
   private async testSecret(event: RotationEvent, client: RotatedClient, deadline: number): Promise<void> {
@@ -466,6 +471,16 @@ export class SecretRotator {
 
 /** A configured client with a rotation. */
 type RotatedClient = ConfiguredClient & { readonly rotation: NonNullable<ConfiguredClient['rotation']> };
+
+/** The secret of `client` could not be tested, for `error`. */
+function untestable(client: RotatedClient, error: unknown): RotationError {
+  return new RotationError(
+    `the secret of client ${client.name} could not be tested: ${describeError(error)}`,
+    {
+      cause: error,
+    },
+  );
+}
 
 /** The secret string of `client` with `secret`: always the configured client id. */
 function secretString(client: RotatedClient, secret: string): string {

@@ -145,7 +145,23 @@ interface Lane {
 /** How many records the per-container fallback store keeps while the table fails. */
 const LOCAL_RECORDS = 1_000;
 
-/** Vends narrowed-scope tokens; see the module comment. */
+/** Refreshes of one key a request joins or runs before it answers 503 (`lease_wait`). */
+const REFRESH_ROUNDS = 3;
+
+/**
+ * Vends narrowed-scope tokens; see the module comment. One authorized request goes through these steps:
+ *
+ * 1. The token remembered in this container's memory, re-read from the table when the table has not
+ *    confirmed it recently; served at once while fresh.
+ * 2. A `min_ttl` the client's tokens cannot promise (their lifetime learned from every token seen) is
+ *    refused.
+ * 3. While a refresh of the key is in flight here, or the client's circuit is known open, a still-valid
+ *    remembered token is served meanwhile; with none, both at once answer the circuit's 503.
+ * 4. The refresh in flight here is joined, or this request runs one: the lease protocol over the table, or
+ *    over memory while the table fails. A request the shared outcome does not satisfy runs the next one,
+ *    up to three rounds.
+ * 5. Then 503 (`lease_wait`): try again.
+ */
 export class VendingService {
   readonly memory: MemoryTokenCache;
   readonly timing: Timing;
@@ -269,53 +285,103 @@ export class VendingService {
     return withRequestDeadline(want.deadline - this.now(), () => this.obtain(want));
   }
 
+  /** The flow of one request; see the class comment. */
   private async obtain(want: Want): Promise<VendResult> {
-    let remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
-    // Memory serves a token only while the table confirmed it recently: a purge removes it there.
-    if (remembered && !this.memory.confirmed(want.key, remembered, this.now())) {
-      if (!(await this.recheck(want.key, remembered))) remembered = undefined;
-    }
-    if (remembered) this.lifetimes.set(want.client.name, lifetimeOf(remembered));
-    if (fresh(remembered, want.need, this.now(), this.policy))
+    const remembered = await this.rememberedToken(want);
+    if (fresh(remembered, want.need, this.now(), this.policy)) {
       return this.result(want, remembered, 'memory', false);
+    }
+    this.refuseUnattainableMinTtl(want);
+    const meanwhile = this.serveWhileRefreshBlocked(want, remembered);
+    if (meanwhile) return meanwhile;
+    const refreshed = await this.joinOrRunRefresh(want, remembered);
+    if (refreshed) return refreshed;
+    throw new UpstreamUnavailableError('the token is being refreshed; try again', 'lease_wait', 1);
+  }
+
+  /**
+   * The token memory holds for `want`'s key, if the table still holds it: memory serves a token only
+   * while the table confirmed it recently, since a purge removes it there (see {@link recheck}). A
+   * remembered token teaches the lifetime of its client's tokens.
+   */
+  private async rememberedToken(want: Want): Promise<CachedToken | undefined> {
+    const remembered = this.memory.get(want.key, Math.floor(this.now() / 1000));
+    if (remembered === undefined) return undefined;
+    if (!this.memory.confirmed(want.key, remembered, this.now())) {
+      if (!(await this.recheck(want.key, remembered))) return undefined;
+    }
+    this.lifetimes.set(want.client.name, lifetimeOf(remembered));
+    return remembered;
+  }
+
+  /** Throws the refusal of a `min_ttl` the client's tokens cannot promise, once their lifetime is known. */
+  private refuseUnattainableMinTtl(want: Want): void {
     const lifetime = this.lifetimes.get(want.client.name);
     const refusal = lifetime === undefined ? undefined : minTtlRefusal(lifetime, want.need, this.policy);
     if (refusal) throw refusal;
-    // Someone in this container is already refreshing, or Identity Cloud is failing for this client:
-    // the still-valid token is served meanwhile.
+  }
+
+  /**
+   * While someone in this container is already refreshing the key, or Identity Cloud is failing for its
+   * client, the still-valid remembered token is served meanwhile. Without one, a refresh in flight here
+   * while the circuit is open is a probe, or fails: not worth waiting for, the circuit's 503 is thrown.
+   * Undefined when this request goes on to refresh.
+   */
+  private serveWhileRefreshBlocked(want: Want, remembered: CachedToken | undefined): VendResult | undefined {
     const circuitOpen = this.knownOpen(want.client.name);
-    if (servable(remembered, want.need, this.now()) && (circuitOpen || this.inFlight.has(want.key))) {
+    const refreshing = this.inFlight.has(want.key);
+    if (servable(remembered, want.need, this.now()) && (circuitOpen || refreshing)) {
       return this.result(want, remembered, 'memory', false);
     }
-    // A refresh in flight here while Identity Cloud is failing is a probe, or fails: not worth waiting for.
-    if (circuitOpen && this.inFlight.has(want.key)) throw this.circuitRefusal(want.client.name);
+    if (circuitOpen && refreshing) throw this.circuitRefusal(want.client.name);
+    return undefined;
+  }
+
+  /**
+   * Requests of one key share one refresh in this container: this request joins the one in flight, or
+   * runs one. One whose needs the shared outcome does not meet (a larger min_ttl, a rejected token) runs
+   * the next refresh itself, for at most {@link REFRESH_ROUNDS} rounds in all; undefined when none served
+   * it. A refused mint is reported as it propagates.
+   */
+  private async joinOrRunRefresh(
+    want: Want,
+    remembered: CachedToken | undefined,
+  ): Promise<VendResult | undefined> {
     try {
-      // Requests of one key share one refresh in this container. One whose needs the shared outcome does
-      // not meet (a larger min_ttl, a rejected token) runs the next refresh itself.
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < REFRESH_ROUNDS; round++) {
         const shared = this.inFlight.get(want.key);
-        if (shared) {
-          const outcome = await shared;
-          if (servable(outcome.token, want.need, this.now())) {
-            return this.result(want, outcome.token, outcome.source, true);
-          }
-          continue;
-        }
-        const flight = this.refresh(want, remembered).finally(() => {
-          if (this.inFlight.get(want.key) === flight) this.inFlight.delete(want.key);
-        });
-        this.inFlight.set(want.key, flight);
-        const outcome = await flight;
-        this.report(want, outcome);
-        if (servable(outcome.token, want.need, this.now())) {
-          return this.result(want, outcome.token, outcome.source, outcome.waited);
-        }
+        const served = shared
+          ? await this.joinRefresh(want, shared)
+          : await this.runRefresh(want, remembered);
+        if (served) return served;
       }
+      return undefined;
     } catch (error) {
       if (error instanceof MintThrottledError) this.throttled(want, error);
       throw error;
     }
-    throw new UpstreamUnavailableError('the token is being refreshed; try again', 'lease_wait', 1);
+  }
+
+  /** Wait for the refresh of the key another request runs here: its token, if it meets this request's needs. */
+  private async joinRefresh(want: Want, shared: Promise<Obtained>): Promise<VendResult | undefined> {
+    const outcome = await shared;
+    if (!servable(outcome.token, want.need, this.now())) return undefined;
+    return this.result(want, outcome.token, outcome.source, true);
+  }
+
+  /**
+   * Run the refresh of the key that other requests here may join, and report it: its token, if it meets
+   * this request's needs.
+   */
+  private async runRefresh(want: Want, remembered: CachedToken | undefined): Promise<VendResult | undefined> {
+    const flight = this.refresh(want, remembered).finally(() => {
+      if (this.inFlight.get(want.key) === flight) this.inFlight.delete(want.key);
+    });
+    this.inFlight.set(want.key, flight);
+    const outcome = await flight;
+    this.report(want, outcome);
+    if (!servable(outcome.token, want.need, this.now())) return undefined;
+    return this.result(want, outcome.token, outcome.source, outcome.waited);
   }
 
   /**

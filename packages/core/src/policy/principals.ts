@@ -16,6 +16,7 @@
 
 const PARTITIONS: ReadonlySet<string> = new Set(['aws', 'aws-cn', 'aws-us-gov']);
 const MAX_ARN_LENGTH = 2048;
+const WILDCARD_OUTSIDE_ROLE_NAME = '"*" may appear only in the role name';
 
 /** IAM role, user and session names: 1 to 64 of these characters (session names 2 to 64). */
 const NAME = '[\\w+=,.@-]';
@@ -76,14 +77,31 @@ export function parsePrincipalPattern(pattern: string): PrincipalPattern | strin
     return `is ${pattern.length} characters long; at most ${MAX_ARN_LENGTH} are allowed`;
   }
   const fields = pattern.split(':');
-  const [prefix, partition, service, region, account] = fields;
+  const problem = iamArnProblemOf(fields);
+  if (problem !== undefined) {
+    return problem;
+  }
   const resource = fields.slice(5).join(':');
+  if (resource.startsWith('role/')) {
+    return parseRolePattern(pattern, resource.slice('role/'.length));
+  }
+  if (resource.startsWith('user/')) {
+    return parseUserPattern(pattern, resource);
+  }
+  return resource.includes('*')
+    ? WILDCARD_OUTSIDE_ROLE_NAME
+    : 'expected an IAM role ("…:role/<name>") or user ("…:user/<name>")';
+}
+
+/** What is wrong with the ARN fields before the resource (`arn:<partition>:iam::<account>`), if anything. */
+function iamArnProblemOf(fields: readonly string[]): string | undefined {
+  const [prefix, partition, service, region, account] = fields;
   const example = 'expected e.g. "arn:aws:iam::123456789012:role/orders-service"';
   if (fields.length < 6 || prefix !== 'arn') {
     return `is not an ARN; ${example}`;
   }
   if (fields.slice(0, 5).some((field) => field.includes('*'))) {
-    return '"*" may appear only in the role name';
+    return WILDCARD_OUTSIDE_ROLE_NAME;
   }
   if (partition === undefined || !PARTITIONS.has(partition)) {
     return 'unknown partition; expected "aws", "aws-cn" or "aws-us-gov"';
@@ -97,32 +115,33 @@ export function parsePrincipalPattern(pattern: string): PrincipalPattern | strin
   if (account === undefined || !ACCOUNT_ID.test(account)) {
     return 'account must be 12 digits';
   }
-  if (resource.startsWith('role/')) {
-    const roleName = resource.slice('role/'.length);
-    if (roleName.includes('/')) {
-      return 'role paths are not part of assumed-role ARNs, so the pattern could never match; write the role as "role/<name>"';
-    }
-    if (roleName.includes('**')) {
-      return 'use a single "*" in a role name';
-    }
-    if (!ROLE_NAME_PATTERN.test(roleName)) {
-      return 'role name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ - (and "*")';
-    }
-    return roleName.includes('*')
-      ? new RoleNamePattern(pattern, pattern.slice(0, pattern.length - roleName.length), roleName)
-      : new ExactPrincipal(pattern);
+  return undefined;
+}
+
+/** A role ARN `pattern` whose name is `roleName`: `*` in the name makes it a pattern, else it is exact. */
+function parseRolePattern(pattern: string, roleName: string): PrincipalPattern | string {
+  if (roleName.includes('/')) {
+    return 'role paths are not part of assumed-role ARNs, so the pattern could never match; write the role as "role/<name>"';
   }
-  if (resource.startsWith('user/')) {
-    if (resource.includes('*')) {
-      return '"*" may appear only in the role name';
-    }
-    return USER_RESOURCE.test(resource)
-      ? new ExactPrincipal(pattern)
-      : 'user name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ -';
+  if (roleName.includes('**')) {
+    return 'use a single "*" in a role name';
   }
-  return resource.includes('*')
-    ? '"*" may appear only in the role name'
-    : 'expected an IAM role ("…:role/<name>") or user ("…:user/<name>")';
+  if (!ROLE_NAME_PATTERN.test(roleName)) {
+    return 'role name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ - (and "*")';
+  }
+  return roleName.includes('*')
+    ? new RoleNamePattern(pattern, pattern.slice(0, pattern.length - roleName.length), roleName)
+    : new ExactPrincipal(pattern);
+}
+
+/** A user ARN `pattern` (resource `user/[<path>/]<name>`): exact, without `*`. */
+function parseUserPattern(pattern: string, resource: string): PrincipalPattern | string {
+  if (resource.includes('*')) {
+    return WILDCARD_OUTSIDE_ROLE_NAME;
+  }
+  return USER_RESOURCE.test(resource)
+    ? new ExactPrincipal(pattern)
+    : 'user name must be 1 to 64 characters of A-Z a-z 0-9 + = , . @ _ -';
 }
 
 /**

@@ -36,7 +36,7 @@ import {
 } from '../policy/cache-policy.js';
 import { withSettlingDeadline } from '../policy/request-deadline.js';
 import { leaseEnd, settlingEnd, type Timing } from '../policy/timing.js';
-import type { CachedToken, CacheRecord, RecordStore } from '../record/cache-record.js';
+import type { CachedToken, CacheRecord, Lease, RecordStore } from '../record/cache-record.js';
 
 /** Where a served token came from. */
 export type TokenSource = 'memory' | 'table' | 'upstream';
@@ -90,6 +90,31 @@ export interface LeaseCoordinatorOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
+/** One read of a key's record, as one request sees it. */
+interface Reading {
+  readonly record: CacheRecord;
+  /** This container's clock right after the read. */
+  readonly now: number;
+  /** The store's token, if it is of the asked scope. */
+  readonly stored: CachedToken | undefined;
+  /** The token at hand: the store's, else the one known outside it. */
+  readonly current: CachedToken | undefined;
+  /** Where {@link Reading.current} came from. */
+  readonly source: TokenSource;
+}
+
+/** A request's polling for another holder's token: the pause before its next read, and whether it waited. */
+interface Polling {
+  pause: number;
+  waited: boolean;
+}
+
+/** The lease of `reading`'s record while it is live; an expired one's holder is gone, so it is free. */
+function liveLease(reading: Reading): Lease | undefined {
+  const { lease } = reading.record;
+  return lease !== undefined && lease.until >= reading.now ? lease : undefined;
+}
+
 /** The lease protocol over one store; see the module comment. */
 export class LeaseCoordinator {
   private readonly store: RecordStore;
@@ -117,71 +142,125 @@ export class LeaseCoordinator {
    * `StoreUnavailableError`, except when storing a fetched token (the token is served, with `storeError`).
    */
   async obtain(request: ObtainRequest, fetch: FetchToken): Promise<Obtained> {
-    const { need, deadline } = request;
-    let pause = this.timing.pollInitialMs;
-    let waited = false;
+    const { need } = request;
+    const polling: Polling = { pause: this.timing.pollInitialMs, waited: false };
     for (;;) {
-      const record = await this.store.read(request.key);
-      const now = this.now();
-      const stored = record.token?.scope === need.scope ? record.token : undefined;
-      const current = stored ?? request.known;
-      // A min_ttl tokens of this key cannot promise is refused whatever the age of the token at hand.
-      const refusal = current && minTtlRefusal(lifetimeOf(current), need, this.policy);
-      if (refusal) throw refusal;
-      if (fresh(stored, need, now, this.policy)) return { token: stored, source: 'table', waited };
-      const source: TokenSource = stored ? 'table' : 'memory';
-
-      const lease = record.lease;
-      if (lease !== undefined && lease.until >= now) {
-        // Another request is fetching: the current token meanwhile, or wait for the new one.
-        if (servable(current, need, now)) return { token: current, source, waited };
-        if (now + pause > deadline - this.timing.pollMaxMs) {
-          throw new UpstreamUnavailableError(
-            'another request is fetching this token; try again',
-            'lease_wait',
-            Math.max(1, Math.ceil((lease.until - now) / 1000)),
-          );
-        }
-        if (!waited) await request.beforeWaiting?.();
-        await this.sleep(pause);
-        waited = true;
-        pause = Math.min(pause * 2, this.timing.pollMaxMs);
+      const reading = await this.read(request);
+      this.refuseUnattainableMinTtl(reading, need);
+      if (fresh(reading.stored, need, reading.now, this.policy)) {
+        return { token: reading.stored, source: 'table', waited: polling.waited };
+      }
+      const lease = liveLease(reading);
+      if (lease !== undefined) {
+        const meanwhile = await this.waitForHolder(reading, lease, request, polling);
+        if (meanwhile) return meanwhile;
         continue;
       }
-
       // The lease is free (or its holder is gone): this request fetches, if it may and has time to.
-      try {
-        request.beforeFetching?.();
-      } catch (error) {
-        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
-        throw error;
-      }
-      if (deadline - now < this.timing.fetchReserveMs) {
-        const error = new UpstreamUnavailableError(
-          'no time left to fetch this token; try again',
-          'lease_wait',
-          1,
-        );
-        // A store that answered late spent the time: the still-valid token at hand is served all the same.
-        if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
-        throw error;
-      }
-      const wait = secondsUntilKeyMayMint(current, need, now, this.policy);
-      if (wait > 0) {
-        throw new MintThrottledError(
-          `this token was minted less than ${this.policy.minMintIntervalSeconds} s ago; a replacement may be minted in ${wait} s`,
-          'mint_interval',
-          wait,
-        );
-      }
-      const taken = await this.store.replace(record, {
-        token: record.token,
-        mints: record.mints,
-        lease: { holder: this.holder, until: leaseEnd(this.timing, deadline) },
-      });
+      const refused = this.fetchRefusal(reading, request);
+      if (refused) return this.serveOnFailure(reading, need, polling.waited, refused.error);
+      this.refuseEarlyMint(reading, need);
+      const taken = await this.takeLease(reading.record, request.deadline);
       if (taken === undefined) continue; // another writer came first: read again
-      return this.fetchAsHolder(taken, request, current && { token: current, source, waited }, fetch, waited);
+      const { current, source } = reading;
+      const served = current && { token: current, source, waited: polling.waited };
+      return this.fetchAsHolder(taken, request, served, fetch, polling.waited);
     }
+  }
+
+  /** Read the key's record: its token of the asked scope, else the one known outside the store. */
+  private async read(request: ObtainRequest): Promise<Reading> {
+    const record = await this.store.read(request.key);
+    const now = this.now();
+    const stored = record.token?.scope === request.need.scope ? record.token : undefined;
+    const current = stored ?? request.known;
+    return { record, now, stored, current, source: stored ? 'table' : 'memory' };
+  }
+
+  /** A min_ttl tokens of this key cannot promise is refused whatever the age of the token at hand. */
+  private refuseUnattainableMinTtl(reading: Reading, need: Need): void {
+    const refusal = reading.current && minTtlRefusal(lifetimeOf(reading.current), need, this.policy);
+    if (refusal) throw refusal;
+  }
+
+  /**
+   * Another holder is fetching: the still-valid current token is served meanwhile. With none, this request
+   * polls (undefined: read again), or answers 503 with `Retry-After` when the next read would come too
+   * close to its deadline.
+   */
+  private async waitForHolder(
+    reading: Reading,
+    lease: Lease,
+    request: ObtainRequest,
+    polling: Polling,
+  ): Promise<Obtained | undefined> {
+    const { current, source, now } = reading;
+    if (servable(current, request.need, now)) return { token: current, source, waited: polling.waited };
+    if (now + polling.pause > request.deadline - this.timing.pollMaxMs) {
+      throw new UpstreamUnavailableError(
+        'another request is fetching this token; try again',
+        'lease_wait',
+        Math.max(1, Math.ceil((lease.until - now) / 1000)),
+      );
+    }
+    if (!polling.waited) await request.beforeWaiting?.();
+    await this.sleep(polling.pause);
+    polling.waited = true;
+    polling.pause = Math.min(polling.pause * 2, this.timing.pollMaxMs);
+    return undefined;
+  }
+
+  /**
+   * Why this request may not fetch now, if it may not: the flow refuses (`beforeFetching` throws), or too
+   * little of its time is left.
+   */
+  private fetchRefusal(reading: Reading, request: ObtainRequest): { readonly error: unknown } | undefined {
+    try {
+      request.beforeFetching?.();
+    } catch (error) {
+      return { error };
+    }
+    // A store that answered late spent the time: the still-valid token at hand is served all the same.
+    if (request.deadline - reading.now < this.timing.fetchReserveMs) {
+      return {
+        error: new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1),
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * A refresh that cannot happen never turns a still-valid token into an error: the token at hand is
+   * served, with `error` as its `refreshError`; with none, `error` is thrown.
+   */
+  private serveOnFailure(reading: Reading, need: Need, waited: boolean, error: unknown): Obtained {
+    const { current, source, now } = reading;
+    if (servable(current, need, now)) return { token: current, source, waited, refreshError: error };
+    throw error;
+  }
+
+  /** A forced refresh too soon after the key's last mint is refused (`MintThrottledError`). */
+  private refuseEarlyMint(reading: Reading, need: Need): void {
+    const wait = secondsUntilKeyMayMint(reading.current, need, reading.now, this.policy);
+    if (wait > 0) {
+      throw new MintThrottledError(
+        `this token was minted less than ${this.policy.minMintIntervalSeconds} s ago; a replacement may be minted in ${wait} s`,
+        'mint_interval',
+        wait,
+      );
+    }
+  }
+
+  /**
+   * Write this holder's lease into the record read, a free one or one whose holder is gone. The write
+   * lands only if the record is unchanged since the read: undefined when another writer came first.
+   */
+  private takeLease(record: CacheRecord, deadline: number): Promise<CacheRecord | undefined> {
+    return this.store.replace(record, {
+      token: record.token,
+      mints: record.mints,
+      lease: { holder: this.holder, until: leaseEnd(this.timing, deadline) },
+    });
   }
 
   /** Fetch under the lease `taken`, then store the token and drop the lease, or release it on failure. */

@@ -159,6 +159,21 @@ function parseJsonObject(body: string): Record<string, unknown> | undefined {
  */
 export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenResponse {
   const json = parseJsonObject(answer.body);
+  refuseUnsuccessfulAnswer(answer, json, nowMs);
+  const body = tokenAnswerBody(answer, json);
+  const accessToken = accessTokenOf(body.access_token);
+  requireBearer(body.token_type);
+  const expiresIn = expiresInOf(body.expires_in);
+  const grantedScope = grantedScopeOf(body.scope);
+  return { accessToken, expiresIn, grantedScope };
+}
+
+/** Throws the typed error of an answer other than 200: a 429 or 5xx may pass, anything else is a refusal. */
+function refuseUnsuccessfulAnswer(
+  answer: RawAnswer,
+  json: Record<string, unknown> | undefined,
+  nowMs: number,
+): void {
   if (answer.status === 429) {
     throw new UpstreamUnavailableError('Identity Cloud is rate limiting token requests', 'http_429', 1, {
       askedRetryAfterSeconds: retryAfterSeconds(answer.retryAfter, nowMs),
@@ -179,6 +194,13 @@ export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenRes
     }
     throw new UpstreamRejectedError(`Identity Cloud answered HTTP ${answer.status}`, 'bad_request');
   }
+}
+
+/** The JSON object a 200 carries: not cut off as too large, and an object. */
+function tokenAnswerBody(
+  answer: RawAnswer,
+  json: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   if (answer.tooLarge) {
     throw new UpstreamRejectedError(
       `Identity Cloud answered with a body larger than ${MAX_RESPONSE_BYTES} bytes`,
@@ -191,45 +213,51 @@ export function processTokenResponse(answer: RawAnswer, nowMs: number): TokenRes
       'invalid_response',
     );
   }
-  const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn, scope } = json;
-  if (
-    typeof accessToken !== 'string' ||
-    accessToken.length === 0 ||
-    accessToken.length > MAX_ACCESS_TOKEN_LENGTH
-  ) {
+  return json;
+}
+
+function accessTokenOf(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ACCESS_TOKEN_LENGTH) {
     throw new UpstreamRejectedError(
       'Identity Cloud answered without a usable access_token',
       'invalid_response',
     );
   }
-  if (/[^\x21-\x7e]/.test(accessToken)) {
+  if (/[^\x21-\x7e]/.test(value)) {
     throw new UpstreamRejectedError(
       'Identity Cloud answered an access_token with invalid characters',
       'invalid_response',
     );
   }
+  return value;
+}
+
+function requireBearer(tokenType: unknown): void {
   if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
     throw new UpstreamRejectedError(
       'Identity Cloud answered a token_type that is not Bearer',
       'invalid_response',
     );
   }
-  if (
-    typeof expiresIn !== 'number' ||
-    !Number.isFinite(expiresIn) ||
-    expiresIn <= 0 ||
-    expiresIn > MAX_EXPIRES_IN_SECONDS
-  ) {
+}
+
+/** `expires_in` in whole seconds. */
+function expiresInOf(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_EXPIRES_IN_SECONDS) {
     throw new UpstreamRejectedError(
       `Identity Cloud answered an expires_in that is not a number from 1 to ${MAX_EXPIRES_IN_SECONDS}`,
       'invalid_response',
     );
   }
+  return Math.floor(value);
+}
+
+function grantedScopeOf(scope: unknown): string {
   if (typeof scope !== 'string' || scope.trim() === '') {
     // Identity Cloud answers a scope outside the token policy with a token that has no scope.
     throw new UpstreamRejectedError('Identity Cloud granted no scope for this request', 'insufficient_scope');
   }
-  return { accessToken, expiresIn: Math.floor(expiresIn), grantedScope: scope };
+  return scope;
 }
 
 /**
