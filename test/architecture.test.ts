@@ -151,3 +151,18 @@ describe('the layers of @tvs/core', () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe('the lint', () => {
+  it("caps every function's cognitive complexity at 15, with no function excused", () => {
+    const biome = JSON.parse(readFileSync(join(ROOT, 'biome.json'), 'utf8'));
+    const rule = biome.linter.rules.complexity.noExcessiveCognitiveComplexity;
+    expect(rule.level).toBe('error');
+    expect(rule.options.maxAllowedComplexity).toBeLessThanOrEqual(15);
+    const excused = ['packages', 'lib', 'lambdas', 'bin', 'test', 'bench', 'scripts'].flatMap((dir) =>
+      sources(dir).filter((file) =>
+        readFileSync(join(ROOT, file), 'utf8').includes('noExcessiveCognitiveComplexity'),
+      ),
+    );
+    expect(excused.filter((file) => file !== 'test/architecture.test.ts')).toEqual([]);
+  });
+});
