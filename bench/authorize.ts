@@ -1,6 +1,6 @@
 /**
  * What one authorization decision costs (`ServiceConfig.authorize`), computed and remembered: the
- * figures that decided that remembering decisions pays. `npx tsx bench/authorize.ts`
+ * figures that decided that remembering decisions pays. `npx tsx --conditions=tvs-source bench/authorize.ts`
  * prints them as JSON; `bench/bench.ts` may call {@link measureAuthorization}.
  *
  * The configuration is a realistic one: four clients and twenty grants, most with role patterns, so the

@@ -11,7 +11,7 @@
  * every worker was served again; tokens handed out that expire within 1 s (by the simulator's own
  * record of each token's expiry). Ratios are service ÷ peer. The goals are only reported, never asserted.
  *
- * Run alone: `npx tsx bench/callers.ts` (starts its own moto server); `npm run bench` runs it too.
+ * Run alone: `npx tsx --conditions=tvs-source bench/callers.ts` (starts its own moto server); `npm run bench` runs it too.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

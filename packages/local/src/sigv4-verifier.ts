@@ -1,8 +1,8 @@
 /**
  * SigV4 verification for the local server: what API Gateway's `AWS_IAM` authorization does before the
- * Lambda sees a request. The request is signed again with the same library the callers sign with
- * (`@smithy/signature-v4`), over the headers the caller says it signed, and the two signatures are
- * compared in constant time.
+ * Lambda sees a request. The request is signed again with `@smithy/signature-v4` — an implementation
+ * independent of the clients' own signer, so every local call checks one against the other — over the
+ * headers the caller says it signed, and the two signatures are compared in constant time.
  *
  * Refusals carry API Gateway's own answer shape (`{"message": …}` and an `x-amzn-ErrorType` header), not
  * the service's RFC 6749 shape: that is what callers see in AWS, where the Lambda never runs for them.

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { ErrorCode } from '@tvs/client/contract';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DelayingProxy, startDelayingProxy } from '../../support/delaying-proxy';
@@ -114,12 +115,13 @@ async function timed(answer: Promise<APIGatewayProxyResult>) {
 function expectAnswer(
   answer: Awaited<ReturnType<typeof timed>>,
   status: number,
+  code?: ErrorCode,
 ): asserts answer is { outcome: APIGatewayProxyResult; ms: number } {
   expect(answer.outcome).not.toBe('unanswered');
   const response = answer.outcome as APIGatewayProxyResult;
   expect(response.statusCode).toBe(status);
   if (status === 503) {
-    expect(bodyOf(response).error).toBe('temporarily_unavailable');
+    expect(bodyOf(response)).toMatchObject({ error: 'temporarily_unavailable', code });
     expect(response.headers?.['Retry-After']).toMatch(/^\d+$/);
   }
   expect(answer.ms).toBeLessThan(DEADLINE_MS + SLACK_MS);
@@ -129,7 +131,8 @@ const freshScope = () => `*:webhooks/${randomUUID()}/**`;
 
 /**
  * A store (the table, or KMS opening what it holds) that answers late or never costs the request that
- * meets it its deadline (503); one that refuses or throttles fails at once and the request degrades (200).
+ * meets it its deadline (503, `TVS_ERR_DEADLINE`: no time was left to ask Identity Cloud); one that refuses
+ * or throttles fails at once and the request degrades (200).
  */
 const STORE_OUTCOMES = [
   ['slow', 503],
@@ -151,7 +154,7 @@ async function expectDegraded(
   const answer = await timed(container.handle(request(scopes.first)));
   const next = await timed(container.handle(request(scopes.next)));
 
-  expectAnswer(answer, status);
+  expectAnswer(answer, status, 'TVS_ERR_DEADLINE');
   expectAnswer(next, 200);
   expect(metrics.get('StoreFailure')).toBeGreaterThanOrEqual(1);
 }
@@ -203,7 +206,7 @@ describe('Secrets Manager', () => {
 
       const answer = await timed(container.handle(request(freshScope())));
 
-      expectAnswer(answer, 503);
+      expectAnswer(answer, 503, 'TVS_ERR_DEPENDENCY_UNAVAILABLE');
       // Identity Cloud was not asked, and its circuit stays closed: the next healthy request mints.
       expect(harness.sim.tokenRequests).toBe(0);
       expect((await harness.container().handle(request(freshScope()))).statusCode).toBe(200);

@@ -273,7 +273,7 @@ ${Object.values(commands)
   .join('\n')}
   tvs --version
   tvs <command> --help
-${EXIT_CODES}${note}`;
+${EXIT_CODES}\n${note}`;
 }
 
 /** The command called `name` in `commands`, if there is one (never an `Object.prototype` property). */

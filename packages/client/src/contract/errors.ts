@@ -82,7 +82,7 @@ export const ERROR_CODES = Object.freeze({
   TVS_ERR_UPSTREAM_INSUFFICIENT_SCOPE: answer(
     502,
     'server_error',
-    'Identity Cloud granted less scope than asked (a scope its token policy does not allow)',
+    'Identity Cloud granted a scope other than asked: less (a scope its token policy does not allow), more, or none; or a token that does not cover a secret reset or read',
   ),
   TVS_ERR_UPSTREAM_INVALID_RESPONSE: answer(
     502,

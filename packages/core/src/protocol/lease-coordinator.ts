@@ -223,7 +223,7 @@ export class LeaseCoordinator {
     // A store that answered late spent the time: the still-valid token at hand is served all the same.
     if (request.deadline - reading.now < this.timing.fetchReserveMs) {
       return {
-        error: new UpstreamUnavailableError('no time left to fetch this token; try again', 'lease_wait', 1),
+        error: new UpstreamUnavailableError('no time left to fetch this token; try again', 'deadline', 1),
       };
     }
     return undefined;
