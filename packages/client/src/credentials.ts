@@ -5,6 +5,7 @@
  * {@link TokenServiceError} that says how to provide some.
  */
 import { TokenServiceError } from './contract/errors.js';
+import { importIfInstalled } from './optional-import.js';
 import type { AwsCredentials } from './signed-request.js';
 
 /** The package of the AWS SDK's default credential chain: profiles, SSO, container and instance roles. */
@@ -26,25 +27,15 @@ export interface DefaultCredentialsOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** Whether `error` says that `name` itself is not installed (not that something inside it failed). */
-function isMissingPackage(error: unknown, name: string): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${name}'`);
-}
-
 /**
  * Import {@link CREDENTIAL_CHAIN_PACKAGE} where it is installed. A package that is present but fails to
  * load is an error, not absence.
  */
 export async function loadCredentialChain(): Promise<CredentialChainModule | undefined> {
-  let module: Partial<CredentialChainModule> & { default?: CredentialChainModule };
-  try {
-    // A specifier in a variable: bundlers leave the optional peer alone instead of failing without it.
-    module = await import(CREDENTIAL_CHAIN_PACKAGE);
-  } catch (error) {
-    if (isMissingPackage(error, CREDENTIAL_CHAIN_PACKAGE)) return undefined;
-    throw error;
-  }
+  const module = await importIfInstalled<
+    Partial<CredentialChainModule> & { default?: CredentialChainModule }
+  >(CREDENTIAL_CHAIN_PACKAGE, CREDENTIAL_CHAIN_PACKAGE);
+  if (module === undefined) return undefined;
   // A CommonJS package: its exports are named exports, and also the default export's properties.
   return typeof module.defaultProvider === 'function' ? (module as CredentialChainModule) : module.default;
 }

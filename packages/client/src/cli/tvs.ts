@@ -29,6 +29,7 @@ import {
   TokenServiceError,
   unreachable,
 } from '../index.js';
+import { importIfInstalled } from '../optional-import.js';
 import type { Command, CommandIo, Options, Values } from './command.js';
 import { text } from './command.js';
 
@@ -220,7 +221,8 @@ ${COMMON_HELP}`,
 };
 
 /** The package that adds the service's own commands, where it is installed (the service's repository). */
-const SERVICE_COMMANDS_MODULE = '@tvs/local/commands';
+const SERVICE_COMMANDS_PACKAGE = '@tvs/local';
+const SERVICE_COMMANDS_MODULE = `${SERVICE_COMMANDS_PACKAGE}/commands`;
 
 /** The service's own commands: not part of this package, loaded from the service's when it is installed. */
 export const SERVICE_COMMAND_NAMES: readonly string[] = Object.freeze([
@@ -236,24 +238,20 @@ export const SERVICE_COMMAND_NAMES: readonly string[] = Object.freeze([
  * it that is present but fails to load (a missing build, a missing dependency) is an error, not absence.
  */
 async function serviceCommands(): Promise<Readonly<Record<string, Command>> | undefined> {
-  let module: { commands?: Readonly<Record<string, Command>> };
   try {
-    // A specifier in a variable: this package neither depends on nor bundles the service's.
-    module = await import(SERVICE_COMMANDS_MODULE);
+    const module = await importIfInstalled<{ commands?: Readonly<Record<string, Command>> }>(
+      SERVICE_COMMANDS_MODULE,
+      SERVICE_COMMANDS_PACKAGE,
+    );
+    return module?.commands;
   } catch (error) {
+    // The package is there, its build is not.
     const code = (error as { code?: unknown }).code;
-    const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED';
-    if (
-      missing &&
-      String((error as Error).message).includes(`'${SERVICE_COMMANDS_MODULE.split('/commands')[0]}`)
-    )
-      return undefined;
-    if (missing && String((error as Error).message).includes('/local/dist/')) {
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes('/local/dist/')) {
       throw new UsageError(`the service's commands are not built: run \`npm run build\` in its repository`);
     }
     throw error;
   }
-  return module.commands;
 }
 
 /** Every command this `tvs` has: the caller commands, and the service's own where they are installed. */
